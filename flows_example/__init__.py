@@ -1,0 +1,1 @@
+"""Example Prefect flows recorded by rundossier (see flows.py; `python -m flows_example` runs them)."""

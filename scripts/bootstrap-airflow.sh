@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Create .venv-airflow: Apache Airflow 3 with rundossier[airflow,test] and Playwright, in its own venv
+# (Airflow pins its own FastAPI range; Prefect wants other versions). Debian's chromium for the browser test.
+# Idempotent: reinstalls only when pyproject.toml or this script changes. Never downloads a browser.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY="${PYTHON:-python3}"
+VENV="${RUNDOSSIER_AIRFLOW_VENV:-.venv-airflow}"
+AIRFLOW_VERSION="${AIRFLOW_VERSION:-3.3.2}"
+
+if [ ! -x /usr/bin/chromium ]; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
+    echo "installing Debian's chromium (for the browser test)"
+    { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+      || echo "note: could not install chromium; the browser test will skip" >&2
+  else
+    echo "note: /usr/bin/chromium is missing and cannot be installed here; the browser test will skip" >&2
+  fi
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "creating $VENV"
+  "$PY" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+fi
+
+stamp="$VENV/.rundossier-installed"
+want="$(cat pyproject.toml scripts/bootstrap-airflow.sh | sha256sum | cut -c1-16) airflow=$AIRFLOW_VERSION"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "installing apache-airflow==$AIRFLOW_VERSION and rundossier[airflow,test] into $VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "apache-airflow==$AIRFLOW_VERSION" -e ".[airflow,test]" "playwright>=1.40"
+  echo "$want" > "$stamp"
+fi

@@ -1,0 +1,33 @@
+"""rundossier: a run debugger for Airflow, Prefect and plain Python.
+
+from rundossier import Recorder
+rec = Recorder.from_env()
+with rec.run(flow_id="nightly_etl") as run:
+    with run.step("extract"):
+        ...
+"""
+
+from typing import TYPE_CHECKING, Any
+
+from .config import Settings
+from .errors import RundossierError
+from .status import Status
+
+if TYPE_CHECKING:
+    from .recorder import Recorder, RunHandle, StepHandle
+
+__version__ = "0.1.0"
+
+__all__ = ["Recorder", "RunHandle", "StepHandle", "Settings", "Status", "RundossierError", "__version__"]
+
+_LAZY = ("Recorder", "RunHandle", "StepHandle")
+
+
+def __getattr__(name: str) -> Any:
+    # the recorder pulls in SQLAlchemy, SQLModel and fsspec: only when asked for, so an Airflow
+    # plugin or a CLI that never records does not pay for them in every process
+    if name in _LAZY:
+        from . import recorder
+
+        return getattr(recorder, name)
+    raise AttributeError(f"module 'rundossier' has no attribute {name!r}")

@@ -1,0 +1,44 @@
+"""The run store and the blob store for one set of settings, each built on first use (thread-safe).
+
+The recorder and the HTTP app both hold one: building a store runs migrations and building a
+blob store may import s3fs, so neither happens until something is actually written or read.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from .blobs import BlobStore
+from .config import Settings
+from .store import RunStore
+
+
+class Backends:
+    def __init__(self, settings: Settings, store: RunStore | None = None, blobs: BlobStore | None = None) -> None:
+        self.settings = settings
+        self._store = store
+        self._blobs = blobs
+        self._lock = threading.Lock()
+
+    @property
+    def store(self) -> RunStore:
+        if self._store is None:
+            with self._lock:
+                if self._store is None:
+                    self._store = RunStore(self.settings.db_url, timeout=self.settings.db_timeout)
+        return self._store
+
+    @property
+    def blobs(self) -> BlobStore:
+        if self._blobs is None:
+            with self._lock:
+                if self._blobs is None:
+                    self._blobs = BlobStore(self.settings.storage_url, self.settings.storage_options)
+        return self._blobs
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+__all__ = ["Backends"]

@@ -1,0 +1,39 @@
+"""Blobs: gzip'd traces and logs as bytes under one fsspec URL, keyed by encoded run id parts.
+
+`paths` builds keys (pure); `blobstore.BlobStore` reads, writes, lists and deletes them.
+"""
+
+from __future__ import annotations
+
+from .blobstore import BlobInfo, BlobStore
+from .paths import (
+    BLOB_NAMES,
+    LOG,
+    LOG_LIVE,
+    LOG_PARTS_DIR,
+    TRACE_JSON,
+    TRACE_TEXT,
+    blob_key,
+    decode_segment,
+    encode_segment,
+    is_blob_name,
+    log_part_name,
+    run_prefix,
+)
+
+__all__ = [
+    "BlobStore",
+    "BlobInfo",
+    "blob_key",
+    "run_prefix",
+    "log_part_name",
+    "is_blob_name",
+    "encode_segment",
+    "decode_segment",
+    "TRACE_TEXT",
+    "TRACE_JSON",
+    "LOG",
+    "LOG_LIVE",
+    "LOG_PARTS_DIR",
+    "BLOB_NAMES",
+]

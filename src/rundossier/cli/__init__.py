@@ -1,0 +1,1 @@
+"""The `rundossier` command line."""

@@ -1,0 +1,313 @@
+"""The CLI commands: thin adapters from arguments to the store, blobs and recorder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from ..blobs import BlobStore
+from ..config import Settings
+from ..dossier import Dossier, dossier_json, dossier_text
+from ..errors import RunNotFound, TraceUnavailable
+from ..readside import run_dossier, run_trace, step_trace
+from ..serialize import event_json, run_json, step_json
+from ..store import RunQuery, RunStore
+
+# piped output (files, CI logs) gets wide lines instead of rich's 80-column default
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+_err = Console(stderr=True, highlight=False)
+
+STATUS_STYLE = {
+    "success": "green",
+    "failed": "red",
+    "crashed": "red",
+    "upstream_failed": "dark_orange",
+    "running": "blue",
+    "queued": "grey50",
+    "paused": "yellow",
+    "cancelled": "magenta",
+    "skipped": "grey50",
+}
+
+
+class NotFound(Exception):
+    """Something the user named does not exist (exit code 3)."""
+
+
+def err(message: str) -> None:
+    _err.print(f"[red]error:[/red] {message}", markup=True)
+
+
+def _settings() -> Settings:
+    return Settings.resolve()
+
+
+def _store(settings: Settings) -> RunStore:
+    return RunStore(settings.db_url, timeout=settings.db_timeout)
+
+
+def _blobs(settings: Settings) -> BlobStore:
+    return BlobStore(settings.storage_url, settings.storage_options)
+
+
+def parse_since(text: str) -> datetime:
+    """`6h`, `30m`, `3d`, `2w` ago, or an ISO-8601 time (UTC when it has no zone)."""
+    m = re.fullmatch(r"(\d+)\s*([smhdw])", text.strip())
+    if m:
+        n, unit = int(m.group(1)), m.group(2)
+        seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[unit]
+        return datetime.now(UTC) - timedelta(seconds=n * seconds)
+    try:
+        ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"--since {text!r}: use a span like 6h or 3d, or an ISO time") from None
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def _fmt_time(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+def fmt_duration(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    s = ms / 1000
+    if s < 60:
+        return f"{s:.1f}s"
+    if s < 3600:
+        return f"{int(s // 60)}m{int(s % 60):02d}s"
+    return f"{int(s // 3600)}h{int(s % 3600 // 60):02d}m"
+
+
+def _short_error(error_type: str | None, message: str | None) -> str:
+    if not (error_type or message):
+        return ""
+    short_type = (error_type or "").rsplit(".", 1)[-1]
+    return f"{short_type}: {message or ''}".strip(": ").splitlines()[0][:200]
+
+
+def _status(s: str) -> str:
+    return f"[{STATUS_STYLE.get(s, 'white')}]{s}[/]"
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def runs(args: argparse.Namespace) -> int:
+    settings = _settings()
+    store = _store(settings)
+    query = RunQuery(
+        flow_id=args.flow,
+        status=tuple(args.status or ()),
+        orchestrator=args.orchestrator,
+        q=args.search,
+        since=parse_since(args.since) if args.since else None,
+        fingerprint=args.fingerprint,
+    )
+    page = store.list_runs(query, limit=args.limit, cursor=args.cursor)
+    if args.json:
+        _print_json({"items": [run_json(r) for r in page.items], "next_cursor": page.next_cursor})
+        return 0
+    if not page.items:
+        out.print(f"no runs recorded in {store.describe()}")
+        return 0
+    table = Table(title=f"runs ({store.describe()})", title_justify="left", box=None, pad_edge=False)
+    table.add_column("run id", no_wrap=True, min_width=30)
+    table.add_column("flow", overflow="ellipsis", no_wrap=True, min_width=12, max_width=30)
+    table.add_column("status", no_wrap=True, min_width=7)
+    table.add_column("started (UTC)", no_wrap=True, min_width=19)
+    table.add_column("duration", no_wrap=True, justify="right", min_width=8)
+    table.add_column("error", overflow="ellipsis", no_wrap=True, ratio=1, max_width=80)
+    for r in page.items:
+        error = _short_error(r.error_type, r.error_message)
+        table.add_row(
+            r.run_id, r.flow_id, _status(r.status), _fmt_time(r.started_at), fmt_duration(r.duration_ms), error
+        )
+    out.print(table)
+    if page.next_cursor:
+        out.print(f"more: rundossier runs --cursor {page.next_cursor}")
+    return 0
+
+
+def show(args: argparse.Namespace) -> int:
+    settings = _settings()
+    store = _store(settings)
+    try:
+        run = store.get_run(args.run_id)
+    except RunNotFound as exc:
+        raise NotFound(str(exc)) from None
+    steps = store.list_steps(run.run_id)
+    events = store.list_events(run.run_id)
+    dossier = _dossier(store, run)
+    if args.json:
+        data = run_json(run)
+        data["steps"] = [step_json(s) for s in steps]
+        data["events"] = [event_json(e) for e in events]
+        data["dossier"] = dossier_json(dossier) if dossier is not None else None
+        _print_json(data)
+        return 0
+    if dossier is not None and (dossier.classification is not None or dossier.live):
+        out.print(dossier_text(dossier), markup=False)
+    out.print(f"[bold]{run.flow_id}[/bold]  run {run.run_id}  {_status(run.status)}")
+    rows = [
+        ("run key", run.run_key),
+        ("orchestrator", run.orchestrator),
+        ("attempt", str(run.attempt)),
+        ("host", run.host or "-"),
+        ("queued", _fmt_time(run.queued_at)),
+        ("started", _fmt_time(run.started_at)),
+        ("finished", _fmt_time(run.finished_at)),
+        ("duration", fmt_duration(run.duration_ms)),
+    ]
+    for k, v in rows:
+        out.print(f"  {k:<13}{v}", markup=False)
+    if run.error_type or run.error_message:
+        out.print(f"  [red]error[/red]        {run.error_type or ''}: {run.error_message or ''}", markup=True)
+        if run.root_step_id:
+            out.print(f"  root cause   step {run.root_step_id}", markup=False)
+        if run.blobs_expired:
+            out.print(f"  trace        expired by retention on {_fmt_time(run.blobs_expired_at)}", markup=False)
+        elif run.spooled:
+            out.print("  trace        waiting in the local spool (run `rundossier flush`)", markup=False)
+        elif run.trace_uri:
+            out.print(f"  trace        rundossier trace {run.run_id}", markup=False)
+        else:
+            out.print("  trace        none captured (the failure was reported without an exception)", markup=False)
+    if steps:
+        table = Table(title="steps", title_justify="left", box=None, pad_edge=False)
+        table.add_column("step", overflow="fold", max_width=40)
+        for col in ("try", "status", "started (UTC)", "duration", "log lines"):
+            table.add_column(col, no_wrap=True)
+        table.add_column("error", overflow="ellipsis", no_wrap=True, min_width=20, max_width=80)
+        for s in steps:
+            logs = f"{s.log_lines_stdout} out, {s.log_lines_stderr} err" if s.log_uri else "-"
+            table.add_row(
+                s.step_id,
+                str(s.try_number),
+                _status(s.status),
+                _fmt_time(s.started_at),
+                fmt_duration(s.duration_ms),
+                logs,
+                _short_error(s.error_type, s.error_message),
+            )
+        out.print(table)
+    if events:
+        out.print("[bold]events[/bold]")
+        for e in events:
+            out.print(f"  {_fmt_time(e.ts)}  {e.kind:<14} {e.step_id or '':<16} {e.summary}", markup=False)
+    return 0
+
+
+def _dossier(store: RunStore, run: Any) -> Dossier | None:
+    try:
+        return run_dossier(store, run)
+    except Exception as exc:  # noqa: BLE001 - the run must show even if its dossier cannot be built
+        err(f"could not build the dossier: {type(exc).__name__}: {exc}")
+        return None
+
+
+def trace(args: argparse.Namespace) -> int:
+    settings = _settings()
+    store = _store(settings)
+    blobs = _blobs(settings)
+    try:
+        if args.step:
+            doc = step_trace(store, blobs, args.run_id, args.step, args.try_number)
+        else:
+            doc = run_trace(store, blobs, args.run_id)
+    except RunNotFound as exc:
+        raise NotFound(str(exc)) from None
+    except TraceUnavailable as exc:
+        raise NotFound(f"{args.run_id}: {exc}") from None
+    if args.output:
+        Path(args.output).write_text(doc.text, encoding="utf-8")
+        _err.print(f"wrote {len(doc.text.encode('utf-8'))} bytes to {args.output}")
+    else:
+        sys.stdout.write(doc.text)
+    return 0
+
+
+def flush(args: argparse.Namespace) -> int:
+    from ..recorder import Recorder
+
+    rec = Recorder(_settings())
+    pending = len(rec.spool.pending())
+    if pending == 0:
+        if args.json:
+            _print_json({"delivered": 0, "failed": 0, "remaining": 0, "errors": []})
+        else:
+            out.print(f"nothing to flush in {rec.spool.directory}")
+        return 0
+    with Progress(console=_err, transient=True, disable=args.json) as progress:
+        task = progress.add_task("delivering spooled items", total=pending)
+        report = rec.flush(progress=lambda done, total: progress.update(task, completed=done, total=total))
+    if args.json:
+        _print_json(
+            {
+                "delivered": report.delivered,
+                "failed": report.failed,
+                "remaining": report.remaining,
+                "errors": report.errors,
+            }
+        )
+    else:
+        out.print(f"delivered {report.delivered}, failed {report.failed}, remaining {report.remaining}")
+        for e in report.errors[:20]:
+            out.print(f"  {e}", markup=False)
+    return 1 if report.failed else 0
+
+
+def db_upgrade(args: argparse.Namespace) -> int:
+    from ..store.schema import head_revision
+
+    settings = _settings()
+    store = RunStore(settings.db_url, timeout=settings.db_timeout, migrate=False)
+    rev = store.upgrade()
+    out.print(f"database {store.describe()} is at revision {rev} (head {head_revision()})")
+    return 0
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def serve(args: argparse.Namespace) -> int:
+    import os
+
+    try:
+        import uvicorn
+
+        from ..server import create_app
+    except ImportError as exc:
+        raise ValueError(f"serving needs the server extra: pip install 'rundossier[server]' ({exc})") from None
+    token = os.environ.get("RUNDOSSIER_API_TOKEN") or None
+    if args.host not in LOOPBACK and token is None and not args.no_auth:
+        raise ValueError(
+            f"--host {args.host} is reachable from other machines: set RUNDOSSIER_API_TOKEN "
+            "(clients send it as a bearer token or enter it in the page), or pass --no-auth"
+        )
+    settings = _settings()
+    app = create_app(settings, api_token=None if args.no_auth else token)
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    _err.print(
+        f"rundossier UI on http://{shown}:{args.port}/  (database {settings.db_url}, storage {settings.storage_url})"
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    from ..demo import run_demo
+
+    if not args.no_serve and args.host not in LOOPBACK:
+        raise ValueError(f"the demo serves without a token: use a loopback --host, not {args.host}")
+    return run_demo(home=args.home, console=out, serve=not args.no_serve, host=args.host, port=args.port)

@@ -1,0 +1,71 @@
+"""`rundossier failures`: failure groups by fingerprint, newest first (or by count)."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.table import Table
+
+from ..dossier import group_json, merge_groups
+from ..store import GroupQuery
+from .commands import _fmt_time, _print_json, _settings, _short_error, _store, out, parse_since
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("failures", help="failure groups: the same bug across runs and flows")
+    p.add_argument("--flow", help="only this flow / DAG id")
+    p.add_argument("--orchestrator", choices=["airflow", "prefect", "python"])
+    p.add_argument("--since", help="ISO time or a span such as 24h, 7d (counted per UTC day)")
+    p.add_argument("--sort", choices=["last_seen", "count"], default="last_seen")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=failures)
+
+
+def failures(args: argparse.Namespace) -> int:
+    store = _store(_settings())
+    query = GroupQuery(
+        flow_id=args.flow,
+        orchestrator=args.orchestrator,
+        since=parse_since(args.since) if args.since else None,
+        sort=args.sort,
+        limit=args.limit,
+    )
+    page = store.failure_groups(query)
+    groups = merge_groups(page.order, page.counts, page.rows)
+    if args.json:
+        counted = f"{page.counted_since}T00:00:00Z" if page.counted_since else None
+        _print_json({"items": [group_json(g) for g in groups], "counted_since": counted})
+        return 0
+    if not groups:
+        filtered = " for these filters" if args.flow or args.since or args.orchestrator else ""
+        out.print(f"no failure groups in {store.describe()}{filtered}")
+        return 0
+    title = "failure groups" + (f" (counted since {page.counted_since} UTC)" if page.counted_since else "")
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False)
+    table.add_column("fingerprint", no_wrap=True, min_width=16)
+    table.add_column("count", justify="right", no_wrap=True)
+    table.add_column("class", no_wrap=True)
+    table.add_column("first seen (UTC)", no_wrap=True, min_width=19)
+    table.add_column("last seen (UTC)", no_wrap=True, min_width=19)
+    table.add_column("flows", overflow="ellipsis", no_wrap=True, max_width=30)
+    table.add_column("latest run", no_wrap=True, min_width=30)
+    table.add_column("error", overflow="ellipsis", no_wrap=True, ratio=1, max_width=80)
+    for g in groups:
+        flows = ", ".join(g.flows[:3]) + (f" +{len(g.flows) - 3}" if len(g.flows) > 3 else "")
+        table.add_row(
+            g.fingerprint,
+            str(g.count),
+            g.failure_class or "-",
+            _fmt_time(g.first_seen),
+            _fmt_time(g.last_seen),
+            flows,
+            g.latest_run_id,
+            _short_error(g.error_type, g.error_message),
+        )
+    out.print(table)
+    out.print("runs of a group: rundossier runs --fingerprint FINGERPRINT", markup=False)
+    return 0
+
+
+__all__ = ["add_parser", "failures"]

@@ -1,0 +1,94 @@
+"""`rundossier` entry point: argument parsing and dispatch to the command modules."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ..errors import RundossierError
+from . import commands, failures
+from . import retention as retention_cli
+
+EXIT_USAGE = 2
+EXIT_NOT_FOUND = 3
+EXIT_ERROR = 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="rundossier",
+        description="Run debugger for Airflow, Prefect and plain Python: run history, full traces, logs.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    runs = sub.add_parser("runs", help="list runs, newest first")
+    runs.add_argument("--flow", help="only this flow / DAG id")
+    runs.add_argument("--status", action="append", help="only this status (repeatable)")
+    runs.add_argument("--orchestrator", choices=["airflow", "prefect", "python"])
+    runs.add_argument("-q", "--search", help="text in flow id or run key")
+    runs.add_argument("--since", help="ISO time or a span such as 6h, 3d")
+    runs.add_argument("--fingerprint", help="only runs of this failure group (see `rundossier failures`)")
+    runs.add_argument("--limit", type=int, default=20)
+    runs.add_argument("--cursor", help="next_cursor of a previous page")
+    runs.add_argument("--json", action="store_true", help="machine-readable output")
+    runs.set_defaults(func=commands.runs)
+
+    show = sub.add_parser("show", help="one run: details, steps and events")
+    show.add_argument("run_id")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=commands.show)
+
+    trace = sub.add_parser("trace", help="a run's root-cause trace (or one step's)")
+    trace.add_argument("run_id")
+    trace.add_argument("--step", help="a step id instead of the root cause")
+    trace.add_argument("--try", dest="try_number", type=int, help="the step's try (default: latest)")
+    trace.add_argument("-o", "--output", help="write to this file instead of stdout")
+    trace.set_defaults(func=commands.trace)
+
+    failures.add_parser(sub)
+
+    flush = sub.add_parser("flush", help="deliver traces and rows waiting in the local spool")
+    flush.add_argument("--json", action="store_true")
+    flush.set_defaults(func=commands.flush)
+
+    db = sub.add_parser("db", help="database maintenance")
+    dbsub = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
+    up = dbsub.add_parser("upgrade", help="apply schema migrations")
+    up.set_defaults(func=commands.db_upgrade)
+
+    serve = sub.add_parser("serve", help="serve the web UI and the HTTP API")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument(
+        "--no-auth", action="store_true", help="serve a non-loopback address without RUNDOSSIER_API_TOKEN"
+    )
+    serve.set_defaults(func=commands.serve)
+
+    retention_cli.register(sub)
+
+    demo = sub.add_parser("demo", help="record example runs (some failing) and serve the web UI")
+    demo.add_argument("--home", help="RUNDOSSIER_HOME for the demo (default: the configured one)")
+    demo.add_argument("--no-serve", action="store_true", help="only record the runs and print where to look")
+    demo.add_argument("--host", default="127.0.0.1", help="address to serve the UI on (default 127.0.0.1)")
+    demo.add_argument("--port", type=int, default=8765)
+    demo.set_defaults(func=commands.demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except commands.NotFound as exc:
+        commands.err(str(exc))
+        return EXIT_NOT_FOUND
+    except (RundossierError, ValueError) as exc:
+        commands.err(f"{type(exc).__name__}: {exc}")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

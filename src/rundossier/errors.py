@@ -1,0 +1,72 @@
+"""The errors rundossier raises, in one tree.
+
+RundossierError
+ +-- ConfigError        a setting is malformed (bad URL, bad JSON, bad regex); says which and how to fix it
+ +-- StorageError       the blob store (fsspec) refused a read, write or delete
+ |    +-- BlobNotFound  no blob at that URI
+ +-- StoreError         the run history database refused a read or write
+ |    +-- RunNotFound   no run with that id
+ +-- SpoolError         the local spool could not hold or deliver an item
+ +-- TraceUnavailable   a run or step has no trace to give
+      +-- TraceNotFound  none was captured (or it is still in a spool)
+      +-- TraceExpired   retention removed it; the row stays
+
+Every message says what went wrong and what to do about it. The HTTP API maps these to the
+one error shape `{"error": {"type": ..., "message": ...}}`.
+"""
+
+from __future__ import annotations
+
+
+class RundossierError(Exception):
+    """Base of every error rundossier raises on purpose."""
+
+
+class ConfigError(RundossierError):
+    """A configuration value is malformed."""
+
+
+class StorageError(RundossierError):
+    """The blob store could not complete an operation."""
+
+
+class BlobNotFound(StorageError):
+    """No blob exists at the given URI."""
+
+
+class StoreError(RundossierError):
+    """The run history database could not complete an operation."""
+
+
+class RunNotFound(StoreError):
+    """No run has the given id."""
+
+
+class SpoolError(RundossierError):
+    """The local spool could not hold or deliver an item."""
+
+
+class TraceUnavailable(RundossierError):
+    """A run or step has no trace to give."""
+
+
+class TraceNotFound(TraceUnavailable):
+    """No trace was captured for it (or it still waits in a spool)."""
+
+
+class TraceExpired(TraceUnavailable):
+    """Retention removed the trace; the summary row remains."""
+
+
+__all__ = [
+    "RundossierError",
+    "ConfigError",
+    "StorageError",
+    "BlobNotFound",
+    "StoreError",
+    "RunNotFound",
+    "SpoolError",
+    "TraceUnavailable",
+    "TraceNotFound",
+    "TraceExpired",
+]

@@ -1,0 +1,1 @@
+"""Orchestrator integrations: each imports its orchestrator itself, so `import rundossier` needs neither."""

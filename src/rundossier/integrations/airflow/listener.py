@@ -1,0 +1,483 @@
+"""Airflow listener: translates task instance and dag run events into recorder calls, in bounded time.
+
+Where each hook fires (Airflow 3):
+- task instance running/success/failed/skipped: in the worker's task process, around the task's
+  own code; `error` is the live exception there, so the trace is built from it. The step's log is
+  captured from `running` to the end hook (logging records and stdout/stderr of the task).
+- task instance failed/success/skipped from the scheduler (killed tasks) or the API server (a
+  user marked the task): `error` is a string or None and is recorded as exactly that.
+- dag run running/success/failed: in the scheduler (and the API server on manual changes). At
+  the end of a run, tasks that never ran (upstream_failed, skipped by a branch) are recorded.
+
+Never breaks the host: every hook catches everything, and the recorder's I/O runs on one daemon
+thread per process while the hook waits at most `listener_timeout` seconds (then the task goes
+on and the recording finishes in the background). A fault is a warning in the task's log.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pluggy
+
+from . import config as airflow_config
+
+log = logging.getLogger("rundossier.airflow")
+hookimpl = pluggy.HookimplMarker("airflow")
+
+ORCHESTRATOR = "airflow"
+#: task instance states recorded for tasks that never ran, read when a dag run ends
+NEVER_RAN = {"upstream_failed": "upstream_failed", "skipped": "skipped"}
+REASON_OUTSIDE = (
+    "Airflow reported this failure from outside the task process (scheduler or API server) without a traceback"
+)
+REASON_NO_EXCEPTION = "Airflow reported this failure without an exception"
+REASON_RETRY = "the task will be retried (up_for_retry)"
+
+
+def step_id_for(task_id: str, map_index: int | None) -> str:
+    """rundossier's step id: the task id, with `[map_index]` for a mapped task instance."""
+    return f"{task_id}[{map_index}]" if map_index is not None and map_index >= 0 else task_id
+
+
+def _map_index(value: Any) -> int | None:
+    try:
+        index = int(value)
+    except (TypeError, ValueError):
+        return None
+    return index if index >= 0 else None
+
+
+def _aware(value: Any) -> datetime | None:
+    return value if isinstance(value, datetime) else None
+
+
+@dataclass(frozen=True)
+class TaskIds:
+    """What a hook needs from a task instance (Task SDK RuntimeTaskInstance or core TaskInstance)."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int | None
+    try_number: int
+    hostname: str | None = None
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    upstream: tuple[str, ...] = ()
+    state: str | None = None
+
+    @property
+    def step_id(self) -> str:
+        return step_id_for(self.task_id, self.map_index)
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        return (self.dag_id, self.run_id, self.step_id, self.try_number)
+
+    @classmethod
+    def of(cls, ti: Any) -> TaskIds:
+        task = getattr(ti, "task", None)
+        try:
+            upstream = tuple(sorted(getattr(task, "upstream_task_ids", None) or ()))
+        except Exception:  # noqa: BLE001 - a partial task object
+            upstream = ()
+        state = getattr(ti, "state", None)
+        try:
+            try_number = max(1, int(getattr(ti, "try_number", 1) or 1))
+        except (TypeError, ValueError):
+            try_number = 1
+        return cls(
+            dag_id=str(ti.dag_id),
+            run_id=str(ti.run_id),
+            task_id=str(ti.task_id),
+            map_index=_map_index(getattr(ti, "map_index", -1)),
+            try_number=try_number,
+            hostname=getattr(ti, "hostname", None) or None,
+            start_date=_aware(getattr(ti, "start_date", None)),
+            end_date=_aware(getattr(ti, "end_date", None)),
+            upstream=upstream,
+            state=str(getattr(state, "value", state)) if state is not None else None,
+        )
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the run row needs from a dag run (the same values whichever process writes them)."""
+
+    dag_id: str
+    run_id: str
+    attempt: int | None = None
+    started_at: datetime | None = None
+    queued_at: datetime | None = None
+    ended_at: datetime | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, dag_run: Any) -> RunInfo:
+        tags = []
+        for name in ("run_type", "triggered_by"):
+            value = getattr(dag_run, name, None)
+            if value is not None:
+                tags.append((name, str(getattr(value, "value", value))))
+        return cls(
+            dag_id=str(dag_run.dag_id),
+            run_id=str(dag_run.run_id),
+            attempt=_attempt(dag_run),
+            started_at=_aware(getattr(dag_run, "start_date", None)),
+            queued_at=_aware(getattr(dag_run, "queued_at", None)),
+            ended_at=_aware(getattr(dag_run, "end_date", None)),
+            tags=tuple(tags),
+        )
+
+    @classmethod
+    def of_task(cls, ti: Any, ids: TaskIds) -> RunInfo:
+        """From the task instance's dag run when it is at hand (else the ids alone: attempt unknown)."""
+        dag_run = None
+        try:
+            if in_task_process(ti):
+                dag_run = ti.get_template_context().get("dag_run")  # cached by Airflow before `running`
+            else:
+                dag_run = getattr(ti, "dag_run", None)
+        except Exception:  # noqa: BLE001 - no context here: the row keeps what others wrote
+            dag_run = None
+        if dag_run is None or str(getattr(dag_run, "run_id", ids.run_id)) != ids.run_id:
+            return cls(ids.dag_id, ids.run_id)
+        info = cls.of(dag_run)
+        return cls(ids.dag_id, ids.run_id, info.attempt, info.started_at, info.queued_at, None, info.tags)
+
+
+def _attempt(dag_run: Any) -> int | None:
+    """Airflow's clear number + 1: a cleared and re-run dag run is a new attempt of the run."""
+    try:
+        return int(dag_run.clear_number) + 1
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def in_task_process(ti: Any) -> bool:
+    """True when the hook runs in the worker's task process (a Task SDK RuntimeTaskInstance)."""
+    return type(ti).__name__ == "RuntimeTaskInstance" or hasattr(ti, "get_template_context")
+
+
+def failure_reason(error: Any, *, live_step: bool, state: str | None) -> str | None:
+    """Why a failure has no traceback (or what happens next), in the trace header's words."""
+    if isinstance(error, BaseException):
+        return REASON_RETRY if state == "up_for_retry" else None
+    if not live_step:
+        return REASON_OUTSIDE
+    return REASON_NO_EXCEPTION
+
+
+class BoundedWorker:
+    """One daemon thread per process runs recorder work in order; a caller waits at most `timeout`."""
+
+    def __init__(self, name: str = "rundossier-listener") -> None:
+        self.name = name
+        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue[_Job] | None = None
+        self._pid: int | None = None
+
+    def _ensure(self) -> queue.SimpleQueue[_Job]:
+        with self._lock:
+            if self._queue is None or self._pid != os.getpid():  # new process (fork): new thread
+                self._queue = queue.SimpleQueue()
+                self._pid = os.getpid()
+                threading.Thread(target=_serve, args=(self._queue,), name=self.name, daemon=True).start()
+            return self._queue
+
+    def call(self, fn: Callable[[], Any], *, timeout: float, what: str) -> Any:
+        """Run `fn` on the worker thread; its result, or None when it fails or takes too long."""
+        job = _Job(fn)
+        self._ensure().put(job)
+        if not job.done.wait(timeout):
+            log.warning(
+                "rundossier: %s is taking longer than %g s; the task goes on and the recording "
+                "finishes in the background",
+                what,
+                timeout,
+            )
+            return None
+        if job.error is not None:
+            log.warning("rundossier could not %s: %s: %s", what, type(job.error).__name__, job.error)
+            return None
+        return job.result
+
+
+class _Job:
+    __slots__ = ("fn", "done", "result", "error")
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self.fn = fn
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
+def _serve(jobs: queue.SimpleQueue[_Job]) -> None:
+    while True:
+        job = jobs.get()
+        try:
+            job.result = job.fn()
+        except BaseException as exc:  # noqa: BLE001 - reported by the caller, never raised here
+            job.error = exc
+        finally:
+            job.done.set()
+
+
+class _ProcessState:
+    """The recorder and the open steps of this process (rebuilt after a fork)."""
+
+    def __init__(self, recorder: Any, timeout: float) -> None:
+        self.pid = os.getpid()
+        self.recorder = recorder
+        self.timeout = timeout
+        self.runs: dict[tuple[str, str], Any] = {}
+        self.steps: dict[tuple[str, str, str, int], Any] = {}
+        self.captures: dict[tuple[str, str, str, int], Any] = {}
+
+
+class RunDossierListener:
+    """The plugin's listener object (one per process; register it once)."""
+
+    def __init__(
+        self,
+        load_config: Callable[[], airflow_config.AirflowConfig] | None = None,
+        make_recorder: Callable[[airflow_config.AirflowConfig], Any] | None = None,
+    ) -> None:
+        self._load_config = load_config or airflow_config.load
+        self._make_recorder = make_recorder or _make_recorder
+        self._lock = threading.Lock()
+        self._state: _ProcessState | None = None
+        self._disabled_pid: int | None = None
+        self.worker = BoundedWorker()
+
+    # -- per-process state ---------------------------------------------------------------------
+    def _here(self) -> _ProcessState | None:
+        pid = os.getpid()
+        state = self._state
+        if state is not None and state.pid == pid:
+            return state
+        if self._disabled_pid == pid:
+            return None
+        with self._lock:
+            if self._state is not None and self._state.pid == pid:
+                return self._state
+            try:
+                cfg = self._load_config()
+                if not cfg.enabled:
+                    self._disabled_pid = pid
+                    return None
+                self._state = _ProcessState(self._make_recorder(cfg), cfg.listener_timeout)
+            except Exception as exc:  # noqa: BLE001 - a bad setting must not fail the task
+                self._disabled_pid = pid
+                log.warning("rundossier is not recording in this process: %s", exc)
+                return None
+            return self._state
+
+    def _run(self, state: _ProcessState, info: RunInfo, *, status: str = "running", fresh: bool = False) -> Any:
+        """The RunHandle of a dag run: recorded once per process (or again when `fresh`), then reused."""
+        key = (info.dag_id, info.run_id)
+        handle = None if fresh else state.runs.get(key)
+        if handle is None:
+            handle = state.recorder.start_run(
+                info.dag_id,
+                info.run_id,
+                orchestrator=ORCHESTRATOR,
+                status=status,
+                attempt=info.attempt,
+                started_at=info.started_at,
+                queued_at=info.queued_at,
+                tags=dict(info.tags) or None,
+            )
+            state.runs[key] = handle
+        return handle
+
+    def _guarded(self, what: str, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001 - a listener fault is a warning, never a task failure
+            log.warning("rundossier could not %s: %s: %s", what, type(exc).__name__, exc)
+
+    # -- task instance hooks ---------------------------------------------------------------------
+    @hookimpl
+    def on_task_instance_running(self, previous_state: Any, task_instance: Any) -> None:
+        self._guarded("record the start of a task", lambda: self._task_running(task_instance))
+
+    @hookimpl
+    def on_task_instance_success(self, previous_state: Any, task_instance: Any) -> None:
+        self._guarded("record a task's success", lambda: self._task_finished(task_instance, "success", None))
+
+    @hookimpl
+    def on_task_instance_failed(self, previous_state: Any, task_instance: Any, error: Any) -> None:
+        self._guarded("record a task's failure", lambda: self._task_finished(task_instance, "failed", error))
+
+    @hookimpl
+    def on_task_instance_skipped(self, previous_state: Any, task_instance: Any) -> None:
+        self._guarded("record a skipped task", lambda: self._task_finished(task_instance, "skipped", None))
+
+    def _task_running(self, ti: Any) -> None:
+        state = self._here()
+        if state is None:
+            return
+        ids = TaskIds.of(ti)
+        info = RunInfo.of_task(ti, ids)
+
+        def start() -> Any:
+            run = self._run(state, info)
+            handle = state.recorder.start_step(
+                run,
+                ids.step_id,
+                try_number=ids.try_number,
+                task_id=ids.task_id,
+                map_index=ids.map_index,
+                upstream=list(ids.upstream) or None,
+                started_at=ids.start_date,
+                host=ids.hostname,
+            )
+            state.steps[ids.key] = handle
+            return handle
+
+        handle = self.worker.call(start, timeout=state.timeout, what=f"record the start of {ids.step_id}")
+        if handle is None:
+            return
+        from ...logcapture import capture
+
+        cm = capture(handle.log)
+        cm.__enter__()
+        state.captures[ids.key] = cm
+
+    def _task_finished(self, ti: Any, status: str, error: Any) -> None:
+        state = self._here()
+        if state is None:
+            return
+        ids = TaskIds.of(ti)
+        cm = state.captures.pop(ids.key, None)
+        if cm is not None:  # stop capturing first: the trace's log tail then has the last lines
+            try:
+                cm.__exit__(None, None, None)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("rundossier could not stop capturing the log of %s: %s", ids.step_id, exc)
+        live = in_task_process(ti)
+        info = RunInfo.of_task(ti, ids)
+        reason = failure_reason(error, live_step=live, state=ids.state) if status == "failed" else None
+
+        def finish() -> None:
+            handle = state.steps.pop(ids.key, None)
+            if handle is not None:
+                handle.finish(status, error, reason=reason, finished_at=ids.end_date)
+                return
+            run = self._run(state, info)
+            state.recorder.record_failure(
+                run,
+                ids.step_id,
+                error if status == "failed" else None,
+                try_number=ids.try_number,
+                status=status,
+                reason=reason,
+                started_at=ids.start_date,
+                finished_at=ids.end_date,
+            )
+
+        self.worker.call(finish, timeout=state.timeout, what=f"record the end of {ids.step_id}")
+
+    # -- dag run hooks ---------------------------------------------------------------------------
+    @hookimpl
+    def on_dag_run_running(self, dag_run: Any, msg: str) -> None:
+        self._guarded("record the start of a dag run", lambda: self._dag_run(dag_run, "running", msg))
+
+    @hookimpl
+    def on_dag_run_success(self, dag_run: Any, msg: str) -> None:
+        self._guarded("record a dag run's success", lambda: self._dag_run(dag_run, "success", msg))
+
+    @hookimpl
+    def on_dag_run_failed(self, dag_run: Any, msg: str) -> None:
+        self._guarded("record a dag run's failure", lambda: self._dag_run(dag_run, "failed", msg))
+
+    def _dag_run(self, dag_run: Any, status: str, msg: str | None) -> None:
+        state = self._here()
+        if state is None:
+            return
+        info = RunInfo.of(dag_run)
+        never_ran = [] if status == "running" else list(_never_ran(dag_run))
+
+        def record() -> None:
+            run = self._run(state, info, status=status, fresh=True)
+            if status == "running":
+                return
+            for ids, step_status in never_ran:
+                state.recorder.record_failure(
+                    run,
+                    ids.step_id,
+                    None,
+                    try_number=ids.try_number,
+                    status=step_status,
+                    reason=f"the task did not run ({step_status})",
+                    started_at=ids.start_date,
+                    finished_at=ids.end_date or info.ended_at,
+                )
+            state.recorder.finish_run(run, status, None, reason=msg, finished_at=info.ended_at)
+            state.runs.pop((info.dag_id, info.run_id), None)
+
+        self.worker.call(record, timeout=state.timeout, what=f"record dag run {info.run_id} ({status})")
+
+
+def _never_ran(dag_run: Any) -> Iterable[tuple[TaskIds, str]]:
+    """Task instances of a finished dag run that never ran: upstream_failed, skipped by a branch.
+
+    Read in the hook's own thread from the dag run's own session (what the scheduler sees now,
+    uncommitted changes included), without flushing it."""
+    try:
+        session = _session_of(dag_run)
+        if session is not None:
+            with session.no_autoflush:
+                tis = dag_run.get_task_instances(session=session)
+        else:
+            tis = dag_run.get_task_instances()
+    except Exception as exc:  # noqa: BLE001
+        log.warning("rundossier could not read the task instances of %s: %s", getattr(dag_run, "run_id", "?"), exc)
+        return []
+    out = []
+    for ti in tis:
+        ids = TaskIds.of(ti)
+        if ids.state in NEVER_RAN:
+            out.append((ids, NEVER_RAN[ids.state]))
+    return out
+
+
+def _session_of(obj: Any) -> Any:
+    try:
+        from sqlalchemy.orm import object_session
+
+        return object_session(obj)
+    except Exception:  # noqa: BLE001 - not an ORM object
+        return None
+
+
+def _make_recorder(cfg: airflow_config.AirflowConfig) -> Any:
+    from ...recorder import Recorder
+    from .secrets import airflow_redact
+
+    return Recorder(cfg.settings, orchestrator=ORCHESTRATOR, redactors=[airflow_redact])
+
+
+#: the one listener object the plugin registers (Airflow skips an object registered twice)
+listener = RunDossierListener()
+
+__all__ = [
+    "RunDossierListener",
+    "BoundedWorker",
+    "TaskIds",
+    "RunInfo",
+    "listener",
+    "step_id_for",
+    "failure_reason",
+    "in_task_process",
+]

@@ -1,0 +1,85 @@
+"""The few reads and writes rundossier makes on Prefect's API, each bounded by a request timeout.
+
+A client of our own (never the engine's client of the run context, which another thread uses):
+`get_client(sync_client=True, httpx_settings=...)` builds a fresh one when the settings differ.
+Arguments the server validates strictly (`limit`, `sort`) are always passed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from uuid import UUID
+
+PAGE = 200
+MAX_PAGES = 50  # 10,000 task runs per flow run read back at most
+ARTIFACT_KEY_MAX = 64
+
+
+def client(timeout_s: float) -> Any:
+    """A new synchronous Prefect client whose requests time out after `timeout_s`."""
+    import httpx
+    from prefect.client.orchestration import get_client
+
+    return get_client(sync_client=True, httpx_settings={"timeout": httpx.Timeout(timeout_s)})
+
+
+def flow_task_runs(c: Any, flow_run_id: str | UUID) -> list[Any]:
+    """Every task run of a flow run (paged)."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.sorting import TaskRunSort
+
+    flt = FlowRunFilter(id=FlowRunFilterId(any_=[UUID(str(flow_run_id))]))
+    out: list[Any] = []
+    for page in range(MAX_PAGES):
+        batch = c.read_task_runs(
+            flow_run_filter=flt, sort=TaskRunSort.EXPECTED_START_TIME_ASC, limit=PAGE, offset=page * PAGE
+        )
+        out.extend(batch)
+        if len(batch) < PAGE:
+            break
+    return out
+
+
+def task_run_states(c: Any, task_run_id: str | UUID) -> list[Any]:
+    return list(c.read_task_run_states(UUID(str(task_run_id))))
+
+
+def parent_flow_run_id(c: Any, parent_task_run_id: str | UUID) -> str | None:
+    """The flow run that holds the task run standing for a subflow call."""
+    task_run = c.read_task_run(UUID(str(parent_task_run_id)))
+    fid = getattr(task_run, "flow_run_id", None)
+    return str(fid) if fid else None
+
+
+def flow_name_of_run(c: Any, flow_run_id: str | UUID) -> str:
+    flow_run = c.read_flow_run(UUID(str(flow_run_id)))
+    return str(c.read_flow(flow_run.flow_id).name)
+
+
+def create_markdown(c: Any, flow_run_id: str | UUID, markdown: str, *, key: str | None, description: str) -> Any:
+    """A Markdown artifact on a flow run (a link artifact is Markdown holding one link)."""
+    from prefect.client.schemas.actions import ArtifactCreate
+
+    return c.create_artifact(
+        artifact=ArtifactCreate(
+            key=key, type="markdown", description=description, data=markdown, flow_run_id=UUID(str(flow_run_id))
+        )
+    )
+
+
+def artifact_key(*parts: str) -> str:
+    """An artifact key Prefect accepts: lowercase letters, digits and dashes."""
+    key = re.sub(r"[^a-z0-9]+", "-", "-".join(parts).lower()).strip("-")
+    return key[:ARTIFACT_KEY_MAX].rstrip("-") or "rundossier"
+
+
+__all__ = [
+    "artifact_key",
+    "client",
+    "create_markdown",
+    "flow_name_of_run",
+    "flow_task_runs",
+    "parent_flow_run_id",
+    "task_run_states",
+]

@@ -1,0 +1,275 @@
+"""The state hooks: Prefect calls them, they call the recorder; bounded in time, never raising.
+
+Flow hooks (`hook(flow, flow_run, state)`): `on_running` starts the run and the log capture of its
+task runs; `on_completion`, `on_failure`, `on_crashed` and `on_cancellation` record the failed
+tries this process saw (with their live exceptions), the run's end, the artifacts of a failure,
+and then, in the background, every task run from Prefect's API. A terminal hook with no
+`on_running` before it in this process (only terminal hooks attached, or a worker reporting a
+crash after the flow's process died) records what Prefect says: status and message, no invented
+traceback.
+
+Task hooks (`hook(task, task_run, state)`, opt-in with `task_hooks()`): each try is recorded as it
+starts and ends, the failure with the task's own live exception. They need the flow's hooks too:
+the flow run's row and its end come from those.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rundossier.config import ENV_VARS, Settings
+from rundossier.recorder import Recorder
+
+from . import api
+from .bounded import drain, enqueue, run_background, run_bounded, wait_background
+from .capture import ROUTER
+from .session import ORCHESTRATOR, FlowRunSession, Options
+
+log = logging.getLogger("rundossier")
+
+MAX_SESSIONS = 256
+FLOW_EVENTS = ("running", "completion", "failure", "crashed", "cancellation")
+TASK_EVENTS = ("running", "completion", "failure")
+
+_sessions: OrderedDict[str, FlowRunSession] = OrderedDict()
+_sessions_lock = threading.Lock()
+_recorders: dict[str, Recorder] = {}
+_recorders_lock = threading.Lock()
+_run_logger: contextvars.ContextVar[Any] = contextvars.ContextVar("rundossier_prefect_run_logger", default=None)
+_warned_no_flow_hooks: set[str] = set()
+
+
+@dataclass
+class Runtime:
+    """What one Block hands its hooks: the recorder settings (a layer) and the hook options."""
+
+    layer: dict[str, Any]
+    options: Options
+
+    def recorder(self) -> Recorder:
+        return recorder_for(self.layer)
+
+
+def recorder_for(layer: Mapping[str, Any]) -> Recorder:
+    """One recorder per distinct configuration (Block values and RUNDOSSIER_* variables) per process."""
+    env = {var: os.environ.get(var) for var in ENV_VARS.values()}
+    key = json.dumps([layer, env], sort_keys=True, default=str)
+    rec = _recorders.get(key)
+    if rec is None:
+        with _recorders_lock:
+            rec = _recorders.get(key)
+            if rec is None:
+                rec = Recorder(Settings.resolve(layer=layer), orchestrator=ORCHESTRATOR, warn=_warn)
+                _recorders[key] = rec
+    return rec
+
+
+def _warn(message: str) -> None:
+    """Recorder warnings go to the `rundossier` logger and to the flow run's log in Prefect."""
+    log.warning(message)
+    run_logger = _run_logger.get()
+    if run_logger is not None:
+        with contextlib.suppress(Exception):
+            run_logger.warning(message)
+
+
+@contextlib.contextmanager
+def _logging_to(flow_run: Any, flow: Any = None) -> Iterator[None]:
+    token = None
+    try:
+        from prefect.logging.loggers import flow_run_logger
+
+        token = _run_logger.set(flow_run_logger(flow_run, flow))
+    except Exception:  # noqa: BLE001
+        pass
+    try:
+        yield
+    finally:
+        if token is not None:
+            _run_logger.reset(token)
+
+
+# -- sessions --------------------------------------------------------------------------------------
+def session_of(flow_run_id: str) -> FlowRunSession | None:
+    return _sessions.get(flow_run_id)
+
+
+def _register(session: FlowRunSession) -> None:
+    with _sessions_lock:
+        _sessions[session.flow_run_id] = session
+        _sessions.move_to_end(session.flow_run_id)
+        while len(_sessions) > MAX_SESSIONS:
+            old_id, _ = _sessions.popitem(last=False)
+            ROUTER.remove(old_id)
+    ROUTER.install()
+    ROUTER.add(session.capture)
+
+
+def _forget(session: FlowRunSession) -> None:
+    ROUTER.remove(session.flow_run_id)
+    with _sessions_lock:
+        if _sessions.get(session.flow_run_id) is session:
+            del _sessions[session.flow_run_id]
+
+
+# -- flow hooks ------------------------------------------------------------------------------------
+def flow_hook(rt: Runtime, event: str, flow: Any, flow_run: Any, state: Any) -> None:
+    """Entry point of every flow hook. Never raises."""
+    try:
+        if event == "running":
+            _flow_running(rt, flow, flow_run, state)
+        else:
+            _flow_ended(rt, flow, flow_run, state)
+    except Exception as exc:  # noqa: BLE001 - a hook never raises into Prefect
+        log.warning(
+            "rundossier: the %s hook of flow run %s failed: %s: %s", event, _id(flow_run), type(exc).__name__, exc
+        )
+
+
+def _flow_running(rt: Runtime, flow: Any, flow_run: Any, state: Any) -> None:
+    fr_id = str(flow_run.id)
+    session = session_of(fr_id)
+    if session is None or session.ended:
+        session = FlowRunSession(rt.recorder(), rt.options, flow.name, fr_id, getattr(flow_run, "name", None))
+    _register(session)  # capture this run's task logs from now on, before any database work
+    rec = session.recorder
+
+    def work() -> None:
+        with _logging_to(flow_run, flow):
+            parent = _parent_run_id(rec, rt.options, flow_run)
+            session.start(
+                flow_run,
+                attempt=max(int(getattr(flow_run, "run_count", 1) or 1), 1),
+                started_at=getattr(state, "timestamp", None) or getattr(flow_run, "start_time", None),
+                parent_run_id=parent,
+            )
+            apply_retention(rec, flow.name, rt.options)
+
+    run_bounded(work, rt.options.hook_timeout_s, f"record the start of flow run {_id(flow_run)}")
+
+
+def _flow_ended(rt: Runtime, flow: Any, flow_run: Any, state: Any) -> None:
+    fr_id = str(flow_run.id)
+    session = session_of(fr_id)
+    if session is None:
+        session = FlowRunSession(rt.recorder(), rt.options, flow.name, fr_id, getattr(flow_run, "name", None))
+
+    def work() -> None:
+        drain(rt.options.hook_timeout_s)  # the task hooks' queued writes land first
+        with _logging_to(flow_run, flow):
+            if session.run is None:  # no on_running here, or its work has not finished
+                count = int(getattr(flow_run, "run_count", 0) or 0)
+                session.start(
+                    flow_run,
+                    attempt=count or None,
+                    started_at=getattr(flow_run, "start_time", None),
+                    parent_run_id=_parent_run_id(session.recorder, rt.options, flow_run),
+                )
+            session.finish(flow_run, state)
+        deadline = time.monotonic() + rt.options.api_timeout_s
+        run_background(
+            lambda: _after_end(session, deadline),
+            f"record the task runs of flow run {_id(flow_run)}",
+            budget_s=rt.options.api_timeout_s + 15.0,
+        )
+
+    run_bounded(work, rt.options.hook_timeout_s, f"record the end of flow run {_id(flow_run)}")
+
+
+def _after_end(session: FlowRunSession, deadline: float) -> None:
+    try:
+        session.reconcile(deadline)
+    finally:
+        _forget(session)
+
+
+def _parent_run_id(rec: Recorder, options: Options, flow_run: Any) -> str | None:
+    """Our run id of the parent flow run of a subflow run (None for a top-level run or if unknown)."""
+    parent_task_run_id = getattr(flow_run, "parent_task_run_id", None)
+    if not parent_task_run_id:
+        return None
+    try:
+        with api.client(options.hook_timeout_s) as c:
+            parent_fr = api.parent_flow_run_id(c, parent_task_run_id)
+            if parent_fr is None:
+                return None
+            parent = session_of(parent_fr)
+            if parent is not None and parent.run is not None:
+                return parent.run.run_id
+            flow_name = api.flow_name_of_run(c, parent_fr)
+        row = rec.store.find_run(ORCHESTRATOR, flow_name, parent_fr)
+        return row.run_id if row is not None else None
+    except Exception as exc:  # noqa: BLE001
+        log.warning("rundossier could not find the parent run of subflow run %s: %s", _id(flow_run), exc)
+        return None
+
+
+def apply_retention(rec: Recorder, flow_id: str, options: Options) -> None:
+    """Give the flow the Block's retention defaults (where this rundossier has the retention module)."""
+    try:
+        from rundossier.retention.sync import apply_block_defaults  # type: ignore[import-not-found]
+    except ImportError:
+        return  # the defaults stay on the Block until the retention module is there
+    try:
+        apply_block_defaults(rec.store, flow_id, **dict(options.retention), block_name=options.block_name or "default")
+    except Exception as exc:  # noqa: BLE001
+        log.warning("rundossier could not apply the Block's retention defaults to %s: %s", flow_id, exc)
+
+
+# -- task hooks ------------------------------------------------------------------------------------
+def task_hook(rt: Runtime, event: str, task: Any, task_run: Any, state: Any) -> None:
+    """Entry point of every task hook. Never raises."""
+    try:
+        fr_id = getattr(task_run, "flow_run_id", None)
+        if fr_id is None:
+            return  # a task called outside any flow
+        session = session_of(str(fr_id))
+        if session is None:
+            if str(fr_id) not in _warned_no_flow_hooks:
+                if len(_warned_no_flow_hooks) >= MAX_SESSIONS:
+                    _warned_no_flow_hooks.clear()
+                _warned_no_flow_hooks.add(str(fr_id))
+                log.warning(
+                    "rundossier: task %r has rundossier's task hooks but its flow has not its flow hooks; "
+                    "add @flow(**dossier.hooks()) to record this flow run",
+                    getattr(task_run, "name", "?"),
+                )
+            return
+
+        what = f"record task run {getattr(task_run, 'name', '?')}"
+        n = max(int(getattr(task_run, "run_count", 1) or 1), 1)  # the engine changes task_run in place
+        if event == "running":
+            enqueue(lambda: session.task_started(task, task_run, state, n), what)
+        elif event == "completion":
+            enqueue(lambda: session.task_finished(task, task_run, state, n), what)
+        else:  # a failure: its trace is built and written now, from the live exception, after queued work
+
+            def failed() -> None:
+                drain(rt.options.hook_timeout_s)
+                session.task_finished(task, task_run, state, n)
+
+            run_bounded(failed, rt.options.hook_timeout_s, what)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("rundossier: the %s hook of task run %s failed: %s", event, getattr(task_run, "name", "?"), exc)
+
+
+def wait(timeout: float | None = None) -> bool:
+    """Wait for rundossier's background work (reading task runs back after a flow run ended)."""
+    return wait_background(timeout)
+
+
+def _id(flow_run: Any) -> str:
+    return f"{getattr(flow_run, 'name', '?')!r} ({getattr(flow_run, 'id', '?')})"
+
+
+__all__ = ["Runtime", "flow_hook", "task_hook", "recorder_for", "apply_retention", "session_of", "wait"]

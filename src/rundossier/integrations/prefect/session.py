@@ -1,0 +1,542 @@
+"""One Prefect flow run being recorded: its run row, its task runs as steps, its end and artifacts.
+
+Where each fact comes from:
+- the run: the flow hooks (`on_running` starts it, a terminal hook ends it with the flow's live
+  exception, or Prefect's state message when there is none);
+- failed tries: this process's log records (`capture`), so each failed try gets the live exception
+  with its traceback; they are recorded in the terminal hook, final failures first (the first
+  recorded failure is the run's root cause), before the run's end;
+- every other task run try (names, states, tries, timings, upstream): after the run ends, in the
+  background, from Prefect's API (task runs and, for retried ones, their state history), merged
+  with what this process saw. Prefect writes task run states asynchronously, so that read waits,
+  bounded, until the API has caught up with what this process saw;
+- tasks decorated with `task_hooks()` are also recorded live, try by try.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from rundossier.blobs import blob_key, log_part_name
+from rundossier.logcapture import StepLog
+from rundossier.recorder import Recorder, RunHandle
+from rundossier.status import ACTIVE, Status
+
+from . import api
+from .capture import FlowRunCapture, TaskRunCapture
+from .states import Try, is_final, live_exception, state_status, status_of, tries_from_states, type_name
+from .summary import FailureSummary, chain_of, failure_markdown, one_line, run_page_url, trace_url
+
+log = logging.getLogger("rundossier")
+
+ORCHESTRATOR = "prefect"
+REASON_CRASHED = (
+    "no traceback captured: the flow run's process died or was killed, and Prefect reported only this message"
+)
+POLL_INTERVAL_S = 0.2
+#: with no task run seen in this process (logging filtered out), read the API for at least this long
+SETTLE_S = 1.0
+#: set at process exit: stop waiting for Prefect's API and record what is known
+HURRY = threading.Event()
+
+
+@dataclass
+class Options:
+    """What the Block tells the hooks besides the recorder settings."""
+
+    ui_base_url: str | None = None
+    hook_timeout_s: float = 10.0
+    api_timeout_s: float = 15.0
+    block_name: str | None = None
+    retention: dict[str, int | None] = field(default_factory=dict)
+    artifacts: bool = True
+
+
+def from_ts(ts: float | None) -> datetime | None:
+    return datetime.fromtimestamp(ts, UTC) if ts is not None else None
+
+
+def task_name_of(task_run: Any, name: str) -> str:
+    """A task run's task name: its name without Prefect's suffix (`-{dynamic_key}` or its first 3 characters)."""
+    key = str(getattr(task_run, "dynamic_key", "") or "")
+    head, sep, suffix = name.rpartition("-")
+    if key and sep and head and suffix and key.startswith(suffix):
+        return head
+    return name
+
+
+def upstream_ids(task_run: Any) -> list[str]:
+    """Ids of the task runs whose results (or `wait_for`) fed this task run."""
+    inputs = getattr(task_run, "task_inputs", None) or {}
+    out: list[str] = []
+    for values in inputs.values():
+        for value in values or ():
+            if getattr(value, "input_type", None) == "task_run" and getattr(value, "id", None) is not None:
+                rid = str(value.id)
+                if rid not in out:
+                    out.append(rid)
+    return out
+
+
+class FlowRunSession:
+    """Everything recorded about one flow run in this process."""
+
+    def __init__(
+        self,
+        recorder: Recorder,
+        options: Options,
+        flow_name: str,
+        flow_run_id: str,
+        flow_run_name: str | None = None,
+    ) -> None:
+        self.recorder = recorder
+        self.options = options
+        self.flow_name = flow_name
+        self.flow_run_id = flow_run_id
+        self.flow_run_name = flow_run_name
+        self.run: RunHandle | None = None
+        self.parent_run_id: str | None = None
+        self.capture = FlowRunCapture(flow_run_id, self._make_log)
+        self.ended = False
+        self.end_status: Status | None = None
+        self._lock = threading.RLock()
+        self._started = threading.Event()
+
+    # -- the run -------------------------------------------------------------------------------
+    def start(
+        self,
+        flow_run: Any,
+        *,
+        attempt: int | None,
+        started_at: datetime | None,
+        parent_run_id: str | None = None,
+    ) -> RunHandle:
+        tags: dict[str, Any] = {"prefect_flow_run_name": getattr(flow_run, "name", None)}
+        if getattr(flow_run, "tags", None):
+            tags["prefect_tags"] = list(flow_run.tags)
+        if getattr(flow_run, "deployment_id", None):
+            tags["prefect_deployment_id"] = str(flow_run.deployment_id)
+        self.parent_run_id = parent_run_id
+        self.run = self.recorder.start_run(
+            self.flow_name,
+            self.flow_run_id,
+            orchestrator=ORCHESTRATOR,
+            attempt=attempt,
+            started_at=started_at,
+            queued_at=getattr(flow_run, "expected_start_time", None),
+            parent_run_id=parent_run_id,
+            tags={k: v for k, v in tags.items() if v},
+            agent=_agent(),
+        )
+        self._started.set()
+        return self.run
+
+    def _make_log(self, step_id: str, try_number: int) -> StepLog:
+        rec = self.recorder
+
+        def spill(n: int, data: bytes) -> None:
+            run = self.run
+            if run is None:
+                raise RuntimeError("the run is not recorded yet")
+            rec.blobs.put(
+                blob_key(run.orchestrator, run.flow_id, run.run_id, step_id, try_number, log_part_name(n)), data
+            )
+
+        return StepLog(spill=spill, mask=rec.masker.mask)
+
+    def finish(self, flow_run: Any, state: Any) -> None:
+        """The flow run ended (terminal hook): failed tries, then the run's end, then the artifacts."""
+        assert self.run is not None
+        with self._lock:
+            if self.ended:
+                return
+            self.ended = True
+        count = int(getattr(flow_run, "run_count", 0) or 0)
+        if self.run.attempt is not None and count > self.run.attempt:
+            # Prefect retried the flow run in this process (no on_running hook for that): a new attempt
+            self.start(flow_run, attempt=count, started_at=self.run.started_at, parent_run_id=self.parent_run_id)
+        status = state_status(state)
+        self.end_status = status
+        exc = live_exception(state)
+        self.record_failures()
+        message = getattr(state, "message", None) or None
+        error: BaseException | str | None = exc
+        reason = None
+        if exc is None and status.is_failure:
+            error = message
+            if status == Status.CRASHED:
+                reason = REASON_CRASHED
+            if self.run.failed_step is not None and status == Status.FAILED:
+                error = None  # a task's failure holds the root cause; "1/3 states failed" adds nothing
+        self.recorder.finish_run(self.run, status, error, reason=reason, finished_at=getattr(state, "timestamp", None))
+        if status.is_failure and self.options.artifacts:
+            self.publish_failure(status, exc, message, reason)
+
+    # -- task tries ----------------------------------------------------------------------------
+    def record_try(
+        self,
+        tc: TaskRunCapture,
+        number: int,
+        status: Status,
+        *,
+        error: BaseException | str | None = None,
+        started_at: datetime | None = None,
+        finished_at: datetime | None = None,
+        upstream: Iterable[str] | None = None,
+        task_name: str | None = None,
+    ) -> None:
+        """Record one try of a task run once (a second call for the same try does nothing)."""
+        run = self.run
+        if run is None:
+            return
+        with self._lock:
+            if number in tc.done:
+                return
+            tc.done.add(number)
+            handle = tc.handles.pop(number, None)
+        tcap = tc.tries.get(number)
+        if handle is None:
+            start = started_at or from_ts(tcap.first_ts if tcap else None) or finished_at
+            handle = self.recorder.start_step(
+                run,
+                tc.name,
+                try_number=number,
+                task_id=tc.task_name or task_name or tc.name,
+                upstream=list(upstream) if upstream else None,
+                started_at=start,
+            )
+        if tcap is not None and handle.log is not tcap.log:
+            handle.log = tcap.log
+        if status in ACTIVE:
+            return  # still running when the flow ended: its row says so
+        handle.finish(status, error, finished_at=finished_at)
+
+    def record_failures(self) -> None:
+        """Failed tries this process saw and nobody recorded yet: final failures first, by time."""
+        items: list[tuple[int, float, TaskRunCapture, int, Status, BaseException | str | None, float | None]] = []
+        for tc in list(self.capture.tasks.values()):
+            last = tc.last_try
+            final_failed = tc.final is not None and tc.final.status.is_failure
+            for n, tcap in sorted(tc.tries.items()):
+                if n in tc.done:
+                    continue
+                if n == last and final_failed:
+                    assert tc.final is not None
+                    ts = tcap.failed_ts or tc.final_ts
+                    items.append((0, ts or 0.0, tc, n, tc.final.status, tcap.error or tc.final.message, ts))
+                elif tcap.error is not None and (n < last or tc.final is None):
+                    items.append((1, tcap.failed_ts or 0.0, tc, n, Status.FAILED, tcap.error, tcap.failed_ts))
+        items.sort(key=lambda item: (item[0], item[1]))
+        for _, _, tc, n, status, error, ts in items:
+            self.record_try(
+                tc,
+                n,
+                status,
+                error=error,
+                started_at=self._try_start(tc, n),
+                finished_at=from_ts(ts),
+                upstream=self._upstream_names(tc.task_run) if tc.task_run is not None else None,
+            )
+
+    def _try_start(self, tc: TaskRunCapture, n: int) -> datetime | None:
+        live = tc.task_run
+        if n == 1 and live is not None and getattr(live, "start_time", None):
+            return live.start_time
+        prev = tc.tries.get(n - 1)
+        if prev is not None and prev.failed_ts:
+            return from_ts(prev.failed_ts)
+        tcap = tc.tries.get(n)
+        return from_ts(tcap.first_ts) if tcap is not None else None
+
+    # -- live task hooks -----------------------------------------------------------------------
+    def task_started(self, task: Any, task_run: Any, state: Any, n: int) -> None:
+        """Task hook: try `n` of a task run starts (tries before it failed: Prefect runs no hook for them)."""
+        if self.run is None:
+            return
+        tc = self.capture.task(str(task_run.id), task_run.name, getattr(task, "name", None))
+        tc.task_run = task_run
+        for earlier in range(1, n):
+            tcap = tc.tries.get(earlier)
+            self.record_try(
+                tc,
+                earlier,
+                Status.FAILED,
+                error=tcap.error if tcap else None,
+                started_at=self._try_start(tc, earlier),
+                finished_at=from_ts(tcap.failed_ts if tcap else None) or getattr(state, "timestamp", None),
+            )
+        with self._lock:
+            if n in tc.done or n in tc.handles:
+                return
+        handle = self.recorder.start_step(
+            self.run,
+            tc.name,
+            try_number=n,
+            task_id=getattr(task, "name", None) or tc.name,
+            upstream=self._upstream_names(task_run) or None,
+            started_at=getattr(state, "timestamp", None),
+        )
+        handle.log = self.capture.try_of(tc, n).log
+        with self._lock:
+            tc.handles[n] = handle
+
+    def task_finished(self, task: Any, task_run: Any, state: Any, n: int) -> None:
+        """Task hook: try `n` of a task run completed or failed (`state` says which)."""
+        if self.run is None:
+            return
+        tc = self.capture.task(str(task_run.id), task_run.name, getattr(task, "name", None))
+        tc.task_run = task_run
+        status = state_status(state)
+        error: BaseException | str | None = None
+        if status.is_failure:
+            tcap = tc.tries.get(n)
+            error = live_exception(state) or (tcap.error if tcap else None) or getattr(state, "message", None)
+        self.record_try(
+            tc,
+            n,
+            status,
+            error=error,
+            started_at=self._try_start(tc, n),
+            finished_at=getattr(state, "timestamp", None),
+            upstream=self._upstream_names(task_run),
+        )
+
+    def _upstream_names(self, task_run: Any, names: dict[str, str] | None = None) -> list[str]:
+        out = []
+        for rid in upstream_ids(task_run):
+            name = (names or {}).get(rid)
+            if name is None:
+                tc = self.capture.tasks.get(rid)
+                name = tc.name if tc is not None else None
+            if name and name not in out:
+                out.append(name)
+        return out
+
+    # -- after the run: every task run from Prefect's API ---------------------------------------
+    def reconcile(self, deadline: float) -> None:
+        """Record the tries nobody recorded yet, from Prefect's API merged with this process's view."""
+        task_runs: list[Any] = []
+        histories: dict[str, list[Try]] = {}
+        try:
+            with api.client(max(1.0, min(10.0, deadline - time.monotonic()))) as c:
+                task_runs = self._poll_task_runs(c, deadline)
+                for tr in task_runs:
+                    if int(getattr(tr, "run_count", 0) or 0) > 1 and time.monotonic() < deadline:
+                        histories[str(tr.id)] = tries_from_states(api.task_run_states(c, tr.id))
+        except Exception as exc:  # noqa: BLE001 - the API is down or slow: steps come from this process
+            log.warning(
+                "rundossier could not read the task runs of flow run %s from Prefect's API (%s: %s); "
+                "steps are recorded from what this process saw",
+                self.flow_run_id,
+                type(exc).__name__,
+                exc,
+            )
+        self.record_steps(task_runs, histories)
+
+    def _poll_task_runs(self, c: Any, deadline: float) -> list[Any]:
+        """Task runs from the API, read again (bounded) until they agree with what this process saw.
+
+        Prefect records task run states asynchronously, so right after a flow run ends its API
+        may not have every task run yet, or not their last state. When this process saw every
+        task run it knows of end, with Prefect's own TaskRun, one read is enough (it only adds task
+        runs that ran elsewhere). At process exit the waiting stops (`hurry`).
+        """
+        started = time.monotonic()
+        while True:
+            task_runs = api.flow_task_runs(c, self.flow_run_id)
+            if self._complete_here():
+                return task_runs
+            settled = bool(self.capture.tasks) or time.monotonic() - started >= SETTLE_S
+            if (settled and self._agrees(task_runs)) or time.monotonic() + POLL_INTERVAL_S >= deadline:
+                return task_runs
+            if HURRY.wait(POLL_INTERVAL_S):
+                return task_runs
+
+    def _complete_here(self) -> bool:
+        tasks = list(self.capture.tasks.values())
+        return bool(tasks) and all(tc.final is not None and tc.task_run is not None for tc in tasks)
+
+    def _agrees(self, task_runs: list[Any]) -> bool:
+        """True when the API has every task run this process saw end, ended, and no run unfinished
+        (unless the flow run itself did not finish normally: then some never will)."""
+        by_id = {str(tr.id): tr for tr in task_runs}
+        for tid, tc in list(self.capture.tasks.items()):
+            if tc.final is None:
+                continue
+            tr = by_id.get(tid)
+            if tr is None or not is_final(getattr(tr, "state_type", None), getattr(tr, "state_name", None)):
+                return False
+            if int(getattr(tr, "run_count", 0) or 0) < tc.last_try and tc.final.status != Status.UPSTREAM_FAILED:
+                return False
+        if self.end_status in (Status.SUCCESS, Status.FAILED):
+            for tr in task_runs:
+                if not is_final(getattr(tr, "state_type", None), getattr(tr, "state_name", None)):
+                    return False
+        return True
+
+    def record_steps(self, task_runs: list[Any], histories: dict[str, list[Try]]) -> None:
+        by_id = {str(tr.id): tr for tr in task_runs}
+        for tr in sorted(task_runs, key=lambda tr: _ts_key(getattr(tr, "expected_start_time", None))):
+            self.capture.task(str(tr.id), tr.name)  # step ids: task run names, made unique
+        names = {tid: tc.name for tid, tc in self.capture.tasks.items()}
+        for tid in list(dict.fromkeys([*by_id, *self.capture.tasks])):
+            tr = by_id.get(tid)
+            tc = self.capture.task(tid)
+            source = tc.task_run or tr
+            upstream = self._upstream_names(source, names) if source is not None else []
+            task_name = tc.task_name or task_name_of(source, tc.name)
+            tries = self._history_if_whole(histories.get(tid), tc) or self._synth_tries(tr, tc)
+            for t in tries:
+                if t.number in tc.done:
+                    continue
+                tcap = tc.tries.get(t.number)
+                error: BaseException | str | None = None
+                if t.status.is_failure:
+                    final_message = tc.final.message if tc.final is not None and t.number == tc.last_try else None
+                    error = (tcap.error if tcap else None) or t.message or final_message
+                self.record_try(
+                    tc,
+                    t.number,
+                    t.status,
+                    error=error,
+                    started_at=t.started_at or self._try_start(tc, t.number),
+                    finished_at=t.finished_at or (from_ts(tcap.failed_ts) if tcap else None),
+                    upstream=upstream,
+                    task_name=task_name,
+                )
+
+    def _history_if_whole(self, history: list[Try] | None, tc: TaskRunCapture) -> list[Try] | None:
+        """The API's state history, unless it lags behind what this process saw."""
+        if not history:
+            return None
+        live = tc.task_run
+        count = max(int(getattr(live, "run_count", 0) or 0), tc.last_try if tc.tries else 0)
+        if len(history) < count or history[-1].status in ACTIVE:
+            return None
+        if tc.final is not None and history[-1].status != tc.final.status:
+            return None
+        return history
+
+    def _synth_tries(self, tr: Any, tc: TaskRunCapture) -> list[Try]:
+        """Tries without a state history: the freshest of this process's TaskRun, its log, the API."""
+        live = tc.task_run
+        source = live if live is not None else tr
+        count = max(int(getattr(source, "run_count", 0) or 0), tc.last_try if tc.tries else 0, 1)
+        if live is not None or tr is not None:
+            st_type = getattr(source, "state_type", None)
+            st_name = getattr(source, "state_name", None)
+            if tc.final is not None and not is_final(st_type, st_name):
+                st_type, st_name = tc.final.type, tc.final.name  # the API lags behind this process
+            status = status_of(st_type, st_name)
+            end = getattr(source, "end_time", None) or from_ts(tc.final_ts)
+            start = getattr(source, "start_time", None) if count == 1 else None
+            message = getattr(getattr(source, "state", None), "message", None) or (
+                tc.final.message if tc.final else None
+            )
+            if type_name(st_type) in ("PENDING", "SCHEDULED") and status == Status.QUEUED:
+                return []  # never started: nothing to record
+        elif tc.final is not None:
+            status, end, start, message = tc.final.status, from_ts(tc.final_ts), None, tc.final.message
+        else:
+            return []
+        tries = []
+        for n in range(1, count):
+            tcap = tc.tries.get(n)
+            tries.append(Try(n, Status.FAILED, None, from_ts(tcap.failed_ts) if tcap else None, None))
+        tries.append(Try(count, status, start, end, message))
+        return tries
+
+    # -- the failure in Prefect's UI -------------------------------------------------------------
+    def publish_failure(
+        self, status: Status, exc: BaseException | None, message: str | None, reason: str | None
+    ) -> None:
+        """A link artifact to the trace download and a short Markdown summary, on the flow run."""
+        summary = self.failure_summary(status, exc, message, reason)
+        dossier = self._dossier_markdown()
+        with api.client(self.options.hook_timeout_s) as c:
+            if summary.trace_link:
+                api.create_markdown(
+                    c,
+                    self.flow_run_id,
+                    f"[Download the full trace of this failure]({summary.trace_link})",
+                    key=api.artifact_key("rundossier", self.flow_name, "trace"),
+                    description="rundossier: the full trace of this failure (chained exceptions, your frames, logs)",
+                )
+            api.create_markdown(
+                c,
+                self.flow_run_id,
+                failure_markdown(summary, dossier),
+                key=api.artifact_key("rundossier", self.flow_name, "failure"),
+                description="rundossier: what failed and why",
+            )
+
+    def failure_summary(
+        self, status: Status, exc: BaseException | None, message: str | None, reason: str | None
+    ) -> FailureSummary:
+        assert self.run is not None
+        mask = self.recorder.masker.mask
+        step = self.run.failed_step
+        error: BaseException | str | None = exc or message
+        if step is not None and step.error is not None:
+            error = step.error
+        if isinstance(error, BaseException):
+            error_type: str | None = type(error).__name__
+            error_message: str | None = one_line(str(error), mask) if str(error) else None
+            chain = chain_of(error, mask)
+        else:
+            error_type, error_message, chain = None, one_line(error, mask) if error else None, ()
+        base = self.options.ui_base_url
+        return FailureSummary(
+            flow_name=self.flow_name,
+            run_id=self.run.run_id,
+            status=status.value,
+            flow_run_name=self.flow_run_name,
+            error_type=error_type,
+            error_message=error_message,
+            step_id=step.step_id if step is not None else None,
+            try_number=step.try_number if step is not None else None,
+            chain=chain,
+            trace_link=trace_url(base, self.run.run_id) if base else None,
+            page_link=run_page_url(base, self.run.run_id) if base else None,
+            trace_uri=step.trace_uri if step is not None else None,
+            reason=reason,
+        )
+
+    def _dossier_markdown(self) -> str | None:
+        """The failure dossier's Markdown, where this version of rundossier has it (else None)."""
+        try:
+            from rundossier.dossier import build_dossier, dossier_markdown  # type: ignore[attr-defined]
+        except ImportError:
+            return None
+        try:
+            assert self.run is not None
+            store = self.recorder.store
+            run_row = store.get_run(self.run.run_id)
+            steps = store.list_steps(self.run.run_id)
+            events = store.list_events(self.run.run_id)
+            return str(dossier_markdown(build_dossier(run_row, steps, events, now=datetime.now(UTC))))
+        except Exception as exc:  # noqa: BLE001 - the plain summary is shown instead
+            log.debug("rundossier: no dossier for the artifact: %s", exc)
+            return None
+
+
+def _ts_key(ts: datetime | None) -> float:
+    return ts.timestamp() if ts is not None else 0.0
+
+
+def _agent() -> str | None:
+    try:
+        import prefect
+
+        return f"prefect {prefect.__version__}"
+    except Exception:  # noqa: BLE001
+        return None
+
+
+__all__ = ["FlowRunSession", "Options", "REASON_CRASHED", "task_name_of", "upstream_ids"]

@@ -1,0 +1,578 @@
+"""The retention sweep: stream every flow's runs through the planner and act in bounded batches (I/O).
+
+    report = sweep(store, blobs)                 # or dry_run=True: the same report, nothing removed
+
+Safe under load and faults:
+
+* Runs are read in short keyset pages (newest first per flow) and acted on in batches of
+  `batch_size`: each batch is a few short transactions (BEGIN IMMEDIATE on SQLite), so writers
+  keep writing while a sweep runs; no transaction spans blob I/O.
+* Blobs go before rows, with the intent written first. For each batch:
+    1. mark the runs `blobs_expired` with no date ("expiring"): from now on the rows say their
+       traces are gone, so no row ever points at a missing blob without saying so;
+    2. delete their blobs (local: the run's folder; object stores: the referenced keys, 1000 per
+       DeleteObjects call);
+    3. delete the rows (run, steps, events), or date the expiry for runs that stay.
+  A sweep killed anywhere leaves rows marked "expiring"; the next sweep finds them and finishes
+  the job (deleting again is harmless), so nothing is orphaned and nothing dangles.
+* Only finished runs are touched; every write re-checks the status, so a run that became active
+  again (an Airflow clear) while the sweep ran is left alone.
+* Every removal is counted per flow. A dry run computes the same counts from the same queries
+  and removes nothing: on a quiet database its report equals the real sweep's.
+
+Bytes are the trace and log sizes recorded on the rows (uncompressed); storage holds them gzipped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, func, select, update
+
+from ..blobs import BlobStore, run_prefix
+from ..errors import RundossierError, StorageError
+from ..ids import is_run_id
+from ..status import TERMINAL
+from ..store import RunStore
+from ..store.models import Event, Run, Step
+from .plan import Action, Because, FlowPlanner, RunFacts, ended_at
+from .policy import PolicySet, Resolution, Rule
+
+RUN = Run.__table__
+STEP = Step.__table__
+EVENT = Event.__table__
+DEFAULT_BATCH = 500
+MAX_BATCH = 5000
+#: concurrent deletes on local storage (see Sweeper._map)
+LOCAL_DELETE_THREADS = 8
+PAGE = 2000
+TRACE_TEXT_NAME = "trace.txt.gz"
+TRACE_JSON_NAME = "trace.json.gz"
+TERMINAL_STATUSES = sorted(s.value for s in TERMINAL)
+
+Progress = Callable[[int, int], None]
+
+
+# -- reports ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class FlowReport:
+    """What a sweep removed (or, dry, would remove) from one flow."""
+
+    flow_id: str
+    resolution: Resolution
+    runs_scanned: int = 0
+    active_runs: int = 0
+    runs_removed: int = 0
+    runs_expired: int = 0
+    steps_removed: int = 0
+    events_removed: int = 0
+    blobs_removed: int = 0
+    bytes_removed: int = 0
+    #: runs acted on, per rule that decided (keep_last, keep_days, blob_days, resume)
+    by_rule: dict[str, int] = field(default_factory=dict)
+    #: referenced blobs outside this blob store (the storage URL changed): left alone, not counted
+    foreign_blobs: int = 0
+
+    COUNTS = (
+        "runs_scanned",
+        "active_runs",
+        "runs_removed",
+        "runs_expired",
+        "steps_removed",
+        "events_removed",
+        "blobs_removed",
+        "bytes_removed",
+        "foreign_blobs",
+    )
+
+    def counts(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.COUNTS}
+
+    def to_json(self) -> dict[str, Any]:
+        r = self.resolution
+        return {
+            "flow_id": self.flow_id,
+            "policy": r.policy.to_json(),
+            "rule": r.rule.pattern if r.rule is not None else None,
+            "reason": r.reason,
+            **self.counts(),
+            "by_rule": dict(sorted(self.by_rule.items())),
+        }
+
+
+@dataclass
+class SweepReport:
+    """A sweep's account: per flow and in total. `complete` is False when it stopped on an error."""
+
+    dry_run: bool
+    now: datetime
+    started_at: datetime
+    finished_at: datetime | None = None
+    flows: list[FlowReport] = field(default_factory=list)
+    complete: bool = True
+    error: str | None = None
+    orphans: Any = None  # an OrphanReport when the orphan sweep ran
+
+    def totals(self) -> dict[str, int]:
+        out = dict.fromkeys(FlowReport.COUNTS, 0)
+        for f in self.flows:
+            for k, v in f.counts().items():
+                out[k] += v
+        out["flows"] = len(self.flows)
+        return out
+
+    def flow(self, flow_id: str) -> FlowReport | None:
+        return next((f for f in self.flows if f.flow_id == flow_id), None)
+
+    def to_json(self) -> dict[str, Any]:
+        done = self.finished_at or datetime.now(UTC)
+        return {
+            "dry_run": self.dry_run,
+            "complete": self.complete,
+            "error": {"type": "sweep_stopped", "message": self.error} if self.error else None,
+            "now": _iso(self.now),
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
+            "duration_s": round((done - self.started_at).total_seconds(), 3),
+            "totals": self.totals(),
+            "flows": [f.to_json() for f in self.flows],
+            "orphans": self.orphans.to_json() if self.orphans is not None else None,
+        }
+
+
+# -- the sweep -------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Target:
+    """A run the planner chose to delete or expire."""
+
+    run_id: str
+    orchestrator: str
+    flow_id: str
+    action: Action
+    because: Because
+    blobs_gone: bool
+    trace_uri: str | None
+    trace_bytes: int | None
+
+
+def sweep(
+    store: RunStore,
+    blobs: BlobStore,
+    *,
+    dry_run: bool = False,
+    now: datetime | None = None,
+    batch_size: int = DEFAULT_BATCH,
+    flows: Sequence[str] | None = None,
+    rules: Iterable[Rule] | None = None,
+    progress: Progress | None = None,
+) -> SweepReport:
+    """Apply the retention policies to every flow (or only `flows`); returns the account.
+
+    Stops at the first storage or database error with `complete=False` and the error in the
+    report; what it did so far is counted, and the next sweep picks up where it stopped.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH:
+        raise ValueError(f"batch_size must be a whole number from 1 to {MAX_BATCH}, got {batch_size!r}")
+    with Sweeper(store, blobs, dry_run=dry_run, now=now) as sweeper:
+        return _sweep(sweeper, store, batch_size, flows, rules, progress)
+
+
+def _sweep(
+    sweeper: Sweeper,
+    store: RunStore,
+    batch_size: int,
+    flows: Sequence[str] | None,
+    rules: Iterable[Rule] | None,
+    progress: Progress | None,
+) -> SweepReport:
+    dry_run = sweeper.dry_run
+    policies = PolicySet(rules if rules is not None else load_rules(store))
+    report = SweepReport(dry_run=dry_run, now=sweeper.now, started_at=datetime.now(UTC))
+    try:
+        counts = flow_counts(store)
+        if flows is not None:
+            wanted = set(flows)
+            counts = [(f, n) for f, n in counts if f in wanted]
+        total = sum(n for _, n in counts)
+        done = 0
+        for flow_id, _n in counts:
+            flow = FlowReport(flow_id, policies.resolve(flow_id))
+            report.flows.append(flow)
+            for scanned in sweeper.sweep_flow(flow, batch_size):
+                done += scanned
+                if progress is not None:
+                    progress(done, total)
+    except RundossierError as exc:
+        report.complete = False
+        report.error = str(exc)
+    report.finished_at = datetime.now(UTC)
+    return report
+
+
+def preview(store: RunStore, blobs: BlobStore, **kwargs: Any) -> SweepReport:
+    """What a sweep would remove now (a dry run)."""
+    return sweep(store, blobs, dry_run=True, **kwargs)
+
+
+def load_rules(store: RunStore) -> list[Rule]:
+    return [Rule.from_row(row) for row in store.list_policies()]
+
+
+def flow_counts(store: RunStore) -> list[tuple[str, int]]:
+    """Every flow with runs, and how many (served by the (flow_id, run_id) index)."""
+    stmt = select(RUN.c.flow_id, func.count()).group_by(RUN.c.flow_id).order_by(RUN.c.flow_id)
+    with store.session() as s:
+        return [(str(f), int(n)) for f, n in s.execute(stmt).all()]
+
+
+class Sweeper:
+    """Carries out decisions for one store and blob store, batch by batch. Use it as a context
+    manager (or call `close`): local deletes run on a small thread pool."""
+
+    def __init__(self, store: RunStore, blobs: BlobStore, *, dry_run: bool = False, now: datetime | None = None):
+        self.store = store
+        self.blobs = blobs
+        self.dry_run = dry_run
+        self.now = now or datetime.now(UTC)
+        self.local = blobs.url.startswith("file://")
+        self._pool: ThreadPoolExecutor | None = None
+        self._bases: dict[tuple[str, str], str] = {}
+
+    def __enter__(self) -> Sweeper:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def _map(self, fn: Callable[[str], object], items: Sequence[str]) -> None:
+        """fn over items on LOCAL_DELETE_THREADS threads; waits for all, then raises the first error.
+
+        Deleting a file or a folder is latency-bound (journal, discard), not CPU-bound: a few
+        concurrent deletes finish many times faster than one after another."""
+        if len(items) < 2 * LOCAL_DELETE_THREADS:
+            for item in items:
+                fn(item)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(LOCAL_DELETE_THREADS, thread_name_prefix="rundossier-retention")
+
+        def run(chunk: Sequence[str]) -> None:
+            for item in chunk:
+                fn(item)
+
+        n = LOCAL_DELETE_THREADS
+        futures = [self._pool.submit(run, items[i::n]) for i in range(n)]
+        wait(futures)
+        for f in futures:
+            f.result()
+
+    # -- reading ------------------------------------------------------------------------------
+    def pages(self, flow_id: str, page: int = PAGE) -> Iterator[list[Any]]:
+        """The flow's runs, newest first, one short read per page."""
+        c = RUN.c
+        cols = (
+            c.run_id,
+            c.orchestrator,
+            c.status,
+            c.finished_at,
+            c.started_at,
+            c.created_at,
+            c.blobs_expired,
+            c.blobs_expired_at,
+            c.trace_uri,
+            c.trace_bytes,
+        )
+        cursor: str | None = None
+        while True:
+            stmt = select(*cols).where(c.flow_id == flow_id)
+            if cursor is not None:
+                stmt = stmt.where(c.run_id < cursor)
+            stmt = stmt.order_by(c.run_id.desc()).limit(page)
+            with self.store.session() as s:
+                rows = s.execute(stmt).all()
+            if not rows:
+                return
+            yield rows
+            if len(rows) < page:
+                return
+            cursor = rows[-1][0]
+
+    def sweep_flow(self, flow: FlowReport, batch_size: int) -> Iterator[int]:
+        """Plan and act on one flow; yields how many runs each page scanned."""
+        planner = FlowPlanner(flow.resolution.policy, self.now)
+        pending: list[Target] = []
+        for rows in self.pages(flow.flow_id, max(PAGE, batch_size)):
+            for run_id, orch, status, fin, sta, cre, expired, expired_at, trace_uri, trace_bytes in rows:
+                facts = RunFacts(run_id, status, ended_at(fin, sta, cre), bool(expired), expired_at)
+                d = planner.decide(facts)
+                if d.because is Because.ACTIVE:
+                    flow.active_runs += 1
+                if d.action is Action.KEEP:
+                    continue
+                pending.append(
+                    Target(run_id, orch, flow.flow_id, d.action, d.because, facts.blobs_gone, trace_uri, trace_bytes)
+                )
+                if len(pending) >= batch_size:
+                    self.run_batch(pending, flow)
+                    pending = []
+            flow.runs_scanned += len(rows)
+            yield len(rows)
+        if pending:
+            self.run_batch(pending, flow)
+
+    # -- acting -------------------------------------------------------------------------------
+    def run_batch(self, targets: Sequence[Target], flow: FlowReport) -> None:
+        """Delete or expire one batch (or count what that would do, dry): blobs, then rows."""
+        if not targets:
+            return
+        ids = [t.run_id for t in targets]
+        steps = self._steps(ids)
+        need_blobs = [t for t in targets if t.action is Action.EXPIRE or not t.blobs_gone]
+        blob_sets = {t.run_id: self._blob_set(t, steps.get(t.run_id, ())) for t in need_blobs}
+        deleting = [t for t in targets if t.action is Action.DELETE]
+        expiring = [t for t in targets if t.action is Action.EXPIRE]
+        if self.dry_run:
+            flow.runs_removed += len(deleting)
+            flow.runs_expired += len(expiring)
+            flow.steps_removed += sum(len(steps.get(t.run_id, ())) for t in deleting)
+            flow.events_removed += self._event_count([t.run_id for t in deleting])
+            self._count_blobs(flow, blob_sets.values())
+            self._count_rules(flow, targets)
+            return
+        marked = self._mark([t.run_id for t in need_blobs])
+        done_sets = [blob_sets[rid] for rid in blob_sets if rid in marked]
+        self._delete_blobs(done_sets)
+        deleted, steps_n, events_n, expired = self._finish(
+            [t.run_id for t in deleting if t.blobs_gone or t.run_id in marked],
+            [t.run_id for t in expiring if t.run_id in marked],
+        )
+        flow.runs_removed += len(deleted)
+        flow.runs_expired += len(expired)
+        flow.steps_removed += steps_n
+        flow.events_removed += events_n
+        self._count_blobs(flow, done_sets)
+        self._count_rules(flow, [t for t in targets if t.run_id in deleted or t.run_id in expired])
+
+    def _steps(self, run_ids: Sequence[str]) -> dict[str, list[tuple[Any, ...]]]:
+        c = STEP.c
+        stmt = select(c.run_id, c.trace_uri, c.trace_bytes, c.log_uri, c.log_bytes).where(c.run_id.in_(run_ids))
+        out: dict[str, list[tuple[Any, ...]]] = {}
+        with self.store.session() as s:
+            for run_id, *rest in s.execute(stmt).all():
+                out.setdefault(run_id, []).append(tuple(rest))
+        return out
+
+    def _event_count(self, run_ids: Sequence[str]) -> int:
+        if not run_ids:
+            return 0
+        stmt = select(func.count()).select_from(EVENT).where(EVENT.c.run_id.in_(run_ids))
+        with self.store.session() as s:
+            return int(s.execute(stmt).scalar() or 0)
+
+    def _blob_set(self, t: Target, steps: Iterable[tuple[Any, ...]]) -> BlobSet:
+        bs = BlobSet(t.run_id, self._run_prefix(t.orchestrator, t.flow_id, t.run_id), self.local)
+        bs.add_trace(self.blobs, t.trace_uri, t.trace_bytes)
+        for trace_uri, trace_bytes, log_uri, log_bytes in steps:
+            bs.add_trace(self.blobs, trace_uri, trace_bytes)
+            bs.add(self.blobs, log_uri, log_bytes)
+        return bs
+
+    def _run_prefix(self, orchestrator: str, flow_id: str, run_id: str) -> str:
+        base = self._bases.get((orchestrator, flow_id))
+        if base is None:
+            base = self._bases[(orchestrator, flow_id)] = run_prefix(orchestrator, flow_id, "x")[:-2]
+        # run ids are made of safe characters: their segment is the id itself
+        return f"{base}/{run_id}" if is_run_id(run_id) else run_prefix(orchestrator, flow_id, run_id)
+
+    def _count_blobs(self, flow: FlowReport, sets: Iterable[BlobSet]) -> None:
+        for bs in sets:
+            flow.blobs_removed += len(bs.keys)
+            flow.bytes_removed += sum(bs.keys.values())
+            flow.foreign_blobs += bs.foreign
+
+    @staticmethod
+    def _count_rules(flow: FlowReport, targets: Iterable[Target]) -> None:
+        for t in targets:
+            flow.by_rule[t.because.value] = flow.by_rule.get(t.because.value, 0) + 1
+
+    def _mark(self, run_ids: Sequence[str]) -> set[str]:
+        """Step 1: say the blobs are going (expired, no date yet) before touching them."""
+        if not run_ids:
+            return set()
+        c = RUN.c
+        stmt = (
+            update(RUN)
+            .where(c.run_id.in_(run_ids), c.status.in_(TERMINAL_STATUSES))
+            .values(blobs_expired=True, blobs_expired_at=None)
+            .returning(c.run_id)
+        )
+        with self.store.transaction("mark runs for retention") as conn:
+            return {r[0] for r in conn.execute(stmt).all()}
+
+    def _delete_blobs(self, sets: Sequence[BlobSet]) -> None:
+        """Step 2: the blobs. Local: each run's folder (parts, temp files and all). Object
+        stores: every referenced key in DeleteObjects batches of 1000, and any log-part folders."""
+        if not sets:
+            return
+        if self.local:
+            by_prefix = {bs.prefix: bs for bs in sets}
+            self._map(lambda prefix: self._delete_local(by_prefix[prefix]), list(by_prefix))
+            stray: list[str] = []
+            for bs in sets:
+                stray += [
+                    self.blobs.uri_for(k) for k in bs.keys if k not in bs.folders and not k.startswith(bs.prefix + "/")
+                ]
+                for folder in bs.folders:
+                    if not folder.startswith(bs.prefix + "/"):
+                        self.blobs.delete_prefix(folder)
+            if stray:
+                self.blobs.delete(stray)
+            return
+        self.blobs.delete([self.blobs.uri_for(k) for bs in sets for k in bs.keys if k not in bs.folders])
+        for bs in sets:
+            for folder in bs.folders:
+                self.blobs.delete_prefix(folder)
+
+    def _delete_local(self, bs: BlobSet) -> None:
+        """Remove a run's folder on local storage: its known files and folders directly (a few
+        syscalls), or the whole folder tree when it holds anything else."""
+        root = self.blobs.url[len("file://") :]
+        inside = bs.prefix + "/"
+        dirs = {bs.prefix}
+        whole = bool(bs.folders)
+        for key in bs.keys:
+            if key in bs.folders or not key.startswith(inside):
+                continue
+            if not _plain_key(key):
+                whole = True
+                continue
+            try:
+                os.unlink(f"{root}/{key}")
+            except FileNotFoundError:
+                pass
+            except OSError:
+                whole = True
+            d = key.rsplit("/", 1)[0]
+            while len(d) > len(bs.prefix):
+                dirs.add(d)
+                d = d.rsplit("/", 1)[0]
+        if not whole:
+            for d in sorted(dirs, key=len, reverse=True):  # deepest first
+                try:
+                    os.rmdir(f"{root}/{d}")
+                except FileNotFoundError:
+                    continue
+                except OSError:  # not empty (parts, temp files, blobs no row knows) or not ours to guess
+                    whole = True
+                    break
+        if whole:
+            self.blobs.delete_prefix(bs.prefix)
+
+    def _finish(self, delete_ids: Sequence[str], expire_ids: Sequence[str]) -> tuple[set[str], int, int, set[str]]:
+        """Step 3, in one short transaction: delete rows of removed runs; date finished expiries."""
+        if not delete_ids and not expire_ids:
+            return set(), 0, 0, set()
+        c = RUN.c
+        deleted: set[str] = set()
+        expired: set[str] = set()
+        steps_n = events_n = 0
+        with self.store.transaction("delete expired runs") as conn:
+            if delete_ids:
+                stmt = delete(RUN).where(c.run_id.in_(delete_ids), c.status.in_(TERMINAL_STATUSES)).returning(c.run_id)
+                deleted = {r[0] for r in conn.execute(stmt).all()}
+                if deleted:
+                    gone = sorted(deleted)
+                    steps_n = conn.execute(delete(STEP).where(STEP.c.run_id.in_(gone))).rowcount or 0
+                    events_n = conn.execute(delete(EVENT).where(EVENT.c.run_id.in_(gone))).rowcount or 0
+            if expire_ids:
+                when = datetime.now(UTC)
+                stmt = (
+                    update(RUN)
+                    .where(c.run_id.in_(expire_ids), and_(c.blobs_expired.is_(True), c.blobs_expired_at.is_(None)))
+                    .values(blobs_expired_at=when, updated_at=when)
+                    .returning(c.run_id)
+                )
+                expired = {r[0] for r in conn.execute(stmt).all()}
+        return deleted, steps_n, events_n, expired
+
+
+class BlobSet:
+    """The blobs one run's rows point at: key -> recorded bytes, plus log-part folders.
+
+    `by_prefix`: the run's folder is deleted whole (local storage), so keys inside it are only
+    counted and need no per-key check; every other key is checked (and refused ones counted as
+    foreign) before anything could delete it."""
+
+    __slots__ = ("run_id", "prefix", "keys", "folders", "foreign", "_inside")
+
+    def __init__(self, run_id: str, prefix: str, by_prefix: bool = False) -> None:
+        self.run_id = run_id
+        self.prefix = prefix
+        self.keys: dict[str, int] = {}
+        self.folders: set[str] = set()
+        self.foreign = 0
+        self._inside: str | None = prefix + "/" if by_prefix else None
+
+    def add(self, blobs: BlobStore, uri: str | None, size: int | None) -> None:
+        if not uri:
+            return
+        folder = uri.endswith("/")
+        root = blobs.url
+        inside = self._inside
+        if inside is not None and uri.startswith(root + "/") and uri.startswith(inside, len(root) + 1):
+            key = uri[len(root) + 1 :].rstrip("/")
+        else:
+            try:
+                key = blobs.key_for(uri.rstrip("/") if folder else uri)
+            except StorageError:
+                self.foreign += 1
+                return
+        if folder:
+            self.folders.add(key)
+        self.keys[key] = max(self.keys.get(key, 0), int(size or 0))
+
+    def add_trace(self, blobs: BlobStore, uri: str | None, size: int | None) -> None:
+        """A trace's text form, and its structured form stored beside it."""
+        self.add(blobs, uri, size)
+        if uri and uri.endswith("/" + TRACE_TEXT_NAME):
+            self.add(blobs, uri[: -len(TRACE_TEXT_NAME)] + TRACE_JSON_NAME, 0)
+
+
+def _plain_key(key: str) -> bool:
+    """A key with no empty, '.' or '..' segment and no backslash or NUL: safe to join to the root."""
+    if "\\" in key or "\x00" in key:
+        return False
+    return not any(seg in ("", ".", "..") for seg in key.split("/"))
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+__all__ = [
+    "sweep",
+    "preview",
+    "load_rules",
+    "flow_counts",
+    "Sweeper",
+    "Target",
+    "BlobSet",
+    "SweepReport",
+    "FlowReport",
+    "DEFAULT_BATCH",
+    "MAX_BATCH",
+]

@@ -1,0 +1,79 @@
+"""The FastAPI app: builds the backends once and mounts the API routes and the UI.
+
+    app = create_app()                       # standalone (`rundossier serve`)
+    app = create_app(dependencies=[...],      # inside Airflow: every route behind Airflow's auth
+                     access=AirflowAccess())
+
+The app works at `/` and under any prefix (Airflow mounts it at `/rundossier`): the UI builds
+every URL relative to the page, and the API never emits absolute links.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI
+
+from ..backends import Backends
+from ..blobs import BlobStore
+from ..config import Settings
+from ..store import RunStore
+from . import errors
+from .access import Access, AllowAll
+
+#: what the routes read through (the name the routes use for it)
+Backend = Backends
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: RunStore | None = None,
+    blobs: BlobStore | None = None,
+    dependencies: Sequence[Any] = (),
+    access: Access | None = None,
+    api_token: str | None = None,
+    ui: bool = True,
+) -> FastAPI:
+    """Build the app. `dependencies` guard every route (Airflow passes its auth); `access` decides
+    per-flow reads; `api_token` requires `Authorization: Bearer <token>` (standalone serve)."""
+    from . import routes_failures, routes_retention, routes_runs, stream
+    from . import ui as ui_routes
+    from .auth import TokenAuth
+
+    settings = settings or Settings.resolve()
+    app = FastAPI(
+        title="rundossier",
+        description="Run history, failure traces and step logs.",
+        version=_version(),
+        dependencies=list(dependencies),
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.backend = Backend(settings, store, blobs)
+    app.state.access = access or AllowAll()
+    errors.install(app)
+    if api_token:
+        TokenAuth(api_token).install(app)
+
+    @app.get("/healthz", tags=["meta"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.include_router(routes_runs.router)
+    app.include_router(routes_failures.router)
+    app.include_router(routes_retention.router)
+    app.include_router(stream.router)
+    if ui:
+        ui_routes.install(app)
+    return app
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+__all__ = ["create_app", "Backend"]

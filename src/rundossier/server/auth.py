@@ -1,0 +1,52 @@
+"""The standalone server's token: `Authorization: Bearer <token>`, or the `rundossier_token`
+cookie the page sets once the user has entered it. Airflow uses its own auth instead."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from urllib.parse import unquote
+
+from fastapi import FastAPI, Request, Response
+
+from .errors import error_response
+
+COOKIE = "rundossier_token"
+#: reachable without the token: the page itself asks for it
+OPEN_PATHS = ("/", "/healthz", "/favicon.ico")
+OPEN_PREFIXES = ("/static/",)
+
+
+class TokenAuth:
+    def __init__(self, token: str) -> None:
+        if len(token) < 16:
+            raise ValueError("RUNDOSSIER_API_TOKEN must be at least 16 characters")
+        self.token = token
+
+    def allowed(self, request: Request) -> bool:
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("bearer "):
+            return self._matches(header[7:].strip())
+        cookie = request.cookies.get(COOKIE, "")
+        # the page stores the token percent-encoded (cookie values cannot hold every character)
+        return self._matches(cookie) or self._matches(unquote(cookie))
+
+    def _matches(self, given: str) -> bool:
+        return bool(given) and secrets.compare_digest(given.encode(), self.token.encode())
+
+    def install(self, app: FastAPI) -> None:
+        @app.middleware("http")
+        async def _token(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+            path = request.url.path[len(request.scope.get("root_path", "")) :] or "/"
+            if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES) or self.allowed(request):
+                return await call_next(request)
+            return error_response(
+                401,
+                "unauthorized",
+                "this server needs its token: send `Authorization: Bearer <RUNDOSSIER_API_TOKEN>` "
+                "or enter it in the page",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+
+__all__ = ["TokenAuth", "COOKIE"]

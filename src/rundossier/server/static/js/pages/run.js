@@ -1,0 +1,150 @@
+// Run detail: dossier, details card, lifecycle timeline, steps with tries, dependency graph,
+// failure panel (chain of exceptions, download), events.
+
+import { api, runTraceHref, stepTraceHref } from "../api.js";
+import { errorChip, traceMissingReason, viewTraceLink } from "../components/chip.js";
+import { dossierPanel } from "../components/dossier.js";
+import { dependencyGraph } from "../components/graph.js";
+import { timeline } from "../components/lifecycle.js";
+import { tracePanel } from "../components/tracepanel.js";
+import {
+  h, fill, timeEl, fmtDuration, statusBadge, stepHash, hashFor, notice, FAILED, ERRORED,
+} from "../util.js";
+
+export function detailsCard(run) {
+  const rows = [
+    ["Flow", h("a", { href: hashFor("/runs", { flow_id: run.flow_id }) }, run.flow_id)],
+    ["Run key", h("span", { class: "mono wrap" }, run.run_key)],
+    ["Run id", h("span", { class: "mono" }, run.run_id)],
+    ["Orchestrator", run.orchestrator],
+    ["Host", run.host || "–"],
+    run.agent ? ["Agent", run.agent] : null,
+    ["Try", String(run.attempt)],
+    ["Triggered", timeEl(run.queued_at || run.created_at)],
+    ["Started", timeEl(run.started_at)],
+    ["Finished", timeEl(run.finished_at)],
+    ["Duration", fmtDuration(run.duration_ms)],
+    run.code_version ? ["Code version", h("span", { class: "mono" }, run.code_version)] : null,
+    run.parent_run_id ? ["Parent run", h("a", { href: `#/run/${encodeURIComponent(run.parent_run_id)}`, class: "mono" }, run.parent_run_id)] : null,
+    Object.keys(run.tags || {}).length ? ["Tags", Object.entries(run.tags).map(([k, v]) => h("span", { class: "tag" }, `${k}=${v}`))] : null,
+  ].filter(Boolean);
+  return h("section", { class: "card details", "aria-label": "Details" },
+    h("h2", {}, "Details"),
+    h("dl", { class: "kv" }, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])));
+}
+
+function stepsTable(run) {
+  const byStep = new Map();
+  for (const s of run.steps) {
+    if (!byStep.has(s.step_id)) byStep.set(s.step_id, []);
+    byStep.get(s.step_id).push(s);
+  }
+  const rows = [];
+  for (const [stepId, tries] of byStep) {
+    tries.sort((a, b) => a.try_number - b.try_number);
+    const latest = tries[tries.length - 1];
+    const logLines = (latest.log_lines.stdout || 0) + (latest.log_lines.stderr || 0);
+    rows.push(h(
+      "tr",
+      { class: stepId === run.root_step_id ? "root-step" : null },
+      h("td", {}, h("a", { href: stepHash(run.run_id, stepId, latest.try_number), class: "mono" }, stepId),
+        stepId === run.root_step_id ? h("span", { class: "tag tag-root" }, "root cause") : null),
+      h("td", {}, statusBadge(latest.status)),
+      h("td", { class: "tries" }, tries.map((t) =>
+        h("a", { href: stepHash(run.run_id, stepId, t.try_number), class: `try st-${t.status}`, title: `try ${t.try_number}: ${t.status}` },
+          `${t.try_number}`))),
+      h("td", {}, timeEl(latest.started_at)),
+      h("td", { class: "num" }, fmtDuration(latest.duration_ms)),
+      h("td", { class: "num" }, latest.has_log ? logLines.toLocaleString() : latest.status === "running" ? "live" : "–"),
+      h("td", {}, latest.error || ERRORED.has(latest.status) ? errorChip({ ...run, ...latest, run_id: run.run_id, flow_id: run.flow_id, error: latest.error }, {
+        traceHref: stepTraceHref(run.run_id, stepId, latest.try_number),
+        openHref: stepHash(run.run_id, stepId, latest.try_number),
+        openLabel: "Open step",
+      }) : null),
+    ));
+  }
+  return h("table", { class: "steps" },
+    h("thead", {}, h("tr", {}, ["Step", "Status", "Tries", "Started", "Duration", "Log lines", "Error"].map((t) => h("th", { scope: "col", class: ["Duration", "Log lines"].includes(t) ? "num" : null }, t)))),
+    h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 7, class: "empty" }, "No steps recorded."))));
+}
+
+function fingerprintOf(run) {
+  return JSON.stringify([run.status, run.updated_at, run.steps.map((s) => [s.step_id, s.try_number, s.status, s.finished_at])]);
+}
+
+export async function renderRun(ctx, runId) {
+  const { main } = ctx;
+  let run = null;
+  let timer = null;
+
+  async function refresh() {
+    let next;
+    try {
+      next = await api.run(runId);
+    } catch (err) {
+      if (!ctx.current()) return;
+      if (!run) {
+        fill(main, h("h1", {}, "Run"), notice(err.status === 404 ? "warn" : "error", err.message),
+          h("p", {}, h("a", { href: "#/runs" }, "← All runs")));
+      }
+      return;
+    }
+    if (!ctx.current()) return;
+    const changed = !run || fingerprintOf(next) !== fingerprintOf(run);
+    run = next;
+    if (changed) draw(run);
+    clearTimeout(timer);
+    if (run.status === "running" || run.status === "queued") timer = setTimeout(refresh, 5000);
+  }
+
+  function draw(run) {
+    const failed = FAILED.has(run.status);
+    const missing = traceMissingReason(run);
+    const head = h("div", { class: "page-head" },
+      h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, h("a", { href: "#/runs" }, "Runs"), " / ",
+        h("a", { href: hashFor("/runs", { flow_id: run.flow_id }) }, run.flow_id)),
+      h("div", { class: "title-row" },
+        h("h1", { tabindex: "-1" }, run.flow_id, h("span", { class: "muted title-key mono" }, ` ${run.run_key}`)),
+        statusBadge(run.status),
+        failed && !missing ? viewTraceLink(runTraceHref(run.run_id), "View Trace", "btn-primary") : null));
+    const failure = h("section", { class: "card failure", "aria-label": "Failure" });
+    const showFailure = failed || Boolean(run.error);
+    fill(
+      main,
+      head,
+      run.dossier ? dossierPanel(run.dossier, run) : null,
+      h("div", { class: "grid-2" }, detailsCard(run),
+        h("section", { class: "card", "aria-label": "Lifecycle" }, h("h2", {}, "Lifecycle"), timeline(run),
+          run.error ? h("p", { class: "run-error" }, h("strong", {}, "Error: "), run.error.type ? `${run.error.type}: ` : "",
+            (run.error.message || "").split("\n")[0]) : null)),
+      showFailure ? failure : null,
+      h("section", { class: "card", "aria-label": "Steps" }, h("h2", {}, "Steps"), h("div", { class: "table-wrap" }, stepsTable(run))),
+      h("section", { class: "card", "aria-label": "Dependency graph" }, h("h2", {}, "Dependency graph"), dependencyGraph(run.run_id, run.steps)),
+      run.events.length ? h("section", { class: "card", "aria-label": "Events" }, h("h2", {}, "Events"),
+        h("ol", { class: "events" }, run.events.map((e) => h("li", {}, timeEl(e.ts), " ", h("span", { class: "tag" }, e.kind), " ",
+          e.step_id ? h("span", { class: "mono" }, `${e.step_id} `) : null, e.summary)))) : null,
+    );
+    if (showFailure) {
+      if (missing) {
+        fill(failure, h("h2", {}, "Failure"), notice(run.blobs_expired ? "warn" : "info", missing));
+      } else {
+        tracePanel(failure, {
+          load: () => api.runTraceDoc(run.run_id),
+          downloadHref: runTraceHref(run.run_id),
+          title: run.root_step_id && run.root_step_id !== "_run" ? `Failure in step ${run.root_step_id}` : "Failure",
+          isCurrent: ctx.current,
+        });
+      }
+    }
+  }
+
+  // live updates of this run (state changes) trigger a refresh; a running run is also polled
+  ctx.onLeave(ctx.live.onRun((r) => {
+    if (run && r.run_id === runId && (r.status !== run.status || r.updated_at !== run.updated_at)) {
+      clearTimeout(timer);
+      timer = setTimeout(refresh, 300);
+    }
+  }));
+  ctx.onLeave(() => clearTimeout(timer));
+  await refresh();
+}

@@ -1,0 +1,79 @@
+// One step try: its error, the trace panel with View Trace, and the log viewer.
+
+import { api, stepTraceHref } from "../api.js";
+import { traceMissingReason } from "../components/chip.js";
+import { timeline } from "../components/lifecycle.js";
+import { logViewer } from "../components/logviewer.js";
+import { tracePanel } from "../components/tracepanel.js";
+import { h, fill, timeEl, fmtDuration, statusBadge, stepHash, runHash, hashFor, notice } from "../util.js";
+
+export async function renderStep(ctx, runId, stepId, params, { ended = false } = {}) {
+  const { main } = ctx;
+  let run;
+  try {
+    run = await api.run(runId);
+  } catch (err) {
+    if (!ctx.current()) return;
+    fill(main, h("h1", {}, "Step"), notice(err.status === 404 ? "warn" : "error", err.message), h("p", {}, h("a", { href: "#/runs" }, "← All runs")));
+    return;
+  }
+  if (!ctx.current()) return;
+  const tries = run.steps.filter((s) => s.step_id === stepId).sort((a, b) => a.try_number - b.try_number);
+  const crumbs = h("nav", { class: "crumbs", "aria-label": "Breadcrumb" },
+    h("a", { href: "#/runs" }, "Runs"), " / ",
+    h("a", { href: hashFor("/runs", { flow_id: run.flow_id }) }, run.flow_id), " / ",
+    h("a", { href: runHash(run.run_id), class: "mono" }, run.run_key));
+  if (!tries.length) {
+    fill(main, crumbs, h("h1", {}, stepId), notice("warn", `Run ${run.run_id} has no step ${JSON.stringify(stepId)} recorded.`));
+    return;
+  }
+  const wanted = Number.parseInt(params.get("try") || "", 10);
+  const step = tries.find((t) => t.try_number === wanted) || tries[tries.length - 1];
+  const asRun = { ...step, run_id: run.run_id, flow_id: run.flow_id, blobs_expired: run.blobs_expired, blobs_expired_at: run.blobs_expired_at };
+  const missing = step.error ? traceMissingReason(asRun) : null;
+  const failure = h("section", { class: "card failure", "aria-label": "Failure" });
+
+  fill(
+    main,
+    h("div", { class: "page-head" }, crumbs,
+      h("div", { class: "title-row" }, h("h1", { tabindex: "-1", class: "mono" }, step.step_id), statusBadge(step.status),
+        tries.length > 1 ? h("nav", { class: "try-switch", "aria-label": "Tries" }, "Try ",
+          tries.map((t) => h("a", {
+            href: stepHash(run.run_id, stepId, t.try_number),
+            class: `try st-${t.status}`,
+            "aria-current": t.try_number === step.try_number ? "page" : null,
+            title: `try ${t.try_number}: ${t.status}`,
+          }, String(t.try_number)))) : null)),
+    h("div", { class: "grid-2" },
+      h("section", { class: "card details", "aria-label": "Details" }, h("h2", {}, "Details"),
+        h("dl", { class: "kv" },
+          [["Try", `${step.try_number} of ${tries.length}`], ["Host", step.host || run.host || "–"],
+            ["Started", timeEl(step.started_at)], ["Finished", timeEl(step.finished_at)], ["Duration", fmtDuration(step.duration_ms)],
+            ["First output", timeEl(step.first_output_at)], ["Last output", timeEl(step.last_output_at)],
+            ["Upstream", step.upstream.length ? step.upstream.map((u) => h("a", { href: stepHash(run.run_id, u), class: "mono tag" }, u)) : "none"],
+          ].map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]))),
+      h("section", { class: "card", "aria-label": "Lifecycle" }, h("h2", {}, "Lifecycle"), timeline(step),
+        step.error ? h("p", { class: "run-error" }, h("strong", {}, "Error: "), step.error.type ? `${step.error.type}: ` : "", (step.error.message || "").split("\n")[0]) : null)),
+    step.error ? failure : null,
+    h("section", { class: "card", "aria-label": "Log" }, h("h2", {}, "Log"),
+      ended ? notice("info", `The step ended (${step.status}) while you followed it; this is its stored log.`) : null,
+      logViewer(ctx, {
+        runId: run.run_id,
+        stepId: step.step_id,
+        tryNumber: step.try_number,
+        running: step.status === "running" || step.status === "queued",
+        onEnded: () => setTimeout(() => { if (ctx.current()) renderStep(ctx, runId, stepId, params, { ended: true }); }, 1500),
+      })),
+  );
+  if (step.error) {
+    if (missing) {
+      fill(failure, h("h2", {}, "Failure"), notice(run.blobs_expired ? "warn" : "info", missing));
+    } else {
+      tracePanel(failure, {
+        load: () => api.stepTraceDoc(run.run_id, step.step_id, step.try_number),
+        downloadHref: stepTraceHref(run.run_id, step.step_id, step.try_number),
+        isCurrent: ctx.current,
+      });
+    }
+  }
+}

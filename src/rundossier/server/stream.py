@@ -1,0 +1,71 @@
+"""Live updates: server-sent events of runs as they are written, from any process.
+
+The stream polls the store for runs whose `updated_at` moved (an indexed query), so it sees
+writes from every worker, not just this process. Each change is an `event: run` with the run's
+JSON; a comment line every 15 s keeps proxies from closing an idle stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+
+from ..serialize import run_json
+from .routes_runs import AccessDep, BackendDep
+
+router = APIRouter(prefix="/api", tags=["live"])
+
+POLL_S = 1.0
+HEARTBEAT_S = 15.0
+
+
+@router.get("/stream", summary="Server-sent events: run changes as they happen")
+async def stream(
+    request: Request,
+    b: BackendDep,
+    acc: AccessDep,
+    flow_id: Annotated[str | None, Query(max_length=250)] = None,
+    poll: Annotated[float, Query(ge=0.1, le=30)] = POLL_S,
+    max_seconds: Annotated[float | None, Query(ge=0.1, le=86400, description="close after this long")] = None,
+) -> StreamingResponse:
+    readable = acc.readable_flows(request)
+
+    async def events() -> AsyncIterator[str]:
+        since = datetime.now(UTC) - timedelta(seconds=2)
+        started = asyncio.get_running_loop().time()
+        quiet = 0.0
+        yield f"retry: 3000\nevent: hello\ndata: {json.dumps({'since': since.isoformat()})}\n\n"
+        while True:
+            if await request.is_disconnected():
+                return
+            if max_seconds is not None and asyncio.get_running_loop().time() - started > max_seconds:
+                return
+            runs = await asyncio.to_thread(b.store.runs_updated_since, since)
+            for run in runs:
+                since = max(since, run.updated_at or since)
+                if flow_id and run.flow_id != flow_id:
+                    continue
+                if readable is not None and run.flow_id not in readable:
+                    continue
+                yield f"event: run\nid: {run.run_id}\ndata: {json.dumps(run_json(run))}\n\n"
+                quiet = 0.0
+            await asyncio.sleep(poll)
+            quiet += poll
+            if quiet >= HEARTBEAT_S:
+                quiet = 0.0
+                yield ": keep-alive\n\n"
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+__all__ = ["router"]

@@ -1,0 +1,90 @@
+"""The orphan sweep on local storage: blobs no row points at go; live and recent ones stay."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from rundossier.blobs import BlobStore, blob_key, log_part_name
+from rundossier.retention import sweep_orphans
+from rundossier.store import RunStore
+from tests.retention.helpers import NOW, all_keys, make_run, run_id_at
+
+
+def _forget(store: RunStore, run_id: str) -> None:
+    with store.transaction("forget a run") as conn:
+        conn.exec_driver_sql(
+            "DELETE FROM rd_run WHERE run_id = ?"
+            if store.dialect == "sqlite"
+            else "DELETE FROM rd_run WHERE run_id = %s",
+            (run_id,),
+        )
+
+
+def test_orphans_are_removed_and_everything_else_stays(store: RunStore, blobs: BlobStore, tmp_path: Path) -> None:
+    t = datetime.now(UTC)  # rows get the wall clock as updated_at: the sweep runs two days "later"
+    live = make_run(store, blobs, "etl", age_days=3, failed_step=True, now=t)
+    ghost = make_run(store, blobs, "etl", age_days=3, failed_step=True, now=t)
+    _forget(store, ghost.run_id)
+    expired = make_run(store, blobs, "etl", age_days=3, now=t)
+    store.update_run(expired.run_id, blobs_expired=True, blobs_expired_at=NOW)
+    running = make_run(store, blobs, "etl", age_days=3, status="running", now=t)
+    part = blob_key("python", "etl", running.run_id, "work", 1, log_part_name(1))
+    blobs.put(part, b"x")  # a running step's spilled log part: live
+    # a finished run with a log part left by a crashed try and an interrupted atomic write
+    stray_part = blob_key("python", "etl", live.run_id, "other", 1, log_part_name(1))
+    blobs.put(stray_part, gzip.compress(b"{}"))
+    temp = tmp_path / "blobs" / "python" / "etl" / live.run_id / "work" / "1" / ".tmp-0123abcd"
+    temp.write_bytes(b"partial")
+    # a blob written a moment ago whose row has not arrived yet
+    fresh = run_id_at(t + timedelta(days=2, minutes=-5))
+    blobs.put(blob_key("python", "etl", fresh, "work", 1, "log.jsonl.gz"), b"y")
+    # things that are not ours to judge
+    (tmp_path / "blobs" / "python" / "etl" / "not-a-run").mkdir()
+    (tmp_path / "blobs" / "README").write_text("hands off")
+
+    dry = sweep_orphans(store, blobs, now=t + timedelta(days=2), dry_run=True)
+    before = all_keys(blobs)
+    report = sweep_orphans(store, blobs, now=t + timedelta(days=2))
+    assert dry.to_json() | {"dry_run": False} == report.to_json()
+    assert report.complete
+    assert (report.runs_without_row, report.expired_runs_cleaned, report.unreferenced_blobs) == (1, 1, 2)
+    assert report.skipped_active == 1 and report.skipped_recent == 1 and report.unknown == 2
+    assert report.blobs_removed == 3 + 1 + 2
+    left = all_keys(blobs)
+    assert before - left == {*ghost.keys, *expired.keys, stray_part}
+    assert set(live.keys) <= left and part in left
+    assert not temp.exists()
+    assert (tmp_path / "blobs" / "README").exists()
+
+
+def test_recently_updated_finished_runs_are_left_for_later(store: RunStore, blobs: BlobStore) -> None:
+    live = make_run(store, blobs, "etl", age_days=3)
+    stray = blob_key("python", "etl", live.run_id, "x", 1, "log.jsonl.gz")
+    blobs.put(stray, b"x")
+    report = sweep_orphans(store, blobs, grace=timedelta(days=365 * 50))
+    assert report.unreferenced_blobs == 0 and stray in all_keys(blobs)
+
+
+def test_an_empty_store_is_fine(store: RunStore, blobs: BlobStore) -> None:
+    report = sweep_orphans(store, blobs)
+    assert report.complete and report.run_folders_scanned == 0
+
+
+def test_a_negative_grace_is_refused(store: RunStore, blobs: BlobStore) -> None:
+    with pytest.raises(ValueError, match="grace"):
+        sweep_orphans(store, blobs, grace=timedelta(seconds=-1))
+
+
+def test_the_walk_does_not_follow_symlinks_out_of_the_root(store: RunStore, blobs: BlobStore, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious").write_text("keep")
+    make_run(store, blobs, "etl", age_days=3)
+    os.symlink(outside, tmp_path / "blobs" / "python" / "linked")
+    sweep_orphans(store, blobs, now=NOW + timedelta(days=30))
+    assert (outside / "precious").exists()

@@ -1,0 +1,143 @@
+"""The dossier in `GET /api/runs/{run_id}` and the groups of `GET /api/failures` (route level, TestClient)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi import Request
+from fastapi.testclient import TestClient
+
+from rundossier import Recorder
+from rundossier.config import Settings
+from rundossier.server import create_app
+from rundossier.server.access import Access
+
+
+class Flaky(RuntimeError):
+    pass
+
+
+def _fail_once(rec: Recorder, flow: str, when: datetime, message: str = "warehouse down") -> str:
+    run = rec.start_run(flow, f"{flow}-{when.isoformat()}", started_at=when)
+    step = rec.start_step(run, "extract", started_at=when + timedelta(seconds=1))
+    step.finish("success", finished_at=when + timedelta(seconds=2))
+    step = rec.start_step(run, "load", started_at=when + timedelta(seconds=3), upstream=["extract"])
+    try:
+        raise Flaky(message) from ConnectionRefusedError(111, "Connection refused")
+    except Flaky as exc:
+        step.finish("failed", exc, finished_at=when + timedelta(seconds=9))
+    rec.finish_run(run, "failed", finished_at=when + timedelta(seconds=10))
+    return run.run_id
+
+
+def _succeed(rec: Recorder, flow: str, when: datetime) -> str:
+    run = rec.start_run(flow, f"{flow}-ok-{when.isoformat()}", started_at=when, host="old-host")
+    for i, sid in enumerate(("extract", "load")):
+        step = rec.start_step(run, sid, started_at=when + timedelta(seconds=1 + 2 * i))
+        step.finish("success", finished_at=when + timedelta(seconds=2 + 2 * i))
+    rec.finish_run(run, "success", finished_at=when + timedelta(seconds=5))
+    return run.run_id
+
+
+T0 = datetime(2026, 5, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def rec(tmp_path: Path) -> Iterator[Recorder]:
+    r = Recorder(Settings.resolve(explicit={"home": str(tmp_path / "home")}))
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def client(rec: Recorder) -> TestClient:
+    return TestClient(create_app(rec.settings, store=rec.store, blobs=rec.blobs, ui=False))
+
+
+def test_a_failed_run_opens_on_its_dossier(rec: Recorder, client: TestClient) -> None:
+    ok = _succeed(rec, "sales", T0)
+    failed = _fail_once(rec, "sales", T0 + timedelta(hours=1))
+    body = client.get(f"/api/runs/{failed}").json()
+    d = body["dossier"]
+    assert d["headline"].startswith("External service unavailable in step load (try 1): ")
+    assert d["classification"]["code"] == "unavailable"
+    assert d["classification"]["evidence"][0]["fields"]["type"] == "ConnectionRefusedError"
+    assert [w["name"] for w in d["timing"]["windows"]] == ["queue_wait", "setup", "active_work", "write_back"]
+    assert d["comparison"]["baseline_run_id"] == ok
+    assert {"field": "host", "failed": rec.host, "baseline": "old-host", "note": None} in d["comparison"]["differences"]
+    assert d["replay"]["redo"] == ["load"] and d["replay"]["keep"] == ["extract"]
+    assert d["group"]["count"] == 1 and d["group"]["flows"] == ["sales"]
+    assert body["failure_class"] == "unavailable"
+
+
+def test_a_success_has_a_quiet_dossier(rec: Recorder, client: TestClient) -> None:
+    d = client.get(f"/api/runs/{_succeed(rec, 'sales', T0)}").json()["dossier"]
+    assert d["classification"] is None and d["actions"] == [] and d["group"] is None
+
+
+def test_a_dossier_fault_never_hides_the_run(
+    rec: Recorder, client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import rundossier.readside as readside
+
+    def broken(*a: object, **k: object) -> None:
+        raise RuntimeError("bug in the dossier")
+
+    monkeypatch.setattr(readside, "build_dossier", broken)
+    rid = _fail_once(rec, "sales", T0)
+    response = client.get(f"/api/runs/{rid}")
+    assert response.status_code == 200 and response.json()["dossier"] is None
+    assert "bug in the dossier" in caplog.text
+
+
+def test_failures_groups_across_runs_and_flows(rec: Recorder, client: TestClient) -> None:
+    first = _fail_once(rec, "sales", T0, "warehouse down for order 123")
+    _fail_once(rec, "finance", T0 + timedelta(days=2), "warehouse down for order 456")
+    latest = _fail_once(rec, "sales", T0 + timedelta(days=3), "warehouse down for order 789")
+    items = client.get("/api/failures").json()["items"]
+    assert len(items) == 1
+    g = items[0]
+    assert g["count"] == 3 and g["flows"] == ["finance", "sales"] and g["orchestrators"] == ["python"]
+    assert g["first_seen"] == "2026-05-01T00:00:09Z" and g["last_seen"] == "2026-05-04T00:00:09Z"
+    assert g["latest"]["run_id"] == latest and g["latest"]["error"]["message"] == "warehouse down for order 789"
+    assert g["failure_class"] == "unavailable"
+    assert g["fingerprint"] == rec.store.get_run(first).fingerprint
+
+    since = client.get("/api/failures", params={"since": "2026-05-03T08:00:00Z"}).json()
+    assert since["counted_since"] == "2026-05-03T00:00:00Z" and since["items"][0]["count"] == 2
+    assert client.get("/api/failures", params={"flow_id": "finance"}).json()["items"][0]["count"] == 1
+    assert client.get("/api/failures", params={"orchestrator": "airflow"}).json()["items"] == []
+    runs = client.get("/api/runs", params={"fingerprint": g["fingerprint"]}).json()["items"]
+    assert len(runs) == 3
+
+
+@pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 501}, {"sort": "name"}, {"since": "yesterday"}])
+def test_bad_parameters_get_the_error_shape(client: TestClient, params: dict[str, object]) -> None:
+    response = client.get("/api/failures", params=params)
+    assert response.status_code == 422
+    assert set(response.json()["error"]) == {"type", "message"}
+
+
+class OnlySales(Access):
+    def check_flow(self, request: Request, flow_id: str) -> None:
+        if flow_id != "sales":
+            from fastapi import HTTPException
+
+            raise HTTPException(403)
+
+    def readable_flows(self, request: Request) -> set[str] | None:
+        return {"sales"}
+
+
+def test_groups_only_show_readable_flows(rec: Recorder) -> None:
+    client = TestClient(create_app(rec.settings, store=rec.store, blobs=rec.blobs, ui=False, access=OnlySales()))
+    sales = _fail_once(rec, "sales", T0)
+    _fail_once(rec, "finance", T0 + timedelta(days=1), "warehouse down, finance secret flow")
+    (g,) = client.get("/api/failures").json()["items"]
+    assert g["flows"] == ["sales"] and g["count"] == 1 and g["latest"]["run_id"] == sales
+    assert client.get("/api/failures", params={"flow_id": "finance"}).json()["items"] == []
+    d = client.get(f"/api/runs/{sales}").json()["dossier"]
+    assert d["group"]["flows"] == ["sales"] and d["group"]["count"] == 1
