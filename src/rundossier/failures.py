@@ -47,15 +47,19 @@ def build_failure(
     log_tail: Sequence[str] = (),
     *,
     mask: Callable[[str], str],
+    mask_many: Callable[[Sequence[str]], Sequence[str]] | None = None,
     max_bytes: int,
     reason: str | None = None,
+    log_tail_masked: bool = False,
 ) -> FailureArtifacts:
     """Exception (or message) -> masked, bounded trace text and JSON, gzipped.
 
     The cap on single strings keeps a 50 MiB message from being masked in full: nothing longer
-    than the whole trace budget can end up in the trace anyway.
+    than the whole trace budget can end up in the trace anyway. `log_tail_masked`: the log
+    lines were masked when they were captured, so they are not masked twice.
     """
-    masked = mask_doc(build_trace(error, header, log_tail, reason=reason, max_string_bytes=max_bytes), mask)
+    doc = build_trace(error, header, log_tail, reason=reason, max_string_bytes=max_bytes)
+    masked = mask_doc(doc, mask, many=mask_many, log_tail_masked=log_tail_masked)
     group = fingerprint(masked)  # before bound(): dropping frames must not move a failure to another group
     doc = bound(masked, max_bytes)
     text = render_text(doc).encode("utf-8")

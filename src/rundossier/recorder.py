@@ -572,8 +572,10 @@ class Recorder:
             header,
             step.log.tail(),
             mask=self.masker.mask,
+            mask_many=self.masker.mask_many,
             max_bytes=self.settings.max_trace_bytes,
             reason=reason,
+            log_tail_masked=step.log.masked,
         )
         text_key = self._key(run, step.step_id, step.try_number, TRACE_TEXT)
         json_key = self._key(run, step.step_id, step.try_number, TRACE_JSON)

@@ -189,3 +189,40 @@ def test_long_messages_are_clipped_in_evidence() -> None:
 )
 def test_chain_from_event_data_is_tolerant(data, expected) -> None:
     assert tuple((n.type, n.message) for n in chain_from_data(data)) == expected
+
+
+# -- case-blind matching without re.IGNORECASE ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pattern", "lowered"),
+    [
+        (r"\bSIG(?:KILL|TERM)\b", r"\bsig(?:kill|term)\b"),
+        (r"environment variable \S+ not set", r"environment variable \S+ not set"),
+        (r"\bOOM\b|PutObject", r"\boom\b|putobject"),
+        (r"violates (?:\w+ )*constraint", r"violates (?:\w+ )*constraint"),
+        (r"\\Path", r"\\path"),
+    ],
+)
+def test_pattern_literals_are_lowered_and_escapes_kept(pattern: str, lowered: str) -> None:
+    from rundossier.dossier.classify import _lower_literals
+
+    assert _lower_literals(pattern) == lowered
+
+
+@pytest.mark.parametrize(
+    ("message", "code", "shown"),
+    [
+        ("Task received SIGKILL", "killed", "SIGKILL"),
+        ("worker was OOM-Killed", "killed", "OOM"),
+        ("Read TIMED OUT after 30s", "timeout", "TIMED OUT"),
+        ("HTTP 429 Too Many Requests", "rate_limited", "429"),
+        ("Environment variable WAREHOUSE_DSN is not set", "pre_work", "Environment variable WAREHOUSE_DSN is not set"),
+        ("İstanbul: Connection Refused by host", "unavailable", "connection refused"),  # lower() changes the length
+    ],
+)
+def test_messages_match_in_any_case_and_evidence_quotes_the_text(message: str, code: str, shown: str) -> None:
+    from rundossier.dossier.classify import _MESSAGES, _search
+
+    text = f"RuntimeError: {message}"
+    assert _search(_MESSAGES[code], text, text.lower()) == shown

@@ -287,6 +287,7 @@ def test_mask_is_applied_before_buffering_and_in_tail():
     log.write("stderr", "again hunter2", "WARNING")
     assert "hunter2" not in "".join(log.tail())
     assert [x.message for x in decode_lines(log.finish())] == ["password=***", "again ***"]
+    assert log.masked and not StepLog().masked  # the trace does not mask a masked tail again
 
 
 def test_mask_runs_before_the_cut():

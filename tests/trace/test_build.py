@@ -484,6 +484,49 @@ def test_mask_doc_masks_every_text():
     assert masked.chain[-1].frames[-1].line == 'raise RuntimeError("login *** failed") from exc'
 
 
+def test_mask_doc_with_many_masks_everything_in_one_call_and_equals_one_by_one():
+    from rundossier.masking import DEFAULT_MASKER
+
+    def fn():
+        try:
+            raise KeyError("password=hunter2")
+        except KeyError as exc:
+            exc.add_note("token=abc123def456")
+            raise RuntimeError("postgresql://etl:hunter2@db:5432/dw unreachable") from exc
+
+    header = TraceHeader(run_id="run_x", flow_id="f", host="h", extra=(("dsn", "s3://AKIAIOSFODNN7EXAMPLE"),))
+    doc = build_trace(caught(fn), header, ["api_key=sk_live_1234567890abcdef", "plain line"])
+    calls: list[int] = []
+
+    def many(texts):
+        calls.append(len(texts))
+        return DEFAULT_MASKER.mask_many(texts)
+
+    together = mask_doc(doc, DEFAULT_MASKER.mask, many=many)
+    assert together == mask_doc(doc, DEFAULT_MASKER.mask)
+    assert len(calls) == 1 and calls[0] > 10
+    text = render_text(together)
+    assert "hunter2" not in text and "abc123def456" not in text and "sk_live_1234567890abcdef" not in text
+
+
+@pytest.mark.parametrize("many", [None, "many"])
+def test_mask_doc_leaves_a_log_tail_alone_that_was_masked_when_captured(many):
+    def mask(s):
+        return s.replace("hunter2", "***")
+
+    doc = build_trace(ValueError("hunter2"), HEADER, ["already masked: ***", "hunter2 stays"])
+    kw = {"many": lambda texts: [mask(t) for t in texts]} if many else {}
+    masked = mask_doc(doc, mask, log_tail_masked=True, **kw)
+    assert masked.log_tail == ("already masked: ***", "hunter2 stays")
+    assert masked.error_message == "***"
+    assert mask_doc(doc, mask, **kw).log_tail == ("already masked: ***", "*** stays")
+
+
+def test_mask_doc_refuses_a_many_that_loses_texts():
+    with pytest.raises(ValueError, match="returned 0 texts"):
+        mask_doc(build_trace("boom", HEADER), str, many=lambda texts: [])
+
+
 def test_mask_errors_propagate():
     def mask(s):
         raise RuntimeError("masker broken")

@@ -511,14 +511,22 @@ def _modified(info: Mapping[str, Any]) -> datetime | None:
 
 
 def _open_local_temp(path: str) -> tuple[str, BinaryIO]:
+    """A new temp file beside `path`; its folders are created only when the open finds them missing
+    (a failure writes several blobs into one new folder: only the first pays for the mkdirs)."""
     directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    made = False
     while True:
         tmp = os.path.join(directory, TEMP_PREFIX + secrets.token_hex(8))
         try:
             fd = os.open(tmp, flags, 0o666)  # the umask applies, like any normal file
         except FileExistsError:
+            continue
+        except FileNotFoundError:
+            if made:
+                raise
+            os.makedirs(directory, exist_ok=True)
+            made = True
             continue
         return tmp, os.fdopen(fd, "wb")
 

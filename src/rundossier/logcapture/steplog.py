@@ -231,6 +231,11 @@ class StepLog:
     # -- accounting ------------------------------------------------------------------------
 
     @property
+    def masked(self) -> bool:
+        """True when every line was masked as it was written (the log has a mask)."""
+        return self._mask is not None
+
+    @property
     def counts(self) -> dict[str, int]:
         """Lines written per stream (including dropped ones), e.g. `{"stdout": 3, "stderr": 7}`."""
         with self._lock:

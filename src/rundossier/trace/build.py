@@ -367,12 +367,38 @@ def _split_type_prefix(text: str) -> tuple[str | None, str]:
     return match.group(1), text[match.end() :]
 
 
-def mask_doc(doc: TraceDoc, mask: Callable[[str], str]) -> TraceDoc:
+def mask_doc(
+    doc: TraceDoc,
+    mask: Callable[[str], str],
+    *,
+    many: Callable[[Sequence[str]], Sequence[str]] | None = None,
+    log_tail_masked: bool = False,
+) -> TraceDoc:
     """`doc` with `mask` applied to every message, note, frame line, log line, header value,
-    reason and the traceback text. An exception from `mask` propagates (never leak unmasked)."""
+    reason and the traceback text. An exception from `mask` propagates (never leak unmasked).
 
-    def m(value: str) -> str:
-        return sanitize(mask(value))
+    With `many` (e.g. `Masker.mask_many`, same results as `mask` on each text), all the texts
+    are masked in one call: one scan instead of one per text. `log_tail_masked` says the log
+    lines were masked as they were captured (a masked `StepLog`): they are not masked again.
+    """
+    if many is None:
+        return _map_texts(doc, lambda value: sanitize(mask(value)), log_tail_masked)
+    texts: list[str] = []
+
+    def collect(value: str) -> str:
+        texts.append(value)
+        return value
+
+    _map_texts(doc, collect, log_tail_masked)
+    masked = many(texts)
+    if len(masked) != len(texts):
+        raise ValueError(f"the mask returned {len(masked)} texts for {len(texts)}")
+    out = iter(masked)
+    return _map_texts(doc, lambda _value: sanitize(next(out)), log_tail_masked)
+
+
+def _map_texts(doc: TraceDoc, m: Callable[[str], str], skip_log_tail: bool = False) -> TraceDoc:
+    """`doc` with `m` applied to each text `mask_doc` masks, always in the same order."""
 
     def om(value: str | None) -> str | None:
         return None if value is None else m(value)
@@ -411,7 +437,7 @@ def mask_doc(doc: TraceDoc, mask: Callable[[str], str]) -> TraceDoc:
         chain=tuple(node(n) for n in doc.chain),
         traceback_text=m(doc.traceback_text) if doc.traceback_text else "",
         reason=om(doc.reason),
-        log_tail=tuple(m(line) for line in doc.log_tail),
+        log_tail=doc.log_tail if skip_log_tail else tuple(m(line) for line in doc.log_tail),
     )
 
 
