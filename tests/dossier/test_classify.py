@@ -226,3 +226,18 @@ def test_messages_match_in_any_case_and_evidence_quotes_the_text(message: str, c
 
     text = f"RuntimeError: {message}"
     assert _search(_MESSAGES[code], text, text.lower()) == shown
+
+
+@pytest.mark.parametrize("text", ["killed", "was killed", "_killed", "xkilled", "9killed", "(killed)", "k killed"])
+@pytest.mark.parametrize("pattern", [r"\bkilled\b", r"\bkill", r"\b50[234]\b"])
+def test_a_leading_word_boundary_moved_behind_the_first_literal_matches_the_same(pattern: str, text: str) -> None:
+    import re
+
+    from rundossier.dossier.classify import _literal_first
+
+    moved = _literal_first(pattern)
+    assert not moved.startswith("\\b")
+    assert [m.span() for m in re.finditer(moved, text)] == [m.span() for m in re.finditer(pattern, text)]
+    assert [m.span() for m in re.finditer(moved, "503 x503 503x")] == [
+        m.span() for m in re.finditer(pattern, "503 x503 503x")
+    ]

@@ -244,10 +244,19 @@ def _rx(*patterns: str) -> re.Pattern[str]:
     """One case-blind pattern, matched against lowercased text (`_search`).
 
     Lowering the text once and the pattern's literals here is several times faster than
-    re.IGNORECASE, which defeats the regex engine's first-character scan; escapes such as
-    `\\S` or `\\b` keep their case.
+    re.IGNORECASE, which defeats the regex engine's first-character scan (as does a leading
+    `\\b`, see `_literal_first`); escapes such as `\\S` or `\\b` keep their case.
     """
-    return re.compile(_lower_literals("|".join(f"(?:{p})" for p in patterns)))
+    return re.compile(_lower_literals("|".join(f"(?:{_literal_first(p)})" for p in patterns)))
+
+
+def _literal_first(pattern: str) -> str:
+    """`\\bword...` as `w(?<!\\ww)ord...`: the same matches, but the pattern starts with a
+    literal, so the engine scans for candidate characters in C instead of trying every position."""
+    if pattern.startswith("\\b") and len(pattern) > 2 and (pattern[2].isalnum() or pattern[2] == "_"):
+        first = pattern[2]
+        return f"{first}(?<!\\w{first}){pattern[3:]}"
+    return pattern
 
 
 def _lower_literals(pattern: str) -> str:

@@ -299,9 +299,14 @@ def format_ts(ts: float) -> str:
 
 def format_line(line: LogLine) -> str:
     """Human text: `2026-11-22T00:00:00.123Z stderr INFO message` (no level for print lines)."""
-    if line.level is None:
-        return f"{format_ts(line.ts)} {line.stream} {line.message}"
-    return f"{format_ts(line.ts)} {line.stream} {line.level} {line.message}"
+    return format_fields(line.ts, line.stream, line.level, line.message)
+
+
+def format_fields(ts: float, stream: str, level: str | None, message: str) -> str:
+    """`format_line` of the line these fields make, without building the LogLine."""
+    if level is None:
+        return f"{format_ts(ts)} {stream} {message}"
+    return f"{format_ts(ts)} {stream} {level} {message}"
 
 
 __all__ = [
@@ -313,6 +318,7 @@ __all__ = [
     "gzip_bytes",
     "gunzip_stream",
     "format_line",
+    "format_fields",
     "format_ts",
     "GZIP_LEVEL",
     "MAX_RAW_LINE",

@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Callable
 from itertools import islice
 
-from rundossier.logcapture.jsonl import LogLine, encode_fields, format_line, gzip_bytes
+from rundossier.logcapture.jsonl import LogLine, encode_fields, format_fields, gzip_bytes
 
 Spill = Callable[[int, bytes], None]
 
@@ -194,17 +194,20 @@ class StepLog:
 
     def recent(self, n: int | None = None) -> list[LogLine]:
         """The last `n` (default `tail_lines`) lines as `LogLine`s, whether spilled or not."""
+        return [LogLine(*item) for item in self._last(n)]
+
+    def tail(self, n: int | None = None) -> list[str]:
+        """The last `n` (default `tail_lines`) lines, formatted with `format_line`."""
+        return [format_fields(*item) for item in self._last(n)]
+
+    def _last(self, n: int | None) -> list[tuple[float, str, str | None, str]]:
         if n is None:
             n = self._tail_lines
         if n <= 0:
             return []
         with self._lock:
             items = list(self._tail)
-        return [LogLine(*item) for item in items[-n:]]
-
-    def tail(self, n: int | None = None) -> list[str]:
-        """The last `n` (default `tail_lines`) lines, formatted with `format_line`."""
-        return [format_line(line) for line in self.recent(n)]
+        return items[-n:]
 
     def snapshot(self) -> bytes:
         """Gzip of the buffered (not yet spilled) lines, without clearing them (follow mode)."""

@@ -32,6 +32,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .frames import memoize_frames
 from .model import (
     CAUSE,
     CONTEXT,
@@ -130,6 +131,10 @@ def _from_exception(
         return TraceDoc(
             header, chain[-1].type, chain[-1].message, chain, "", True, reason or why, lines
         )
+    try:
+        memoize_frames(te)
+    except Exception:  # noqa: BLE001 - then traceback formats every frame itself
+        pass
     try:
         text = "".join(_capped_pieces(te.format(), cap))
     except Exception as err:  # noqa: BLE001
