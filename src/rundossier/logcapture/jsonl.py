@@ -272,7 +272,12 @@ def gunzip_stream(fileobj: IO[bytes], *, on_corrupt: OnCorrupt | None = None) ->
 
 def gzip_bytes(data: bytes) -> bytes:
     """One gzip member of `data` at `GZIP_LEVEL`, with mtime 0 so equal input gives equal bytes."""
+    if not data:
+        return _EMPTY_GZIP  # a step that printed nothing: most steps
     return gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
+
+
+_EMPTY_GZIP = gzip.compress(b"", compresslevel=GZIP_LEVEL, mtime=0)
 
 
 _second_cache: tuple[int, str] = (-1, "")

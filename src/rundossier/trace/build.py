@@ -32,7 +32,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .frames import memoize_frames
+from .frames import memoize_frames, remember
 from .model import (
     CAUSE,
     CONTEXT,
@@ -230,6 +230,16 @@ class _Walker:
         return tuple(out)
 
     def frame(self, fs: Any) -> Frame:
+        if self._in_app is default_in_app:  # then the Frame depends on the location alone
+            try:
+                key = ("frame", fs.filename, fs.lineno, fs.name, fs.line, self._cap)
+                hash(key)
+            except Exception:  # noqa: BLE001 - an odd frame: build it afresh
+                return self._frame(fs)
+            return remember(key, lambda: self._frame(fs))
+        return self._frame(fs)
+
+    def _frame(self, fs: Any) -> Frame:
         cap = self._cap
         filename = _clean(fs.filename if isinstance(fs.filename, str) else "<unknown>", cap)
         try:

@@ -9,18 +9,23 @@ for one frame, and a failure that comes back (a retry, the same bug in every map
 for none. The output is exactly what `traceback` prints.
 
 `memoize_frames(te)` switches a `TracebackException` (its causes, contexts and group members
-included) to the memoised formatter; the frames themselves are untouched.
+included) to the memoised formatter; the frames themselves are untouched. `remember(key, build)`
+keeps other per-location results the same way (the trace builder's `Frame`s).
 """
 
 from __future__ import annotations
 
 import traceback
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 #: at most this many formatted frames are remembered (then the memo starts over)
 MEMO_LIMIT = 4096
 
 _memo: dict[tuple[Any, ...], Any] = {}
+_remembered: dict[Any, Any] = {}
 _MISSING = object()
 
 
@@ -82,8 +87,21 @@ def memoize_frames(te: traceback.TracebackException) -> None:
         todo.extend(getattr(t, "exceptions", None) or ())
 
 
+def remember(key: Any, build: Callable[[], T]) -> T:
+    """`build()`, computed once per `key` (a hashable description of everything it depends on)."""
+    hit = _remembered.get(key, _MISSING)
+    if hit is _MISSING:
+        hit = build()
+        if len(_remembered) >= MEMO_LIMIT:
+            _remembered.clear()
+        _remembered[key] = hit
+    return hit  # type: ignore[no-any-return]
+
+
 def clear_memo() -> None:
+    """Forget everything (the next failure is formatted as if it were the first)."""
     _memo.clear()
+    _remembered.clear()
 
 
-__all__ = ["memoize_frames", "clear_memo", "MEMO_LIMIT"]
+__all__ = ["memoize_frames", "remember", "clear_memo", "MEMO_LIMIT"]
