@@ -15,6 +15,9 @@ Safe under load and faults:
     3. delete the rows (run, steps, events), or date the expiry for runs that stay.
   A sweep killed anywhere leaves rows marked "expiring"; the next sweep finds them and finishes
   the job (deleting again is harmless), so nothing is orphaned and nothing dangles.
+  Batches overlap by one: while a batch's blobs are deleted (on a blob thread, local deletes
+  fanned out over a few threads), the next batch is marked and the previous one's rows are
+  deleted. Each batch keeps the order above, so at most two batches are "expiring" at a time.
 * Only finished runs are touched; every write re-checks the status, so a run that became active
   again (an Airflow clear) while the sweep ran is left alone.
 * Every removal is counted per flow. A dry run computes the same counts from the same queries
@@ -27,7 +30,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -164,6 +167,22 @@ class Target:
     trace_bytes: int | None
 
 
+@dataclass(slots=True)
+class _Batch:
+    """A batch whose runs are marked and whose blobs are being deleted (`deletes`)."""
+
+    flow: FlowReport
+    targets: Sequence[Target]
+    deleting: list[Target]
+    expiring: list[Target]
+    marked: set[str]
+    blob_sets: list[BlobSet]
+    deletes: Future[None]
+
+    def wait_quietly(self) -> None:
+        wait([self.deletes])
+
+
 def sweep(
     store: RunStore,
     blobs: BlobStore,
@@ -245,6 +264,7 @@ class Sweeper:
         self.now = now or datetime.now(UTC)
         self.local = blobs.url.startswith("file://")
         self._pool: ThreadPoolExecutor | None = None
+        self._blob_thread: ThreadPoolExecutor | None = None
         self._bases: dict[tuple[str, str], str] = {}
 
     def __enter__(self) -> Sweeper:
@@ -254,6 +274,9 @@ class Sweeper:
         self.close()
 
     def close(self) -> None:
+        if self._blob_thread is not None:
+            self._blob_thread.shutdown(wait=True)
+            self._blob_thread = None
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
@@ -312,33 +335,64 @@ class Sweeper:
             cursor = rows[-1][0]
 
     def sweep_flow(self, flow: FlowReport, batch_size: int) -> Iterator[int]:
-        """Plan and act on one flow; yields how many runs each page scanned."""
+        """Plan and act on one flow; yields how many runs each page scanned.
+
+        Batches overlap: while one batch's blobs are deleted (on the blob thread), the next is
+        marked and the previous one's rows are deleted, so the database and the storage work
+        side by side. Each batch keeps its own order (mark, blobs, rows); on an error the batch
+        in flight is waited for and its runs stay marked for the next sweep."""
         planner = FlowPlanner(flow.resolution.policy, self.now)
         pending: list[Target] = []
-        for rows in self.pages(flow.flow_id, max(PAGE, batch_size)):
-            for run_id, orch, status, fin, sta, cre, expired, expired_at, trace_uri, trace_bytes in rows:
-                facts = RunFacts(run_id, status, ended_at(fin, sta, cre), bool(expired), expired_at)
-                d = planner.decide(facts)
-                if d.because is Because.ACTIVE:
-                    flow.active_runs += 1
-                if d.action is Action.KEEP:
-                    continue
-                pending.append(
-                    Target(run_id, orch, flow.flow_id, d.action, d.because, facts.blobs_gone, trace_uri, trace_bytes)
-                )
-                if len(pending) >= batch_size:
-                    self.run_batch(pending, flow)
-                    pending = []
-            flow.runs_scanned += len(rows)
-            yield len(rows)
-        if pending:
-            self.run_batch(pending, flow)
+        inflight: _Batch | None = None
+        try:
+            for rows in self.pages(flow.flow_id, max(PAGE, batch_size)):
+                for run_id, orch, status, fin, sta, cre, expired, expired_at, trace_uri, trace_bytes in rows:
+                    facts = RunFacts(run_id, status, ended_at(fin, sta, cre), bool(expired), expired_at)
+                    d = planner.decide(facts)
+                    if d.because is Because.ACTIVE:
+                        flow.active_runs += 1
+                    if d.action is Action.KEEP:
+                        continue
+                    pending.append(
+                        Target(run_id, orch, flow.flow_id, d.action, d.because, facts.blobs_gone, trace_uri, trace_bytes)
+                    )
+                    if len(pending) >= batch_size:
+                        inflight = self._next_batch(inflight, pending, flow)
+                        pending = []
+                flow.runs_scanned += len(rows)
+                yield len(rows)
+            if pending:
+                inflight = self._next_batch(inflight, pending, flow)
+            if inflight is not None:
+                batch, inflight = inflight, None
+                self._complete(batch)
+        finally:
+            if inflight is not None:  # stopped on an error: let the deletes in flight end
+                inflight.wait_quietly()
+
+    def _next_batch(self, inflight: _Batch | None, targets: Sequence[Target], flow: FlowReport) -> _Batch | None:
+        """Start `targets` (its blobs deleting in the background), then complete the batch before it."""
+        started = self._begin(targets, flow)
+        if inflight is not None:
+            try:
+                self._complete(inflight)
+            except BaseException:
+                if started is not None:
+                    started.wait_quietly()
+                raise
+        return started
 
     # -- acting -------------------------------------------------------------------------------
     def run_batch(self, targets: Sequence[Target], flow: FlowReport) -> None:
         """Delete or expire one batch (or count what that would do, dry): blobs, then rows."""
+        batch = self._begin(targets, flow)
+        if batch is not None:
+            self._complete(batch)
+
+    def _begin(self, targets: Sequence[Target], flow: FlowReport) -> _Batch | None:
+        """Steps 1 and 2 of a batch: mark its runs, start deleting their blobs. Dry: count, None."""
         if not targets:
-            return
+            return None
         ids = [t.run_id for t in targets]
         steps = self._steps(ids)
         need_blobs = [t for t in targets if t.action is Action.EXPIRE or not t.blobs_gone]
@@ -352,20 +406,28 @@ class Sweeper:
             flow.events_removed += self._event_count([t.run_id for t in deleting])
             self._count_blobs(flow, blob_sets.values())
             self._count_rules(flow, targets)
-            return
+            return None
         marked = self._mark([t.run_id for t in need_blobs])
         done_sets = [blob_sets[rid] for rid in blob_sets if rid in marked]
-        self._delete_blobs(done_sets)
+        if self._blob_thread is None:
+            self._blob_thread = ThreadPoolExecutor(1, thread_name_prefix="rundossier-retention-blobs")
+        deletes = self._blob_thread.submit(self._delete_blobs, done_sets)
+        return _Batch(flow, targets, deleting, expiring, marked, done_sets, deletes)
+
+    def _complete(self, batch: _Batch) -> None:
+        """Step 3 of a batch, once its blobs are gone: the rows; then the counts."""
+        batch.deletes.result()  # a storage error stops the sweep here; the rows stay marked
         deleted, steps_n, events_n, expired = self._finish(
-            [t.run_id for t in deleting if t.blobs_gone or t.run_id in marked],
-            [t.run_id for t in expiring if t.run_id in marked],
+            [t.run_id for t in batch.deleting if t.blobs_gone or t.run_id in batch.marked],
+            [t.run_id for t in batch.expiring if t.run_id in batch.marked],
         )
+        flow = batch.flow
         flow.runs_removed += len(deleted)
         flow.runs_expired += len(expired)
         flow.steps_removed += steps_n
         flow.events_removed += events_n
-        self._count_blobs(flow, done_sets)
-        self._count_rules(flow, [t for t in targets if t.run_id in deleted or t.run_id in expired])
+        self._count_blobs(flow, batch.blob_sets)
+        self._count_rules(flow, [t for t in batch.targets if t.run_id in deleted or t.run_id in expired])
 
     def _steps(self, run_ids: Sequence[str]) -> dict[str, list[tuple[Any, ...]]]:
         c = STEP.c
