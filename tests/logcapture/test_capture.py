@@ -651,3 +651,31 @@ def test_capture_throughput_is_reasonable(monkeypatch, logger):
         elapsed = time.perf_counter() - start
     assert sl.counts["stdout"] == n
     assert elapsed / n < 200e-6  # a generous bound; measured figures are in the report
+
+
+@pytest.mark.parametrize(
+    ("name", "said", "stored"),
+    [
+        ("app.secrets.backend", "Loaded backend vault", "app.secrets.backend: Loaded backend vault"),
+        ("token_refresher", "refreshed ok", "token_refresher: refreshed ok"),
+        ("app.secrets.backend", "password=hunter2 in config", "app.secrets.backend: password=*** in config"),
+        ("etl", "api_key: sk_live_1234567890abcdef", "etl: api_key: ***"),
+    ],
+)
+def test_the_logger_name_is_kept_out_of_the_mask(monkeypatch, name, said, stored):
+    from rundossier.masking import DEFAULT_MASKER
+
+    use_streams(monkeypatch)
+    log = logging.getLogger(name)
+    sl = StepLog(mask=DEFAULT_MASKER.mask)
+    with capture(sl, logger_names=[name]):
+        log.warning(said)
+    assert messages(sl) == [stored]
+
+
+def test_a_users_formatter_is_masked_whole(monkeypatch, logger):
+    use_streams(monkeypatch)
+    sl = StepLog(mask=lambda s: s.replace("secret", "***"))
+    with capture(sl, formatter=logging.Formatter("%(name)s.secret | %(message)s")):
+        logger.warning("a secret")
+    assert messages(sl) == [f"{logger.name}.*** | a ***"]

@@ -71,6 +71,7 @@ from rundossier.logcapture.steplog import StepLog
 _log = logging.getLogger("rundossier.logcapture")
 
 DEFAULT_FORMAT = "%(name)s: %(message)s"
+MAX_NAME_PREFIX = 256  # a longer logger name is masked with the message, like any text
 _DEFAULT_FORMATTER = logging.Formatter(DEFAULT_FORMAT)
 _STREAMS = ("stdout", "stderr")
 
@@ -336,10 +337,20 @@ def _route_record(route: _Route, logger: logging.Logger, record: logging.LogReco
             message = target.format(record)
         finally:
             record.exc_text = saved
-        target.steplog.write("stderr", message, record.levelname, record.created)
+        prefix = _name_prefix(target, record, message)
+        target.steplog.write("stderr", message[len(prefix) :], record.levelname, record.created, prefix=prefix)
     except Exception:
         _fault(target)
     return True
+
+
+def _name_prefix(route: _Route, record: logging.LogRecord, message: str) -> str:
+    """`"name: "` when the default format put the logger name first: it is kept out of the mask,
+    so a logger such as `airflow.secrets.backend` does not read as a secret-named key."""
+    if route.formatter is not _DEFAULT_FORMATTER:
+        return ""
+    prefix = f"{record.name}: "
+    return prefix if len(prefix) <= MAX_NAME_PREFIX and message.startswith(prefix) else ""
 
 
 def _patch_call_handlers(original: Callable[..., Any]) -> Callable[..., Any]:

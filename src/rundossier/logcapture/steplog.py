@@ -93,9 +93,17 @@ class StepLog:
     # -- writing ---------------------------------------------------------------------------
 
     def write(
-        self, stream: str, message: str, level: str | None = None, ts: float | None = None
+        self,
+        stream: str,
+        message: str,
+        level: str | None = None,
+        ts: float | None = None,
+        *,
+        prefix: str = "",
     ) -> None:
-        """Record one line (callers split on newlines). Thread-safe; never raises."""
+        """Record one line (callers split on newlines). Thread-safe; never raises.
+
+        `prefix` (a logger's name) goes before the message unmasked and uncut."""
         if self._finished:
             return
         try:
@@ -104,6 +112,8 @@ class StepLog:
             if type(message) is not str:
                 message = str(message)
             message = self._prepare(message)
+            if prefix:
+                message = prefix + message
             data = encode_fields(ts, stream, level, message)
             n = len(data)
             with self._lock:
