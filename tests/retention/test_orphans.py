@@ -88,3 +88,21 @@ def test_the_walk_does_not_follow_symlinks_out_of_the_root(store: RunStore, blob
     os.symlink(outside, tmp_path / "blobs" / "python" / "linked")
     sweep_orphans(store, blobs, now=NOW + timedelta(days=30))
     assert (outside / "precious").exists()
+
+
+def test_a_killed_steps_published_log_is_its_log_and_stays(store: RunStore, blobs: BlobStore) -> None:
+    from rundossier.blobs import LOG_LIVE
+
+    t = datetime.now(UTC)
+    killed = make_run(store, blobs, "etl", age_days=3, status="failed", log=False, now=t)
+    live = blob_key("python", "etl", killed.run_id, "work", 1, LOG_LIVE)
+    part = blob_key("python", "etl", killed.run_id, "work", 1, log_part_name(1))
+    blobs.put(live, b"snapshot")
+    blobs.put(part, b"part")
+    stored = make_run(store, blobs, "etl", age_days=3, now=t)  # stored its log: a left-over snapshot goes
+    leftover = blob_key("python", "etl", stored.run_id, "work", 1, LOG_LIVE)
+    blobs.put(leftover, b"old snapshot")
+    report = sweep_orphans(store, blobs, now=t + timedelta(days=2))
+    assert report.complete and report.unreferenced_blobs == 1
+    left = all_keys(blobs)
+    assert live in left and part in left and leftover not in left

@@ -7,7 +7,9 @@ up in batches):
   written before its row, and a row may wait in a spool for a while: the grace covers both);
 * the run's blobs are expired (by retention): the whole folder goes;
 * a finished run unchanged for the grace period: every blob its rows do not point at goes
-  (log parts left by a crashed step, temporary files of an interrupted write);
+  (log parts of a try whose row is gone, temporary files of an interrupted write). A step
+  that ended without storing its log (its process was killed) keeps what it published while
+  it ran (the live snapshot and log parts): the UI shows them as its log;
 * queued, running or paused runs are left alone, and so is anything that does not look like a
   run folder (counted as `unknown`).
 
@@ -24,7 +26,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ..blobs import BlobStore
+from ..blobs import LOG_LIVE, BlobStore, blob_key, log_part_name
+from ..blobs.paths import RUN_LEVEL_STEP
 from ..blobs.blobstore import TEMP_PREFIX
 from ..errors import RundossierError
 from ..ids import is_run_id, run_id_time
@@ -135,17 +138,23 @@ def _check_batch(
     rows: dict[str, Any] = {}
     with store.session() as s:
         for row in s.execute(
-            select(c.run_id, c.status, c.blobs_expired, c.updated_at, c.trace_uri).where(c.run_id.in_(ids))
+            select(c.run_id, c.status, c.blobs_expired, c.updated_at, c.trace_uri, c.orchestrator, c.flow_id).where(
+                c.run_id.in_(ids)
+            )
         ).all():
             rows[row[0]] = row
     live = [rid for rid, r in rows.items() if not r[2] and r[1] in _TERMINAL and r[3] is not None and r[3] < cutoff]
     referenced: dict[str, set[str]] = {rid: set() for rid in live}
     if live:
+        sc = STEP.c
         with store.session() as s:
-            for run_id, trace_uri, log_uri in s.execute(
-                select(STEP.c.run_id, STEP.c.trace_uri, STEP.c.log_uri).where(STEP.c.run_id.in_(live))
+            for run_id, step_id, try_number, trace_uri, log_uri in s.execute(
+                select(sc.run_id, sc.step_id, sc.try_number, sc.trace_uri, sc.log_uri).where(sc.run_id.in_(live))
             ).all():
                 referenced[run_id].update(_refs(blobs, trace_uri, log_uri))
+                if not log_uri:  # ended without storing its log (killed): what it published while running is its log
+                    orchestrator, flow_id = rows[run_id][5], rows[run_id][6]
+                    referenced[run_id].update(_published_log(orchestrator, flow_id, run_id, step_id, try_number))
         for rid in live:
             referenced[rid].update(_refs(blobs, rows[rid][4], None))
     for folder in batch:
@@ -190,6 +199,17 @@ def _refs(blobs: BlobStore, trace_uri: str | None, log_uri: str | None) -> set[s
         if key.endswith("/" + TRACE_TEXT_NAME):
             out.add(key[: -len(TRACE_TEXT_NAME)] + TRACE_JSON_NAME)
     return out
+
+
+def _published_log(orchestrator: str, flow_id: str, run_id: str, step_id: str, try_number: int) -> set[str]:
+    """The live snapshot and the spilled parts (a folder key) of a step's log."""
+    step = None if step_id == RUN_LEVEL_STEP else step_id
+    try:
+        live = blob_key(orchestrator, flow_id, run_id, step, try_number, LOG_LIVE)
+        part = blob_key(orchestrator, flow_id, run_id, step, try_number, log_part_name(1))
+    except ValueError:  # not a key this store could hold anyway
+        return set()
+    return {live, part.rsplit("/", 1)[0] + "/"}
 
 
 def _is_referenced(key: str, refs: set[str]) -> bool:
