@@ -180,6 +180,20 @@ def test_retries_are_tries_of_one_step(rec: Recorder) -> None:
     assert rec.store.get_run(run.run_id).status == "success"
 
 
+def test_a_step_failing_every_try_gives_the_run_its_last_trys_error_and_trace(rec: Recorder) -> None:
+    with pytest.raises(KeyError), rec.run("f") as run:
+        for attempt in (1, 2, 3):
+            try:
+                with run.step("flaky", try_number=attempt):
+                    raise (TimeoutError if attempt < 3 else KeyError)(f"attempt {attempt}")
+            except TimeoutError:
+                pass
+    stored = rec.store.get_run(run.run_id)
+    assert (stored.status, stored.root_step_id, stored.root_try_number) == ("failed", "flaky", 3)
+    assert stored.error_type == "KeyError" and "attempt 3" in (stored.error_message or "")
+    assert "KeyError: 'attempt 3'" in run_trace(rec.store, rec.blobs, run.run_id).text
+
+
 def test_secrets_are_masked_in_the_trace_and_the_log(rec: Recorder) -> None:
     with pytest.raises(ValueError):
         with rec.run("f") as run, run.step("s"):

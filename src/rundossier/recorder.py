@@ -317,6 +317,7 @@ class Recorder:
                 {
                     "run_id": run.run_id,
                     "root_step_id": RUN_STEP,
+                    "root_try_number": 1,
                     "failure_class": extra["failure_class"],
                     "failed_at": end,
                     **trace_values,
@@ -455,6 +456,7 @@ class Recorder:
                 {
                     "run_id": run.run_id,
                     "root_step_id": step.step_id,
+                    "root_try_number": step.try_number,
                     "failure_class": extra["failure_class"],
                     "failed_at": end,
                     **trace_values,

@@ -41,6 +41,7 @@ def run_json(run: Run, *, base: str = "") -> dict[str, Any]:
         "failure_class": run.failure_class,
         "fingerprint": run.fingerprint,
         "root_step_id": run.root_step_id,
+        "root_try_number": run.root_try_number,
         "trace_bytes": run.trace_bytes,
         "spooled": run.spooled,
         "blobs_expired": run.blobs_expired,

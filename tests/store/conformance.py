@@ -146,6 +146,23 @@ class StoreConformance:
         run = store.get_run(rid)
         assert (run.root_step_id, run.error_type, run.trace_uri) == ("extract", "First", "memory://a")
 
+    @pytest.mark.parametrize("order", [(1, 2, 3), (3, 2, 1), (2, 3, 1)])
+    def test_the_root_steps_latest_failed_try_is_the_runs_error_in_any_order(
+        self, store: RunStore, order: tuple[int, ...]
+    ) -> None:
+        rid = _run(store, "k")
+        errors = {1: ("Timeout", "fp1"), 2: ("ValueError", "fp2"), 3: ("KeyError", None)}
+        for n in order:
+            error_type, fp = errors[n]
+            cause = {"run_id": rid, "root_step_id": "load", "root_try_number": n, "error_type": error_type}
+            cause |= {"trace_uri": f"memory://load/{n}/trace.txt.gz", "fingerprint": fp, "failure_class": f"c{n}"}
+            store.write(WriteBatch().root_cause(cause))
+        store.write(WriteBatch().root_cause({"run_id": rid, "root_step_id": "other", "root_try_number": 9, "error_type": "X"}))
+        run = store.get_run(rid)
+        assert (run.root_step_id, run.root_try_number, run.error_type) == ("load", 3, "KeyError")
+        assert (run.trace_uri, run.failure_class) == ("memory://load/3/trace.txt.gz", "c3")
+        assert run.fingerprint is None  # the latest try had none: not the earlier try's
+
     def test_a_batch_is_one_transaction(self, store: RunStore) -> None:
         rid = _run(store, "k")
         b = WriteBatch().step({"run_id": rid, "step_id": "a", "try_number": 1, "status": "success"})

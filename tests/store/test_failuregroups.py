@@ -33,6 +33,8 @@ class GroupConformance:
         _fail(store, rid, "fp1", T0)
         _fail(store, rid, "fp1", T0 + timedelta(seconds=5), step="other")  # not the root cause: not counted
         assert store.failure_groups(GroupQuery()).counts == {"fp1": 1}
+        _fail(store, rid, "fp1", T0 + timedelta(seconds=9), root_try_number=2)  # a later try: replaces, not counted
+        assert store.failure_groups(GroupQuery()).counts == {"fp1": 1}
         _run(store, "k", attempt=2)  # a new attempt starts over: its first failure counts again
         _fail(store, rid, "fp1", T0 + timedelta(minutes=1))
         assert store.failure_groups(GroupQuery()).counts == {"fp1": 2}

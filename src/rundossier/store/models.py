@@ -57,6 +57,8 @@ class Run(SQLModel, table=True):
     failure_class: str | None = Field(default=None, sa_column=Column(String(40)))
     fingerprint: str | None = Field(default=None, sa_column=Column(String(32)))
     root_step_id: str | None = Field(default=None, sa_column=Column(String(250)))
+    #: the try of `root_step_id` whose failure the run shows (a later failed try replaces it)
+    root_try_number: int | None = None
     trace_uri: str | None = Field(default=None, sa_column=Column(Text))
     trace_bytes: int | None = None
     spooled: bool = False

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Connection, Engine, bindparam, delete, insert, or_, select, text, update
+from sqlalchemy import JSON, Boolean, Connection, Engine, bindparam, delete, func, insert, literal_column, or_, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
@@ -36,6 +36,18 @@ from .failuregroups import (
 )
 from .fastwrite import CompiledWrite, RawWriter, StatementCache
 from .models import ERROR_MESSAGE_MAX, SUMMARY_MAX, Event, RetentionPolicy, Run, Step
+#: the run columns a later failed try of the root step replaces (all of them: what it lacks is NULL)
+LATER_TRY_COLUMNS = (
+    "error_type",
+    "error_message",
+    "failure_class",
+    "fingerprint",
+    "trace_uri",
+    "trace_bytes",
+    "root_try_number",
+    "spooled",
+    "updated_at",
+)
 from .records import EVENT_FIELDS, STEP_FIELDS, EventRecord, StepRecord
 from .schema import ensure_schema
 from .types import UTCDateTime, utcnow
@@ -101,7 +113,9 @@ class WriteBatch:
         """Set the run's error columns unless an earlier failure already did (needs run_id).
 
         When it does and a fingerprint is given, the failure also counts in its failure group, at
-        `failed_at` (an optional extra key, not a run column; default: now).
+        `failed_at` (an optional extra key, not a run column; default: now). A later try of the
+        root step (a higher `root_try_number`) replaces the run's error, whatever order the tries
+        are recorded in; it is not counted again.
         """
         self.root_causes.append(dict(values))
         return self
@@ -247,6 +261,7 @@ class RunStore:
                     failure_class=None,
                     fingerprint=None,
                     root_step_id=None,
+                    root_try_number=None,
                     trace_uri=None,
                     trace_bytes=None,
                     spooled=False,
@@ -309,8 +324,27 @@ class RunStore:
         stmt = self._stmts.get(("root_cause", cols), build)
         row["b_run_id"] = row.pop("run_id")
         cur.execute(stmt.sql, stmt.params(row))
-        if cur.rowcount == 1 and row.get("fingerprint"):  # this attempt's first failure: count it in its group
-            self._exec_failure_group(cur, row["b_run_id"], row, failed_at or utcnow())
+        if cur.rowcount == 1:
+            if row.get("fingerprint"):  # this attempt's first failure: count it in its group
+                self._exec_failure_group(cur, row["b_run_id"], row, failed_at or utcnow())
+            return
+        if row.get("root_try_number") is not None:  # a later try of the root step: it is the run's error now
+
+            def build_later() -> Any:
+                stmt = (
+                    update(t)
+                    .where(
+                        t.c.run_id == bindparam("b_run_id"),
+                        t.c.root_step_id == bindparam("b_root_step_id"),
+                        func.coalesce(t.c.root_try_number, literal_column("0")) < bindparam("root_try_number"),
+                    )
+                    .values({k: bindparam(k) for k in LATER_TRY_COLUMNS})
+                )
+                return stmt, t, [*LATER_TRY_COLUMNS, "b_run_id", "b_root_step_id"]
+
+            later = self._stmts.get(("root_cause_later",), build_later)
+            row = {"spooled": False, **row, "b_root_step_id": row["root_step_id"]}  # absent columns: NULL
+            cur.execute(later.sql, later.params(row))
 
     def _exec_failure_group(self, cur: Any, run_id: str, cause: Mapping[str, Any], failed_at: datetime) -> None:
         group, day = group_values(run_id, dict(cause), failed_at)

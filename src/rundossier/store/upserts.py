@@ -39,6 +39,7 @@ RUN_OUTCOME = (
     "failure_class",
     "fingerprint",
     "root_step_id",
+    "root_try_number",
     "trace_uri",
     "trace_bytes",
 )
