@@ -452,16 +452,17 @@ class Recorder:
                 run._errors_seen.append(error)
             if run.failed_step is None:
                 run.failed_step = step
-            batch.root_cause(
-                {
-                    "run_id": run.run_id,
-                    "root_step_id": step.step_id,
-                    "root_try_number": step.try_number,
-                    "failure_class": extra["failure_class"],
-                    "failed_at": end,
-                    **trace_values,
-                }
-            )
+            if run.failed_step.step_id == step.step_id:  # another step of this run failed first: not the root
+                batch.root_cause(
+                    {
+                        "run_id": run.run_id,
+                        "root_step_id": step.step_id,
+                        "root_try_number": step.try_number,
+                        "failure_class": extra["failure_class"],
+                        "failed_at": end,
+                        **trace_values,
+                    }
+                )
             batch.event(
                 {
                     "run_id": run.run_id,
