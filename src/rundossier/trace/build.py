@@ -413,24 +413,40 @@ def mask_doc(
 
 
 def _map_texts(doc: TraceDoc, m: Callable[[str], str], skip_log_tail: bool = False) -> TraceDoc:
-    """`doc` with `m` applied to each text `mask_doc` masks, always in the same order."""
+    """`doc` with `m` applied to each text `mask_doc` masks, always in the same order.
+
+    Parts in which `m` changed nothing (returned the very same strings) are reused as they are.
+    """
 
     def om(value: str | None) -> str | None:
         return None if value is None else m(value)
 
+    def frame(f: Frame) -> Frame:
+        if not f.line:
+            return f
+        line = m(f.line)
+        return f if line is f.line else Frame(f.filename, f.lineno, f.name, line, f.in_app, f.repeat)
+
     def node(n: ExceptionNode) -> ExceptionNode:
-        frames = tuple(
-            Frame(f.filename, f.lineno, f.name, m(f.line), f.in_app, f.repeat) if f.line else f
-            for f in n.frames
-        )
+        frames = tuple(frame(f) for f in n.frames)
+        message = m(n.message)
+        notes = tuple(m(x) for x in n.notes)
+        group = tuple(tuple(node(x) for x in member) for member in n.group)
+        if (
+            message is n.message
+            and _same(frames, n.frames)
+            and _same(notes, n.notes)
+            and all(_same(a, b) for a, b in zip(group, n.group, strict=True))
+        ):
+            return n
         return ExceptionNode(
             type=n.type,
-            message=m(n.message),
+            message=message,
             frames=frames,
             omitted_frames=n.omitted_frames,
-            notes=tuple(m(x) for x in n.notes),
+            notes=notes,
             relation=n.relation,
-            group=tuple(tuple(node(x) for x in member) for member in n.group),
+            group=group,
             omitted_exceptions=n.omitted_exceptions,
         )
 
@@ -454,6 +470,11 @@ def _map_texts(doc: TraceDoc, m: Callable[[str], str], skip_log_tail: bool = Fal
         reason=om(doc.reason),
         log_tail=doc.log_tail if skip_log_tail else tuple(m(line) for line in doc.log_tail),
     )
+
+
+def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    """The same items, by identity."""
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
 
 
 __all__ = [
