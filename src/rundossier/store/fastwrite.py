@@ -80,6 +80,8 @@ def _pg_json(proc: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
 
 def _sqlite_utc(value: datetime) -> str:
     """What SQLAlchemy's SQLite DATETIME stores, for an aware or naive-UTC datetime, in one step."""
+    if value.tzinfo is UTC:  # the common case: "... +00:00" without its offset
+        return value.isoformat(" ", "microseconds")[:-6]
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value.isoformat(" ", "microseconds")
