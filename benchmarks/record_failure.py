@@ -78,7 +78,8 @@ def pipeline_source() -> str:
     )
     funcs.append(
         f"def connect_{last}(rows):\n    raise ConnectionError(\n"
-        f"        \"timeout after 30s connecting to postgresql://etl:hunter2@warehouse:5432/dw (attempt 3 of 3)\"\n    )\n"
+        "        \"timeout after 30s connecting to postgresql://etl:hunter2@warehouse:5432/dw"
+        " (attempt 3 of 3)\"\n    )\n"
     )
     return PIPELINE.format(functions="\n\n".join(funcs))
 

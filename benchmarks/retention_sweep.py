@@ -16,6 +16,7 @@ Measured in a fresh child process each (so its peak RSS is the sweep's own):
   floor   the same deletes with nothing else: per batch of run ids, delete the blobs (local: the run's
           folder; S3: the keys, 1000 per DeleteObjects), then DELETE the rows in one transaction
   small   the sweep again on a tenth of the runs: peak memory must not grow with the number of runs
+  rm -rf  (local cases) GNU rm -rf of the same blob tree, no database: how fast this disk deletes
 Targets (issue #6): >= 5,000 runs/s on sqlite+local; peak RSS < 200 MB whatever the number of runs.
 
 Time: the S3 fixtures dominate (moto takes a put at a time, ~100-150/s on a busy 2-core machine:
@@ -29,6 +30,7 @@ import gzip
 import multiprocessing as mp
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -237,7 +239,10 @@ def measure(mode: str, db_url: str, storage_url: str, options: dict[str, Any], b
 
 def case(name: str, runs: int, batch: int, setup: Any) -> list[tuple[str, dict[str, Any]]]:
     results = []
-    for mode, n in (("sweep", runs), ("floor", runs), ("sweep", max(1000, runs // 10))):
+    modes = [("sweep", runs), ("floor", runs), ("sweep", max(1000, runs // 10))]
+    if name.startswith("sqlite"):
+        modes.append(("rm -rf", runs))
+    for mode, n in modes:
         with setup() as (db_url, storage_url, options):
             t0 = time.perf_counter()
             made = make_fixture(db_url, storage_url, options, n)
@@ -245,18 +250,26 @@ def case(name: str, runs: int, batch: int, setup: Any) -> list[tuple[str, dict[s
             print(
                 f"  [{name}] fixture: {n:,} expired runs, {made:,} blobs in {time.perf_counter() - t0:.1f}s", flush=True
             )
-            r = measure(mode, db_url, storage_url, options, batch)
+            r = rm_rf(storage_url, made, n) if mode == "rm -rf" else measure(mode, db_url, storage_url, options, batch)
             label = mode if n == runs else f"{mode} ({n:,} runs)"
             results.append((label, r))
             _print_row(name, label, r)
     return results
 
 
+def rm_rf(storage_url: str, blobs: int, runs: int) -> dict[str, Any]:
+    """The disk's own pace: GNU `rm -rf` of the fixture's blob tree (no database at all)."""
+    t0 = time.perf_counter()
+    subprocess.run(["rm", "-rf", storage_url[len("file://") :]], check=True)
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "runs": runs, "blobs": blobs, "rss_start": 0.0, "rss_peak": 0.0}
+
+
 def _print_row(name: str, label: str, r: dict[str, Any]) -> None:
     print(
         f"{name:<14} {label:<22} {r['runs']:>8,} runs {r['seconds']:>7.2f}s "
         f"{r['runs'] / r['seconds']:>9,.0f} runs/s {r['blobs'] / r['seconds']:>9,.0f} blobs/s "
-        f"RSS {r['rss_start']:>5.0f} MB at start, peak {r['rss_peak']:>5.0f} MB",
+        f"RSS {r['rss_start']:>5.0f} MB at start, peak {r['rss_peak']:>5.0f} MB" if r["rss_peak"] else "",
         flush=True,
     )
 
@@ -314,9 +327,11 @@ def main() -> None:
         small = next(v for k, v in rows if k.startswith("sweep ("))
         rate = sweep_r["runs"] / sweep_r["seconds"]
         ratio = (sweep_r["runs"] / sweep_r["seconds"]) / (floor_r["runs"] / floor_r["seconds"])
+        rm_r = res.get("rm -rf")
+        rm = f"; rm -rf of the blobs alone {rm_r['runs'] / rm_r['seconds']:,.0f} runs/s" if rm_r else ""
         print(
             f"  {name}: sweep {rate:,.0f} runs/s, {sweep_r['blobs'] / sweep_r['seconds']:,.0f} blobs/s; "
-            f"{ratio:.2f}x the bare deletes; peak RSS {sweep_r['rss_peak']:.0f} MB "
+            f"{ratio:.2f}x the bare deletes{rm}; peak RSS {sweep_r['rss_peak']:.0f} MB "
             f"({small['rss_peak']:.0f} MB with a tenth of the runs)"
         )
     for name in ("sqlite+local", "sqlite+tmpfs"):

@@ -157,7 +157,8 @@ class StoreConformance:
             cause = {"run_id": rid, "root_step_id": "load", "root_try_number": n, "error_type": error_type}
             cause |= {"trace_uri": f"memory://load/{n}/trace.txt.gz", "fingerprint": fp, "failure_class": f"c{n}"}
             store.write(WriteBatch().root_cause(cause))
-        store.write(WriteBatch().root_cause({"run_id": rid, "root_step_id": "other", "root_try_number": 9, "error_type": "X"}))
+        other = {"run_id": rid, "root_step_id": "other", "root_try_number": 9, "error_type": "X"}
+        store.write(WriteBatch().root_cause(other))  # not the root step: changes nothing
         run = store.get_run(rid)
         assert (run.root_step_id, run.root_try_number, run.error_type) == ("load", 3, "KeyError")
         assert (run.trace_uri, run.failure_class) == ("memory://load/3/trace.txt.gz", "c3")

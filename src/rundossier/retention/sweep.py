@@ -353,9 +353,10 @@ class Sweeper:
                         flow.active_runs += 1
                     if d.action is Action.KEEP:
                         continue
-                    pending.append(
-                        Target(run_id, orch, flow.flow_id, d.action, d.because, facts.blobs_gone, trace_uri, trace_bytes)
+                    target = Target(
+                        run_id, orch, flow.flow_id, d.action, d.because, facts.blobs_gone, trace_uri, trace_bytes
                     )
+                    pending.append(target)
                     if len(pending) >= batch_size:
                         inflight = self._next_batch(inflight, pending, flow)
                         pending = []
