@@ -224,6 +224,51 @@ class ApiServer:
             return err.code, err.read(), dict(err.headers)
 
 
+class Daemon:
+    """A long-running `airflow <component>` (scheduler, dag-processor) for the life of a `with` block."""
+
+    def __init__(self, home: AirflowHome, component: str, env: Mapping[str, str]) -> None:
+        self.home = home
+        self.component = component
+        self.env = dict(env)
+        self.log_path = home.path / f"{component}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Daemon:
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [str(AIRFLOW), self.component],
+                env=self.env,
+                cwd=self.home.path,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self
+
+    def check(self) -> None:
+        """Raise with the component's log if it has exited."""
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(f"airflow {self.component} exited with {self.proc.returncode}:\n{self.log()[-4000:]}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def __exit__(self, *exc: object) -> None:
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, 15)  # the component and the task processes it started
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, 9)
+            proc.wait(timeout=10)
+
+
 @contextlib.contextmanager
 def api_server(home: AirflowHome, env: Mapping[str, str] | None = None) -> Iterator[ApiServer]:
     with ApiServer(home, env) as server:
