@@ -142,33 +142,68 @@ def traceback_section(trace_text: str) -> str:
     return section if section.endswith("\n") else section + "\n"
 
 
-class ApiServer:
-    """`airflow api-server` on a free loopback port, for the life of a `with` block."""
+class Daemon:
+    """A long-running `airflow <component>` (scheduler, dag-processor, ...) for the life of a `with` block."""
 
-    def __init__(self, home: AirflowHome, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, home: AirflowHome, component: str, env: Mapping[str, str] | None = None, *, args: tuple[str, ...] = ()
+    ) -> None:
         self.home = home
+        self.component = component
+        self.args = args
         self.env = dict(env or home.env)
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log_path = home.path / f"api-server-{self.port}.log"
+        self.log_path = home.path / f"{component}-{id(self):x}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
+    def __enter__(self) -> Daemon:
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [str(AIRFLOW), self.component, *self.args],
+                env=self.env,
+                cwd=self.home.path,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self
+
+    def check(self) -> None:
+        """Raise with the component's log if it has exited."""
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(f"airflow {self.component} exited with {self.proc.returncode}:\n{self.log()[-4000:]}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def __exit__(self, *exc: object) -> None:
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, 15)  # the component and the processes it started
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, 9)
+            proc.wait(timeout=10)
+
+
+class ApiServer(Daemon):
+    """`airflow api-server` on a free loopback port, answering, for the life of a `with` block."""
+
+    def __init__(self, home: AirflowHome, env: Mapping[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        args = ("--host", "127.0.0.1", "--port", str(self.port), "--workers", "1")
+        super().__init__(home, "api-server", env, args=args)
+
     def __enter__(self) -> ApiServer:
-        log = open(self.log_path, "wb")  # noqa: SIM115 - closed in __exit__ through the process
-        self.proc = subprocess.Popen(
-            [str(AIRFLOW), "api-server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"],
-            env=self.env,
-            cwd=self.home.path,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
+        super().__enter__()
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"airflow api-server exited with {self.proc.returncode}:\n{self.log()[-4000:]}")
+            self.check()
             if self._answers():
                 return self
             time.sleep(0.5)
@@ -183,22 +218,6 @@ class ApiServer:
             return True
         except OSError:
             return False
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def __exit__(self, *exc: object) -> None:
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, 15)  # the server and the workers it started
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, 9)
-            proc.wait(timeout=10)
 
     def token(self, username: str = "admin", password: str = ADMIN_PASSWORD) -> str:
         body = json.dumps({"username": username, "password": password}).encode()
@@ -222,51 +241,6 @@ class ApiServer:
                 return resp.status, resp.read(), dict(resp.headers)
         except urllib.error.HTTPError as err:
             return err.code, err.read(), dict(err.headers)
-
-
-class Daemon:
-    """A long-running `airflow <component>` (scheduler, dag-processor) for the life of a `with` block."""
-
-    def __init__(self, home: AirflowHome, component: str, env: Mapping[str, str]) -> None:
-        self.home = home
-        self.component = component
-        self.env = dict(env)
-        self.log_path = home.path / f"{component}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> Daemon:
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                [str(AIRFLOW), self.component],
-                env=self.env,
-                cwd=self.home.path,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        return self
-
-    def check(self) -> None:
-        """Raise with the component's log if it has exited."""
-        if self.proc is not None and self.proc.poll() is not None:
-            raise RuntimeError(f"airflow {self.component} exited with {self.proc.returncode}:\n{self.log()[-4000:]}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def __exit__(self, *exc: object) -> None:
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, 15)  # the component and the task processes it started
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, 9)
-            proc.wait(timeout=10)
 
 
 @contextlib.contextmanager
