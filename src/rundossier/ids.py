@@ -15,6 +15,8 @@ _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _DECODE = {c: i for i, c in enumerate(_ALPHABET)}
 PREFIX = "run_"
 RUN_ID_RE = re.compile(r"^run_[0-9A-HJKMNP-TV-Z]{26}$")
+#: the step id of what happens to a run as a whole (a failure no step owns), and its blob folder
+RUN_STEP = "_run"
 
 _lock = threading.Lock()
 _last_ms = -1
@@ -70,4 +72,4 @@ def run_id_floor(ts: datetime) -> str:
     return PREFIX + _encode(max(ms, 0), 10) + "0" * 16
 
 
-__all__ = ["new_run_id", "run_id_at", "is_run_id", "run_id_time", "run_id_floor", "PREFIX"]
+__all__ = ["new_run_id", "run_id_at", "is_run_id", "run_id_time", "run_id_floor", "PREFIX", "RUN_STEP"]

@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .blobs import LOG_LIVE, TRACE_JSON, TRACE_TEXT, BlobStore, blob_key, log_part_name
-from .blobs.paths import RUN_LEVEL_STEP
 from .dossier import Baseline, Dossier, build_dossier
 from .dossier.events import KINDS
 from .errors import BlobNotFound, StorageError, TraceExpired, TraceNotFound
+from .ids import RUN_STEP
 from .logcapture import LiveSnapshot, LogLine, decode_live, gunzip_stream
 from .status import Status
 from .store import Run, RunQuery, RunStore, Step
@@ -167,7 +167,7 @@ def step_log_source(blobs: BlobStore, run: Run, step: Step) -> StepLogSource:
 
 
 def _step_key(run: Run, step: Step, name: str) -> str:
-    step_id = None if step.step_id == RUN_LEVEL_STEP else step.step_id
+    step_id = None if step.step_id == RUN_STEP else step.step_id
     return blob_key(run.orchestrator, run.flow_id, run.run_id, step_id, step.try_number, name)
 
 

@@ -28,7 +28,7 @@ from .delivery import Delivery, DeliveryResult, FlushReport
 from .dossier import events as ev
 from .dossier.classify import ErrorNode, FailureFacts, classify
 from .failures import build_failure, chain_summary
-from .ids import new_run_id
+from .ids import RUN_STEP, new_run_id
 from .livelog import LIVE_LOG_EVERY_S, LivePublisher
 from .logcapture import StepLog, capture
 from .masking import Masker
@@ -41,7 +41,6 @@ log = logging.getLogger("rundossier")
 T = TypeVar("T")
 
 #: step id used for a failure that happened in a run outside any step
-RUN_STEP = "_run"
 #: how often (at most) a successful write looks at the spool, and how long a flush may take then
 SPOOL_CHECK_EVERY_S = 30.0
 SPOOL_FLUSH_BUDGET_S = 2.0

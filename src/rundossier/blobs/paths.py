@@ -26,14 +26,15 @@ import functools
 import hashlib
 import re
 
+from ..ids import RUN_STEP
+
 MAX_SEGMENT_BYTES = 180
 HASHED_PREFIX_BYTES = 150
 HASH_HEX_DIGITS = 16
 EMPTY_SEGMENT = "%empty"
 HASH_MARK = "~"
 
-#: the step segment of run-level blobs (no step); a step literally named "_run" is "%5Frun"
-RUN_LEVEL_STEP = "_run"
+# the step segment of run-level blobs (no step) is RUN_STEP; a step literally named "_run" is "%5Frun"
 #: the try segment when there is no try number
 NO_TRY = "0"
 
@@ -132,8 +133,8 @@ def blob_key(
             f"unknown blob name {name!r}; use one of {', '.join(BLOB_NAMES)} or log_part_name(n)"
         )
     if step_id is None:
-        step = RUN_LEVEL_STEP
-    elif step_id == RUN_LEVEL_STEP:
+        step = RUN_STEP
+    elif step_id == RUN_STEP:
         step = "%5Frun"  # keep a step literally named "_run" apart from run-level blobs
     else:
         step = encode_segment(step_id)
@@ -159,7 +160,6 @@ __all__ = [
     "LOG_LIVE",
     "LOG_PARTS_DIR",
     "BLOB_NAMES",
-    "RUN_LEVEL_STEP",
     "EMPTY_SEGMENT",
     "MAX_SEGMENT_BYTES",
 ]

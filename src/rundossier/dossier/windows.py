@@ -25,12 +25,12 @@ from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Any
 
+from ..ids import RUN_STEP
 from .events import FIRST_WORK, LAST_WORK, RUN_QUEUED, RUN_STARTED, WORKER_CLAIMED
 from .ledger import Ledger
 from .model import CLOSED, INCONSISTENT, OPEN, UNKNOWN, WINDOW_NAMES, Timing, Window
 
 #: the recorder's step id for a failure outside any step (not a step of the flow)
-RUN_STEP = "_run"
 ACTIVE_STATUSES = frozenset({"queued", "running", "paused"})
 
 

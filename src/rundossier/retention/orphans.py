@@ -27,10 +27,9 @@ from typing import Any
 from sqlalchemy import select
 
 from ..blobs import LOG_LIVE, BlobStore, blob_key, log_part_name
-from ..blobs.paths import RUN_LEVEL_STEP
 from ..blobs.blobstore import TEMP_PREFIX
 from ..errors import RundossierError
-from ..ids import is_run_id, run_id_time
+from ..ids import RUN_STEP, is_run_id, run_id_time
 from ..status import TERMINAL
 from ..store import RunStore
 from ..store.models import Run, Step
@@ -203,7 +202,7 @@ def _refs(blobs: BlobStore, trace_uri: str | None, log_uri: str | None) -> set[s
 
 def _published_log(orchestrator: str, flow_id: str, run_id: str, step_id: str, try_number: int) -> set[str]:
     """The live snapshot and the spilled parts (a folder key) of a step's log."""
-    step = None if step_id == RUN_LEVEL_STEP else step_id
+    step = None if step_id == RUN_STEP else step_id
     try:
         live = blob_key(orchestrator, flow_id, run_id, step, try_number, LOG_LIVE)
         part = blob_key(orchestrator, flow_id, run_id, step, try_number, log_part_name(1))
