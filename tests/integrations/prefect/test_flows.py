@@ -221,3 +221,30 @@ def test_a_flow_retry_is_a_new_attempt_of_the_same_run(examples: Any, example_re
     run = recorded_run(rec, flow_retried, state)
     assert run.status == "success" and run.attempt == 2
     assert run.error_type is None  # the new attempt starts over
+
+
+def test_a_task_failing_every_retry_gives_the_run_its_last_trys_error(examples: Any, example_recorder: Any) -> None:
+    from prefect import flow, task
+
+    attempts: list[int] = []
+
+    @task(retries=2, retry_delay_seconds=0)
+    def always_failing() -> None:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise TimeoutError(f"upstream timed out (attempt {len(attempts)})")
+        raise PermissionError("credentials revoked (attempt 3)")
+
+    @flow(name="fails-every-retry", **examples.dossier.hooks())
+    def fails_every_retry() -> None:
+        always_failing()
+
+    rec = example_recorder
+    state = run_flow(fails_every_retry)
+    assert state.is_failed() and len(attempts) == 3
+    run = recorded_run(rec, fails_every_retry, state)
+    (tries,) = steps_by_id(rec, run.run_id).values()
+    assert [(s.try_number, s.status) for s in tries] == [(1, "failed"), (2, "failed"), (3, "failed")]
+    assert (run.root_step_id, run.root_try_number) == (tries[-1].step_id, 3)
+    assert run.error_type == "PermissionError" and "attempt 3" in (run.error_message or "")
+    assert "PermissionError: credentials revoked (attempt 3)" in run_trace(rec.store, rec.blobs, run.run_id).text
