@@ -21,11 +21,10 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-#: at most this many formatted frames are remembered (then the memo starts over)
+#: at most this many results are remembered (then the memo starts over)
 MEMO_LIMIT = 4096
 
-_memo: dict[tuple[Any, ...], Any] = {}
-_remembered: dict[Any, Any] = {}
+_memo: dict[Any, Any] = {}
 _MISSING = object()
 
 
@@ -39,6 +38,7 @@ def _key(fs: Any, kwargs: dict[str, Any]) -> tuple[Any, ...] | None:
     if source is _MISSING or not isinstance(source, str | type(None)):
         return None
     return (
+        "format",
         fs.filename,
         fs.lineno,
         getattr(fs, "end_lineno", None),
@@ -48,7 +48,6 @@ def _key(fs: Any, kwargs: dict[str, Any]) -> tuple[Any, ...] | None:
         source,
         tuple(sorted(kwargs.items())) if kwargs else (),
     )
-
 
 
 class _MemoStack(traceback.StackSummary):
@@ -61,13 +60,8 @@ class _MemoStack(traceback.StackSummary):
             key = None
         if key is None:
             return super().format_frame_summary(frame_summary, **kwargs)
-        hit = _memo.get(key)
-        if hit is None:
-            hit = super().format_frame_summary(frame_summary, **kwargs)
-            if len(_memo) >= MEMO_LIMIT:
-                _memo.clear()
-            _memo[key] = hit
-        return hit
+        fmt = super().format_frame_summary
+        return remember(key, lambda: fmt(frame_summary, **kwargs))
 
 
 def memoize_frames(te: traceback.TracebackException) -> None:
@@ -89,19 +83,18 @@ def memoize_frames(te: traceback.TracebackException) -> None:
 
 def remember(key: Any, build: Callable[[], T]) -> T:
     """`build()`, computed once per `key` (a hashable description of everything it depends on)."""
-    hit = _remembered.get(key, _MISSING)
+    hit = _memo.get(key, _MISSING)
     if hit is _MISSING:
         hit = build()
-        if len(_remembered) >= MEMO_LIMIT:
-            _remembered.clear()
-        _remembered[key] = hit
+        if len(_memo) >= MEMO_LIMIT:
+            _memo.clear()
+        _memo[key] = hit
     return hit  # type: ignore[no-any-return]
 
 
 def clear_memo() -> None:
     """Forget everything (the next failure is formatted as if it were the first)."""
     _memo.clear()
-    _remembered.clear()
 
 
 __all__ = ["memoize_frames", "remember", "clear_memo", "MEMO_LIMIT"]
