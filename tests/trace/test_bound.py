@@ -21,18 +21,12 @@ from rundossier.trace import (
     render_text,
     to_json,
 )
+from tests.trace.helpers import caught
 
 HEADER = TraceHeader(run_id="run_01TEST", flow_id="nightly_etl", step_id="load", try_number=1)
 SIZES = [4096, 16384, 65536, 1 << 20, 10 << 20]
 MIB = 1 << 20
 
-
-def caught(fn):
-    try:
-        fn()
-    except BaseException as exc:  # noqa: BLE001
-        return exc
-    raise AssertionError("fn did not raise")
 
 
 def size_of(doc: TraceDoc) -> int:

@@ -20,16 +20,10 @@ from rundossier.trace import (
     to_json,
 )
 from rundossier.trace.build import MAX_GROUP_DEPTH
+from tests.trace.helpers import caught
 
 HEADER = TraceHeader(run_id="run_01TEST", flow_id="nightly_etl", step_id="load", try_number=2)
 
-
-def caught(fn):
-    try:
-        fn()
-    except BaseException as exc:  # noqa: BLE001
-        return exc
-    raise AssertionError("fn did not raise")
 
 
 def formatted(exc: BaseException) -> str:

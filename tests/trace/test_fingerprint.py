@@ -17,16 +17,10 @@ from rundossier.trace import (
     fingerprint,
     normalize_message,
 )
+from tests.trace.helpers import caught
 
 HEADER = TraceHeader(run_id="run_01TEST", flow_id="nightly_etl")
 
-
-def caught(fn, *args):
-    try:
-        fn(*args)
-    except BaseException as exc:  # noqa: BLE001
-        return exc
-    raise AssertionError("fn did not raise")
 
 
 def fp(error, **kwargs) -> str | None:

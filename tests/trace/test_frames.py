@@ -9,14 +9,8 @@ import pytest
 
 from rundossier.trace import frames
 from rundossier.trace.frames import clear_memo, memoize_frames
+from tests.trace.helpers import caught
 
-
-def caught(fn) -> BaseException:
-    try:
-        fn()
-    except BaseException as exc:  # noqa: BLE001
-        return exc
-    raise AssertionError("did not raise")
 
 
 def recurse(n: int) -> None:
