@@ -120,3 +120,40 @@ def test_interval_must_be_positive() -> None:
 
     with pytest.raises(ValueError):
         LivePublisher(lambda k, d: None, lambda k: None, interval=0)
+
+
+def test_a_key_function_is_called_once_and_only_when_a_snapshot_is_written() -> None:
+    s = Storage()
+    pub = LivePublisher(s.put, s.delete, interval=60)
+    calls: list[int] = []
+
+    def key() -> str:
+        calls.append(1)
+        return "lazy"
+
+    quiet, chatty = StepLog(), StepLog()
+    pub.watch(key, quiet)
+    assert pub.unwatch(quiet) is None and calls == []  # a step that never published never made its key
+    pub.watch(key, chatty)
+    chatty.write("stdout", "one")
+    assert pub.publish_once() == 1
+    chatty.write("stdout", "two")
+    assert pub.publish_once() == 1
+    assert calls == [1] and set(s.blobs) == {"lazy"}
+    assert pub.unwatch(chatty) == "lazy"
+
+
+def test_a_failing_key_function_warns_and_never_raises() -> None:
+    s = Storage()
+    warnings: list[str] = []
+    pub = LivePublisher(s.put, s.delete, interval=60, warn=warnings.append)
+
+    def key() -> str:
+        raise ValueError("bad step id")
+
+    log = StepLog()
+    pub.watch(key, log)
+    log.write("stdout", "x")
+    assert pub.publish_once() == 0
+    assert len(warnings) == 1 and "bad step id" in warnings[0] and s.blobs == {}
+    assert pub.unwatch(log) is None

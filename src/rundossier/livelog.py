@@ -30,7 +30,7 @@ LIVE_LOG_EVERY_S = 3.0
 
 @dataclass
 class _Watched:
-    key: str
+    key_of: str | Callable[[], str]  # the key, or how to make it (most steps never publish)
     log: StepLog
     lock: threading.Lock = field(default_factory=threading.Lock)
     published_bytes: int = 0  # an empty log has nothing to publish
@@ -38,6 +38,12 @@ class _Watched:
     busy: bool = False
     closed: bool = False
     warned: bool = False
+
+    @property
+    def key(self) -> str:
+        if not isinstance(self.key_of, str):
+            self.key_of = self.key_of()
+        return self.key_of
 
 
 class LivePublisher:
@@ -67,8 +73,9 @@ class LivePublisher:
         self._pid = os.getpid()
         self._wake = threading.Event()
 
-    def watch(self, key: str, log: StepLog) -> None:
-        """Start publishing `log` under `key` (the step's LOG_LIVE blob key)."""
+    def watch(self, key: str | Callable[[], str], log: StepLog) -> None:
+        """Start publishing `log` under `key` (the step's LOG_LIVE blob key, or a function that
+        makes it: called once, when the first snapshot is written)."""
         with self._lock:
             self._watched[id(log)] = _Watched(key, log)
             if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
@@ -114,7 +121,8 @@ class LivePublisher:
         except Exception as exc:  # noqa: BLE001 - follow mode must never reach the task
             if not entry.warned:
                 entry.warned = True
-                self._warn(f"rundossier could not publish the live log {entry.key}: {type(exc).__name__}: {exc}")
+                where = entry.key_of if isinstance(entry.key_of, str) else "of a running step"
+                self._warn(f"rundossier could not publish the live log {where}: {type(exc).__name__}: {exc}")
         with entry.lock:
             entry.busy = False
             if ok:

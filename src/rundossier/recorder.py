@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from .backends import Backends
@@ -376,7 +377,7 @@ class Recorder:
         self._guard_write("record the start of a step", write)
         if self._live is not None:
             live = self._live
-            key = self._key(run, step_id, try_number, LOG_LIVE)
+            key = partial(self._key, run, step_id, try_number, LOG_LIVE)
             self._guard("publish a running step's log", lambda: live.watch(key, handle.log), None)
         return handle
 

@@ -10,6 +10,7 @@ statement alone on SQLite runs in its own implicit transaction, several run in B
 
 from __future__ import annotations
 
+import operator
 import os
 import threading
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
@@ -45,12 +46,26 @@ class CompiledWrite:
             if col is not None and isinstance(col.type, JSON) and dialect.name == "postgresql":
                 proc = _pg_json(proc)
             self._procs.append((name, proc))
+        #: (position, converter) of the parameters that need one; the others pass as they are
+        self._convert = [(i, p) for i, (_, p) in enumerate(self._procs) if p is not None]
+        getter = operator.itemgetter(*self.names)
+        self._take: Callable[[Mapping[str, Any]], Any] = (
+            getter if len(self.names) > 1 else (lambda row: (getter(row),))
+        )
 
     def params(self, row: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
-        get = row.get
+        """The statement's parameters from `row` (a missing column is NULL), converted."""
+        try:
+            values = list(self._take(row))
+        except KeyError:
+            values = [row.get(n) for n in self.names]
+        for i, proc in self._convert:
+            v = values[i]
+            if v is not None:
+                values[i] = proc(v)
         if self.positional:
-            return tuple(v if (v := get(n)) is None or p is None else p(v) for n, p in self._procs)
-        return {n: (v if (v := get(n)) is None or p is None else p(v)) for n, p in self._procs}
+            return values
+        return dict(zip(self.names, values, strict=True))
 
 
 class StatementCache:

@@ -198,13 +198,17 @@ class RunStore:
         except StoreError:
             raise
         except (SQLAlchemyError, self._dbapi_error) as exc:
-            hint = (
-                "the database is locked by another writer; it was waited on for "
-                f"{self.timeout:g}s (RUNDOSSIER_DB_TIMEOUT)"
-                if "locked" in str(exc).lower()
-                else "check RUNDOSSIER_DB_URL and that the database is reachable"
-            )
-            raise StoreError(f"could not {what} in {self.describe()}: {_first_line(exc)} ({hint})") from exc
+            raise self._failure(what, exc) from exc
+
+    def _failure(self, what: str, exc: BaseException) -> StoreError:
+        """A database error as users read it: what could not be done, where, and what to check."""
+        hint = (
+            "the database is locked by another writer; it was waited on for "
+            f"{self.timeout:g}s (RUNDOSSIER_DB_TIMEOUT)"
+            if "locked" in str(exc).lower()
+            else "check RUNDOSSIER_DB_URL and that the database is reachable"
+        )
+        return StoreError(f"could not {what} in {self.describe()}: {_first_line(exc)} ({hint})")
 
     @contextmanager
     def _tx(self, what: str) -> Iterator[Connection]:
@@ -225,8 +229,10 @@ class RunStore:
     def upsert_run(self, values: Mapping[str, Any], *, attempt_known: bool = True) -> str:
         """Create or merge the run keyed (orchestrator, flow_id, run_key); returns its run_id."""
         stmt, row = self._run_statement(values, attempt_known)
-        with self._errors("record a run"):
+        try:
             result = self._raw.execute_one(stmt.sql, stmt.params(row))
+        except (SQLAlchemyError, self._dbapi_error) as exc:
+            raise self._failure("record a run", exc) from exc
         if result is None:
             raise StoreError("the database returned no run id for an upsert")
         return str(result[0])
@@ -234,8 +240,10 @@ class RunStore:
     def upsert_step(self, values: Mapping[str, Any]) -> None:
         """Create or merge one try of one step keyed (run_id, step_id, try_number)."""
         stmt, row = self._step_statement(values)
-        with self._errors("record a step"):
+        try:  # the hot path: no context manager
             self._raw.execute_one(stmt.sql, stmt.params(row))
+        except (SQLAlchemyError, self._dbapi_error) as exc:
+            raise self._failure("record a step", exc) from exc
 
     def add_events(self, events: Sequence[Mapping[str, Any]]) -> None:
         if not events:
@@ -646,8 +654,7 @@ def _run_row(values: Mapping[str, Any]) -> tuple[frozenset[str], dict[str, Any]]
 
 
 def _step_row(values: Mapping[str, Any]) -> tuple[frozenset[str], dict[str, Any]]:
-    v = dict(values)
-    v["updated_at"] = utcnow()
+    v = {**values, "updated_at": utcnow()}
     if v.get("error_message"):
         v["error_message"] = _bounded(v["error_message"], ERROR_MESSAGE_MAX)
     return provided(v, STEP_INSERT_DEFAULTS)

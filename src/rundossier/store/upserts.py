@@ -131,10 +131,7 @@ def step_upsert(dialect_name: str, columns: frozenset[str]) -> Insert:
 def provided(values: Mapping[str, Any], defaults: Mapping[str, Any]) -> tuple[frozenset[str], dict[str, Any]]:
     """The columns a write provides, and the row to insert (NOT NULL defaults filled in)."""
     row = {k: v for k, v in values.items() if v is not None}
-    cols = frozenset(row)
-    for k, v in defaults.items():
-        row.setdefault(k, v)
-    return cols, row
+    return frozenset(row), {**defaults, **row}
 
 
 def _check(table: Table, columns: frozenset[str], required: tuple[str, ...]) -> None:
