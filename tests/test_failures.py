@@ -1,0 +1,76 @@
+"""From a failure to stored bytes: the JSON writer and the artifacts build_failure returns."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from typing import Any
+
+import pytest
+
+from rundossier.failures import build_failure, chain_summary, json_bytes
+from rundossier.trace import TraceHeader, to_json
+from tests.trace.helpers import caught
+
+HEADER = TraceHeader(run_id="run_01TEST", flow_id="nightly_etl", step_id="load", try_number=2)
+
+
+def stdlib(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {},
+        [],
+        {"a": None, "b": True, "c": False, "d": 0, "e": -7, "f": 2**63 - 1},
+        {"quote": 'say "hi"', "backslash": "C:\\path\\x", "slash": "a/b"},
+        {"controls": "tab\tnl\ncr\r\x00\x01\x1f\x7f"},
+        {"unicode": "caf\u00e9 \u4e2d\u6587 \U0001f600 \u2028\u2029", "escaped": "\\udcff"},
+        {"nested": [{"frames": [{"line": "x = 1", "in_app": True, "repeat": 0}]}, [[["deep"]]]]},
+        {"ordered": {"z": 1, "a": 2, "m": 3}},
+        ["x" * 100_000],
+    ],
+)
+def test_json_bytes_are_what_the_stdlib_writes(obj: Any) -> None:
+    assert json_bytes(obj) == stdlib(obj)
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"huge": 2**70},  # beyond 64 bits
+        {"surrogate": "lone \udcff"},  # what a user mask could put back
+    ],
+)
+def test_json_bytes_fall_back_to_escaped_ascii(obj: Any) -> None:
+    data = json_bytes(obj)
+    data.decode("ascii")  # every non-ASCII character escaped
+    assert json.loads(data) == obj
+
+
+def _fail() -> None:
+    try:
+        raise ConnectionError("timeout to postgresql://etl:hunter2@db:5432/dw")
+    except ConnectionError as exc:
+        raise RuntimeError("load failed: caf\u00e9") from exc
+
+
+def test_build_failure_stores_the_masked_document_in_both_forms() -> None:
+    art = build_failure(
+        caught(_fail),
+        HEADER,
+        ["2026-11-22T00:00:00.000Z stdout loading"],
+        mask=lambda s: s.replace("hunter2", "***"),
+        max_bytes=10 << 20,
+    )
+    doc = json.loads(gzip.decompress(art.json_gz))
+    assert doc == json.loads(json.dumps(to_json(art.doc)))
+    text = gzip.decompress(art.text_gz).decode("utf-8")
+    assert art.text_bytes == len(text.encode("utf-8"))
+    for form in (text, json.dumps(doc, ensure_ascii=False)):
+        assert "hunter2" not in form and "***" in form and "load failed: caf\u00e9" in form
+    assert art.error_type == "RuntimeError" and art.error_message == "load failed: caf\u00e9"
+    assert [n["type"] for n in chain_summary(art.doc)] == ["ConnectionError", "RuntimeError"]
+    assert art.fingerprint
