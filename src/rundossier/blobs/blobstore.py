@@ -23,7 +23,7 @@ from __future__ import annotations
 import io
 import os
 import posixpath
-import secrets
+import random
 import shutil
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -166,7 +166,7 @@ class BlobStore:
         path = self._path(key)
         with self._errors("put", uri):
             if self._local:
-                _atomic_local_write(path, lambda f: f.write(data))
+                _put_local(path, data)
             else:
                 self.fs.pipe_file(path, data if isinstance(data, bytes) else bytes(data))
         return uri
@@ -510,16 +510,18 @@ def _modified(info: Mapping[str, Any]) -> datetime | None:
     return None
 
 
-def _open_local_temp(path: str) -> tuple[str, BinaryIO]:
-    """A new temp file beside `path`; its folders are created only when the open finds them missing
-    (a failure writes several blobs into one new folder: only the first pays for the mkdirs)."""
+def _create_local_temp(path: str) -> tuple[str, int]:
+    """A new temp file beside `path` (name and descriptor); its folders are created only when the
+    open finds them missing (a failure writes several blobs into one new folder: only the first
+    pays for the mkdirs). O_EXCL makes the name ours: on a clash (a crashed writer's leftover)
+    another is drawn. The name needs no secrecy: `random` (reseeded after a fork) spares a syscall."""
     directory = os.path.dirname(path)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
     made = False
     while True:
-        tmp = os.path.join(directory, TEMP_PREFIX + secrets.token_hex(8))
+        tmp = f"{directory}/{TEMP_PREFIX}{random.getrandbits(64):016x}"
         try:
-            fd = os.open(tmp, flags, 0o666)  # the umask applies, like any normal file
+            return tmp, os.open(tmp, flags, 0o666)  # the umask applies, like any normal file
         except FileExistsError:
             continue
         except FileNotFoundError:
@@ -527,8 +529,28 @@ def _open_local_temp(path: str) -> tuple[str, BinaryIO]:
                 raise
             os.makedirs(directory, exist_ok=True)
             made = True
-            continue
-        return tmp, os.fdopen(fd, "wb")
+
+
+def _open_local_temp(path: str) -> tuple[str, BinaryIO]:
+    """`_create_local_temp` as a buffered file, for streamed writes."""
+    tmp, fd = _create_local_temp(path)
+    return tmp, os.fdopen(fd, "wb")
+
+
+def _put_local(path: str, data: bytes) -> None:
+    """Write `data` to `path` atomically (temp file + rename) with plain descriptor calls."""
+    tmp, fd = _create_local_temp(path)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
 
 
 def _atomic_local_write(path: str, write: Callable[[IO[bytes]], object]) -> None:
