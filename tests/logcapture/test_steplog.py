@@ -384,3 +384,105 @@ def test_thread_safety_counts_are_exact():
         mine = [int(x.message.split()[1]) for x in lines if x.message.startswith(f"t{k} ")]
         assert mine == list(range(10_000))
     assert parts.numbers == list(range(1, len(parts.numbers) + 1))
+
+
+# -- packing: lines gzipped in members as they are written ---------------------------------------
+
+
+class Gzips:
+    """Counts the raw bytes StepLog hands to gzip (its packer's members included), and when."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from rundossier.logcapture import steplog
+
+        self.sizes: list[int] = []
+        real = steplog.gzip_bytes
+
+        def counting(data: bytes) -> bytes:
+            self.sizes.append(len(data))
+            return real(data)
+
+        monkeypatch.setattr(steplog, "gzip_bytes", counting)
+
+
+@pytest.mark.parametrize("lines", [10, 200, 3000])
+def test_finish_gzips_only_the_lines_since_the_last_member(monkeypatch, lines):
+    from rundossier.logcapture.steplog import PACK_BYTES
+
+    gz = Gzips(monkeypatch)
+    log = StepLog(clock=Clock())
+    for i in range(lines):
+        log.write("stdout", f"line {i} " + "x" * 100)
+    before = sum(gz.sizes)
+    final = log.finish()
+    assert sum(gz.sizes) - before < PACK_BYTES + 200  # the last few lines, not the whole log
+    assert sum(gz.sizes) == log.total_bytes  # every byte gzipped exactly once
+    assert [x.message for x in decode_lines(final)] == [f"line {i} " + "x" * 100 for i in range(lines)]
+    lines_back = decode_lines(final)
+    assert gzip.decompress(final) == b"".join(encode_fields(x.ts, x.stream, x.level, x.message) for x in lines_back)
+
+
+def test_parts_are_whole_members_and_nothing_is_gzipped_twice(monkeypatch):
+    gz = Gzips(monkeypatch)
+    parts = Parts()
+    chunk = 256 * 1024
+    log = StepLog(spill=parts, chunk_bytes=chunk, clock=Clock())
+    for i in range(20_000):
+        log.write("stderr", f"row {i} " + "y" * (i % 90), "INFO")
+        assert log.buffered_bytes < chunk + 200
+    assert log.parts_spilled >= 5
+    for blob in parts.blobs:
+        assert chunk <= len(gzip.decompress(blob)) < chunk + 200
+    lines = all_lines(parts, log)
+    assert [x.message for x in lines] == [f"row {i} " + "y" * (i % 90) for i in range(20_000)]
+    assert sum(gz.sizes) == log.total_bytes
+
+
+def test_a_spill_failing_while_members_wait_loses_nothing_and_repeats_nothing():
+    parts = Parts()
+    failures = [3]
+
+    def flaky(number, data):
+        if failures[0]:
+            failures[0] -= 1
+            raise OSError("transient")
+        parts(number, data)
+
+    log = StepLog(spill=flaky, chunk_bytes=64 * 1024, clock=Clock())
+    for i in range(30_000):
+        log.write("stdout", f"line {i}")
+    assert log.spill_errors == 3 and log.dropped_lines == 0
+    assert parts.numbers == list(range(1, log.parts_spilled + 1))
+    assert [x.message for x in all_lines(parts, log)] == [f"line {i}" for i in range(30_000)]
+
+
+def test_dropping_lines_after_members_were_made_keeps_exactly_the_lines_left():
+    chunk = 32 * 1024
+    log = StepLog(chunk_bytes=chunk, clock=Clock())  # no spill: the cap drops the oldest lines
+    n = 20_000
+    for i in range(n):
+        log.write("stdout", f"line {i:05d} " + "d" * 40)
+    assert log.dropped_lines > 0 and log.buffered_bytes <= 4 * chunk
+    kept = [x.message for x in decode_lines(log.finish())]
+    assert kept == [f"line {i:05d} " + "d" * 40 for i in range(log.dropped_lines, n)]
+
+
+@pytest.mark.parametrize("feeds", [[1], [1, 1, 1], [5, 50, 1], [300]])
+def test_packer_members_hold_the_fed_lines_in_order(feeds):
+    from rundossier.logcapture.steplog import Packer
+
+    packer = Packer()
+    fed: list[bytes] = []
+    for n in feeds:
+        lines = [f"line {len(fed) + i}\n".encode() for i in range(n)]
+        packer.feed(iter(lines), n, sum(map(len, lines)))
+        fed += lines
+    packer.feed(iter([]), 0, 0)  # nothing to feed: nothing changes
+    assert packer.lines == len(fed) and packer.raw_bytes == sum(map(len, fed))
+    members = list(packer.members)
+    assert [n for _, n, _ in members] == feeds
+    assert gzip.decompress(b"".join(m for m, _, _ in members)) == b"".join(fed)
+    packer.take(1)
+    assert packer.lines == len(fed) - feeds[0] and len(packer.members) == len(feeds) - 1
+    packer.clear()
+    assert packer.lines == packer.raw_bytes == 0 and not packer.members

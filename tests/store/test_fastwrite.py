@@ -70,7 +70,12 @@ def _compiled(dialect_url: str, columns: list[str]):  # noqa: ANN202
         (
             ["started_at"],
             {**FULL, "started_at": datetime(2026, 1, 2, 3, tzinfo=timezone(timedelta(hours=2)))},
-            {**FULL, "spooled": 0, "updated_at": "2026-01-02 00:00:00.000000", "started_at": "2026-01-02 01:00:00.000000"},
+            {
+                **FULL,
+                "spooled": 0,
+                "updated_at": "2026-01-02 00:00:00.000000",
+                "started_at": "2026-01-02 01:00:00.000000",
+            },
         ),
     ],
 )

@@ -5,6 +5,14 @@ reaches `chunk_bytes` it gzips the oldest ~`chunk_bytes` of lines and hands them
 `spill(part_number, gz_bytes)` (parts 1, 2, 3...). `finish()` returns the gzip of what is left,
 so `part 1 + part 2 + ... + finish()` is one multi-member gzip of the whole log, in order.
 
+Lines are gzipped while they are still warm: every `PACK_BYTES` of new lines become one gzip
+member (a `Packer` keeps them beside the raw lines). A part is whole members joined, and
+`finish()` only gzips the last few lines: a failing step does not compress its whole log at the
+worst moment, and nothing is compressed twice. (Concatenated members are one valid gzip, read in
+order here and by `gzip` alike.) The raw lines stay until spilled: follow mode reads them.
+(An open zlib stream per log was tried: its ~256 KiB of state per running step is cold by the
+time the step fails, and the failure paid more than with members.)
+
 Memory is bounded whatever happens: when there is no spill callback or it keeps failing, the
 buffer holds at most `4 * chunk_bytes` and drops its OLDEST lines (counted in `dropped_lines`).
 A failed spill is retried with the same part number after another 1/4, 1/2, 1, 2, 4, 8, then
@@ -22,7 +30,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from itertools import islice
 
 from rundossier.logcapture.jsonl import LogLine, encode_fields, format_fields, gzip_bytes
@@ -34,6 +42,38 @@ MASK_FAILED = "[rundossier: line withheld, the mask raised an error]"
 _MIN_LINE_BYTES = 64
 _MASK_WINDOW = 2  # mask/encode at most this many times max_line_bytes characters of a message
 _MAX_BACKOFF_CHUNKS = 16
+#: new lines are gzipped into one member as soon as they add up to this many bytes
+PACK_BYTES = 16 * 1024
+
+
+class Packer:
+    """Gzip members of the oldest lines of a buffer, one per feed, made as lines arrive (not
+    thread-safe: the StepLog's lock guards it). `members` are (member, lines, raw bytes);
+    `lines`/`raw_bytes` is how much of the buffer they cover."""
+
+    def __init__(self) -> None:
+        self.members: deque[tuple[bytes, int, int]] = deque()
+        self.lines = 0
+        self.raw_bytes = 0
+
+    def feed(self, lines: Iterable[bytes], n_lines: int, n_bytes: int) -> None:
+        """Compress the next `n_lines` lines (`n_bytes` bytes) into one member."""
+        if n_lines <= 0:
+            return
+        self.members.append((gzip_bytes(b"".join(lines)), n_lines, n_bytes))
+        self.lines += n_lines
+        self.raw_bytes += n_bytes
+
+    def take(self, n: int) -> None:
+        """Forget the first `n` members (their lines left the buffer)."""
+        for _ in range(n):
+            _, lines, raw = self.members.popleft()
+            self.lines -= lines
+            self.raw_bytes -= raw
+
+    def clear(self) -> None:
+        self.members.clear()
+        self.lines = self.raw_bytes = 0
 
 
 def _utf8_len(text: str, step: int = 1 << 20) -> int:
@@ -74,6 +114,9 @@ class StepLog:
         self._lock = threading.RLock()
         self._buf: deque[bytes] = deque()
         self._buf_bytes = 0
+        # gzip of the oldest buffered lines; dropping lines (a degraded log) ends packing for good
+        self._packer = Packer()
+        self._packing = True
         self._tail: deque[tuple[float, str, str | None, str]] = deque(maxlen=tail_lines)
         self._counts: dict[str, int] = {"stdout": 0, "stderr": 0}
         self._total_bytes = 0
@@ -129,10 +172,14 @@ class StepLog:
                 self._last_ts = ts
                 if self._backoff > 0:
                     self._backoff -= n
-                if self._buf_bytes >= self._chunk and not self._spilling:
+                if self._spilling:
+                    return
+                if self._buf_bytes >= self._chunk:
                     self._spill_parts()
-                if self._buf_bytes > self._cap and not self._spilling:
+                if self._buf_bytes > self._cap:
                     self._drop_oldest()
+                elif self._packing and self._buf_bytes - self._packer.raw_bytes >= PACK_BYTES:
+                    self._pack()
         except Exception:
             self.internal_errors += 1
 
@@ -171,14 +218,27 @@ class StepLog:
         self._spilling = True
         try:
             while self._buf_bytes >= self._chunk:
-                take = size = 0
-                for item in self._buf:
-                    take += 1
-                    size += len(item)
-                    if size >= self._chunk:
-                        break
+                members = take = size = 0
                 try:
-                    part = gzip_bytes(b"".join(islice(self._buf, take)))
+                    if self._packing:  # whole members, the rest of the buffer packed first
+                        if self._packer.raw_bytes < self._buf_bytes:
+                            self._pack()
+                        pieces = []
+                        for member, lines, raw in self._packer.members:
+                            pieces.append(member)
+                            members += 1
+                            take += lines
+                            size += raw
+                            if size >= self._chunk:
+                                break
+                        part = b"".join(pieces)
+                    else:
+                        for item in self._buf:
+                            take += 1
+                            size += len(item)
+                            if size >= self._chunk:
+                                break
+                        part = gzip_bytes(b"".join(islice(self._buf, take)))
                     self._spill(self._parts + 1, part)
                 except Exception:
                     self.spill_errors += 1
@@ -191,11 +251,23 @@ class StepLog:
                 for _ in range(take):
                     self._buf.popleft()
                 self._buf_bytes -= size
+                self._packer.take(members)
         finally:
             self._spilling = False
 
+    def _pack(self) -> None:
+        """Feed the lines not yet packed to the packer. Caller holds the lock."""
+        packer = self._packer
+        packer.feed(
+            islice(self._buf, packer.lines, None), len(self._buf) - packer.lines, self._buf_bytes - packer.raw_bytes
+        )
+
     def _drop_oldest(self) -> None:
-        """Drop the oldest buffered lines until at most `4 * chunk_bytes` remain."""
+        """Drop the oldest buffered lines until at most `4 * chunk_bytes` remain (ends packing:
+        members can no longer stand for the lines that are left)."""
+        if self._packing:
+            self._packing = False
+            self._packer.clear()
         while self._buf_bytes > self._cap and self._buf:
             self._buf_bytes -= len(self._buf.popleft())
             self._dropped += 1
@@ -235,10 +307,15 @@ class StepLog:
         with self._lock:
             if self._final is None:
                 self._finished = True
-                payload = b"".join(self._buf)
+                if self._packing and self._packer.lines:
+                    self._pack()
+                    final = b"".join(member for member, _, _ in self._packer.members)
+                else:
+                    final = gzip_bytes(b"".join(self._buf))
                 self._buf.clear()
+                self._packer.clear()
                 self._buf_bytes = 0
-                self._final = gzip_bytes(payload)
+                self._final = final
             return self._final
 
     # -- accounting ------------------------------------------------------------------------
