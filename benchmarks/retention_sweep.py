@@ -266,12 +266,13 @@ def rm_rf(storage_url: str, blobs: int, runs: int) -> dict[str, Any]:
 
 
 def _print_row(name: str, label: str, r: dict[str, Any]) -> None:
-    print(
+    row = (
         f"{name:<14} {label:<22} {r['runs']:>8,} runs {r['seconds']:>7.2f}s "
-        f"{r['runs'] / r['seconds']:>9,.0f} runs/s {r['blobs'] / r['seconds']:>9,.0f} blobs/s "
-        f"RSS {r['rss_start']:>5.0f} MB at start, peak {r['rss_peak']:>5.0f} MB" if r["rss_peak"] else "",
-        flush=True,
+        f"{r['runs'] / r['seconds']:>9,.0f} runs/s {r['blobs'] / r['seconds']:>9,.0f} blobs/s"
     )
+    if r["rss_peak"]:  # rm -rf has no process of ours to measure
+        row += f" RSS {r['rss_start']:>5.0f} MB at start, peak {r['rss_peak']:>5.0f} MB"
+    print(row, flush=True)
 
 
 def sqlite_local(where: str | None = None) -> Any:

@@ -15,8 +15,9 @@ Safe under load and faults:
     3. delete the rows (run, steps, events), or date the expiry for runs that stay.
   A sweep killed anywhere leaves rows marked "expiring"; the next sweep finds them and finishes
   the job (deleting again is harmless), so nothing is orphaned and nothing dangles.
-  Batches overlap by one: while a batch's blobs are deleted (on a blob thread, local deletes
-  fanned out over a few threads), the next batch is marked and the previous one's rows are
+  Batches overlap by one: while a batch's blobs are deleted (local: its run folders in creation
+  order, in short runs of neighbours, on a few threads that go straight on to the next batch;
+  object stores: on a blob thread), the next batch is marked and the previous one's rows are
   deleted. Each batch keeps the order above, so at most two batches are "expiring" at a time.
 * Only finished runs are touched; every write re-checks the status, so a run that became active
   again (an Airflow clear) while the sweep ran is left alone.
@@ -51,8 +52,10 @@ STEP = Step.__table__
 EVENT = Event.__table__
 DEFAULT_BATCH = 500
 MAX_BATCH = 5000
-#: concurrent deletes on local storage (see Sweeper._map)
+#: concurrent deletes on local storage (see Sweeper._delete_local_sets)
 LOCAL_DELETE_THREADS = 8
+#: run folders one local delete task removes, neighbours in creation order
+LOCAL_DELETE_RUN = 16
 PAGE = 2000
 TRACE_TEXT_NAME = "trace.txt.gz"
 TRACE_JSON_NAME = "trace.json.gz"
@@ -177,10 +180,16 @@ class _Batch:
     expiring: list[Target]
     marked: set[str]
     blob_sets: list[BlobSet]
-    deletes: Future[None]
+    deletes: list[Future[None]]
 
     def wait_quietly(self) -> None:
-        wait([self.deletes])
+        wait(self.deletes)
+
+    def wait(self) -> None:
+        """Wait for every delete of the batch, then raise the first error (none is left running)."""
+        wait(self.deletes)
+        for f in self.deletes:
+            f.result()
 
 
 def sweep(
@@ -281,27 +290,10 @@ class Sweeper:
             self._pool.shutdown(wait=True)
             self._pool = None
 
-    def _map(self, fn: Callable[[str], object], items: Sequence[str]) -> None:
-        """fn over items on LOCAL_DELETE_THREADS threads; waits for all, then raises the first error.
-
-        Deleting a file or a folder is latency-bound (journal, discard), not CPU-bound: a few
-        concurrent deletes finish many times faster than one after another."""
-        if len(items) < 2 * LOCAL_DELETE_THREADS:
-            for item in items:
-                fn(item)
-            return
+    def _submit(self, fn: Callable[..., object], *args: Any) -> Future[None]:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(LOCAL_DELETE_THREADS, thread_name_prefix="rundossier-retention")
-
-        def run(chunk: Sequence[str]) -> None:
-            for item in chunk:
-                fn(item)
-
-        n = LOCAL_DELETE_THREADS
-        futures = [self._pool.submit(run, items[i::n]) for i in range(n)]
-        wait(futures)
-        for f in futures:
-            f.result()
+        return self._pool.submit(fn, *args)  # type: ignore[return-value]
 
     # -- reading ------------------------------------------------------------------------------
     def pages(self, flow_id: str, page: int = PAGE) -> Iterator[list[Any]]:
@@ -410,14 +402,19 @@ class Sweeper:
             return None
         marked = self._mark([t.run_id for t in need_blobs])
         done_sets = [blob_sets[rid] for rid in blob_sets if rid in marked]
-        if self._blob_thread is None:
-            self._blob_thread = ThreadPoolExecutor(1, thread_name_prefix="rundossier-retention-blobs")
-        deletes = self._blob_thread.submit(self._delete_blobs, done_sets)
+        if not done_sets:
+            deletes: list[Future[None]] = []
+        elif self.local:
+            deletes = self._delete_local_sets(done_sets)
+        else:
+            if self._blob_thread is None:
+                self._blob_thread = ThreadPoolExecutor(1, thread_name_prefix="rundossier-retention-blobs")
+            deletes = [self._blob_thread.submit(self._delete_remote, done_sets)]
         return _Batch(flow, targets, deleting, expiring, marked, done_sets, deletes)
 
     def _complete(self, batch: _Batch) -> None:
         """Step 3 of a batch, once its blobs are gone: the rows; then the counts."""
-        batch.deletes.result()  # a storage error stops the sweep here; the rows stay marked
+        batch.wait()  # a storage error stops the sweep here; the rows stay marked
         deleted, steps_n, events_n, expired = self._finish(
             [t.run_id for t in batch.deleting if t.blobs_gone or t.run_id in batch.marked],
             [t.run_id for t in batch.expiring if t.run_id in batch.marked],
@@ -486,25 +483,48 @@ class Sweeper:
         with self.store.transaction("mark runs for retention") as conn:
             return {r[0] for r in conn.execute(stmt).all()}
 
-    def _delete_blobs(self, sets: Sequence[BlobSet]) -> None:
-        """Step 2: the blobs. Local: each run's folder (parts, temp files and all). Object
-        stores: every referenced key in DeleteObjects batches of 1000, and any log-part folders."""
-        if not sets:
-            return
-        if self.local:
-            by_prefix = {bs.prefix: bs for bs in sets}
-            self._map(lambda prefix: self._delete_local(by_prefix[prefix]), list(by_prefix))
-            stray: list[str] = []
-            for bs in sets:
-                stray += [
-                    self.blobs.uri_for(k) for k in bs.keys if k not in bs.folders and not k.startswith(bs.prefix + "/")
-                ]
-                for folder in bs.folders:
-                    if not folder.startswith(bs.prefix + "/"):
-                        self.blobs.delete_prefix(folder)
-            if stray:
-                self.blobs.delete(stray)
-            return
+    def _delete_local_sets(self, sets: Sequence[BlobSet]) -> list[Future[None]]:
+        """Step 2 on local storage: each run's folder (parts, temp files and all), and any blob
+        a row points at outside it. Started on the delete threads; returns what to wait for.
+
+        Deleting a file or a folder is latency-bound (journal, discard), not CPU-bound: a few
+        concurrent deletes finish many times faster than one after another. Runs go in creation
+        order (their ids sort so), a few neighbours per task: neighbours share inode-table and
+        folder blocks, so a thread keeps to its own blocks instead of fighting the others for
+        them; the threads go on to the next batch's tasks without waiting for this batch's last."""
+        by_prefix = {bs.prefix: bs for bs in sets}
+        ordered = [by_prefix[p] for p in sorted(by_prefix)]
+        n = LOCAL_DELETE_RUN
+        futures = [self._submit(self._delete_local_run, ordered[i : i + n]) for i in range(0, len(ordered), n)]
+        if any(self._has_stray(bs) for bs in sets):
+            futures.append(self._submit(self._delete_strays, sets))
+        return futures
+
+    def _delete_local_run(self, sets: Sequence[BlobSet]) -> None:
+        for bs in sets:
+            self._delete_local(bs)
+
+    @staticmethod
+    def _has_stray(bs: BlobSet) -> bool:
+        inside = bs.prefix + "/"
+        return any(not k.startswith(inside) for k in bs.keys)
+
+    def _delete_strays(self, sets: Sequence[BlobSet]) -> None:
+        """Blobs rows point at outside their run's folder (an older layout, a hand-made row)."""
+        stray: list[str] = []
+        for bs in sets:
+            stray += [
+                self.blobs.uri_for(k) for k in bs.keys if k not in bs.folders and not k.startswith(bs.prefix + "/")
+            ]
+            for folder in bs.folders:
+                if not folder.startswith(bs.prefix + "/"):
+                    self.blobs.delete_prefix(folder)
+        if stray:
+            self.blobs.delete(stray)
+
+    def _delete_remote(self, sets: Sequence[BlobSet]) -> None:
+        """Step 2 on object stores: every referenced key in DeleteObjects batches of 1000, and any
+        log-part folders."""
         self.blobs.delete([self.blobs.uri_for(k) for bs in sets for k in bs.keys if k not in bs.folders])
         for bs in sets:
             for folder in bs.folders:
