@@ -143,6 +143,35 @@ def test_failed_writes_leave_no_file_and_no_temp(file_store: BlobStore, tmp_path
     assert os.listdir(root / "w") == ["dir.bin"]
 
 
+def test_local_writes_leave_the_tasks_random_stream_alone(file_store: BlobStore) -> None:
+    import random
+
+    random.seed(1234)
+    expected = [random.random() for _ in range(3)]
+    random.seed(1234)
+    got = [random.random()]
+    file_store.put("r/a.bin", b"x")  # a task that logs and spills between two draws
+    with file_store.open_write("r/b.bin") as f:
+        f.write(b"y")
+    got += [random.random(), random.random()]
+    assert got == expected
+
+
+def test_a_temp_name_clash_draws_another(
+    file_store: BlobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rundossier.blobs import blobstore
+
+    draws = iter([7, 7, 8])  # the second write's first name is taken (a crashed writer's leftover)
+    monkeypatch.setattr(blobstore._TEMP_NAMES, "getrandbits", lambda k: next(draws))
+    leftover = tmp_path / "blobs" / "c" / f"{TEMP_PREFIX}{7:016x}"
+    file_store.put("c/first.bin", b"1")
+    leftover.write_bytes(b"stale")
+    file_store.put("c/second.bin", b"2")
+    assert (tmp_path / "blobs" / "c" / "second.bin").read_bytes() == b"2"
+    assert leftover.read_bytes() == b"stale"  # never overwritten
+
+
 def test_file_mode_follows_umask(file_store: BlobStore, tmp_path: Path) -> None:
     file_store.put("m", b"x")
     umask = os.umask(0)

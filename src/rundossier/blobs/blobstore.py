@@ -510,16 +510,23 @@ def _modified(info: Mapping[str, Any]) -> datetime | None:
     return None
 
 
+#: temp-file names: our own generator, so writing a blob never moves the task's `random` stream
+#: (a task that seeded `random` keeps its sequence); reseeded in a forked child like `random` is
+_TEMP_NAMES = random.Random()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_TEMP_NAMES.seed)
+
+
 def _create_local_temp(path: str) -> tuple[str, int]:
     """A new temp file beside `path` (name and descriptor); its folders are created only when the
     open finds them missing (a failure writes several blobs into one new folder: only the first
     pays for the mkdirs). O_EXCL makes the name ours: on a clash (a crashed writer's leftover)
-    another is drawn. The name needs no secrecy: `random` (reseeded after a fork) spares a syscall."""
+    another is drawn. The name needs no secrecy: a pseudo-random one spares a getrandom syscall."""
     directory = os.path.dirname(path)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
     made = False
     while True:
-        tmp = f"{directory}/{TEMP_PREFIX}{random.getrandbits(64):016x}"
+        tmp = f"{directory}/{TEMP_PREFIX}{_TEMP_NAMES.getrandbits(64):016x}"
         try:
             return tmp, os.open(tmp, flags, 0o666)  # the umask applies, like any normal file
         except FileExistsError:
