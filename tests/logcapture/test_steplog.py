@@ -193,17 +193,22 @@ def test_memory_stays_bounded_without_a_working_spill(spill):
     assert len(gzip.decompress(log.snapshot())) == 0
 
 
-def test_spill_recovers_with_contiguous_part_numbers():
-    parts = Parts()
-    failures = [2]
+def flaky(parts: Parts, failures: int):  # noqa: ANN201
+    """A spill callback whose first `failures` calls raise, then hands parts to `parts`."""
+    left = [failures]
 
-    def flaky(number, data):
-        if failures[0]:
-            failures[0] -= 1
+    def spill(number, data):
+        if left[0]:
+            left[0] -= 1
             raise OSError("transient")
         parts(number, data)
 
-    log = StepLog(spill=flaky, chunk_bytes=1000, clock=Clock())
+    return spill
+
+
+def test_spill_recovers_with_contiguous_part_numbers():
+    parts = Parts()
+    log = StepLog(spill=flaky(parts, 2), chunk_bytes=1000, clock=Clock())
     for i in range(2000):
         log.write("stdout", f"line {i}")
     assert log.spill_errors == 2
@@ -440,15 +445,7 @@ def test_parts_are_whole_members_and_nothing_is_gzipped_twice(monkeypatch):
 
 def test_a_spill_failing_while_members_wait_loses_nothing_and_repeats_nothing():
     parts = Parts()
-    failures = [3]
-
-    def flaky(number, data):
-        if failures[0]:
-            failures[0] -= 1
-            raise OSError("transient")
-        parts(number, data)
-
-    log = StepLog(spill=flaky, chunk_bytes=64 * 1024, clock=Clock())
+    log = StepLog(spill=flaky(parts, 3), chunk_bytes=64 * 1024, clock=Clock())
     for i in range(30_000):
         log.write("stdout", f"line {i}")
     assert log.spill_errors == 3 and log.dropped_lines == 0

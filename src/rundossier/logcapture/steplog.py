@@ -1,7 +1,7 @@
 """The bounded, thread-safe buffer of one step's log lines, spilled to storage in gzip parts.
 
 A `StepLog` encodes each line to JSONL as it is written and buffers the bytes. When the buffer
-reaches `chunk_bytes` it gzips the oldest ~`chunk_bytes` of lines and hands them to
+reaches `chunk_bytes` it hands the oldest ~`chunk_bytes` of lines, gzipped, to
 `spill(part_number, gz_bytes)` (parts 1, 2, 3...). `finish()` returns the gzip of what is left,
 so `part 1 + part 2 + ... + finish()` is one multi-member gzip of the whole log, in order.
 
