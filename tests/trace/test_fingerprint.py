@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib
+import json
 import linecache
 import re
 
@@ -17,8 +20,11 @@ from rundossier.trace import (
     fingerprint,
     normalize_message,
 )
+from rundossier.trace.fingerprint import canonical_json
 from tests.trace.helpers import caught
 
+#: the module (the package exports the function under the same name)
+fingerprint_module = importlib.import_module("rundossier.trace.fingerprint")
 HEADER = TraceHeader(run_id="run_01TEST", flow_id="nightly_etl")
 
 
@@ -208,3 +214,37 @@ def test_normalize_message(message, expected):
 
 def test_normalize_message_is_bounded():
     assert len(normalize_message("word " * 1_000_000)) <= 2048
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        ["rundossier-fp-1", "ValueError", [["ValueError", [["etl_job.py", "load", "raise ValueError(msg)"]]]]],
+        [chr(c) * 2 for c in range(128)],  # every ASCII character, controls and DEL included
+        ["caf\u00e9", "\u65e5\u672c", "\U0001f600", 'quote " and \\ backslash'],
+        ["lone \ud800 surrogate"],  # orjson refuses it: the stdlib path takes over
+        [],
+        [[[[]]], "", "x"],
+    ],
+)
+def test_canonical_json_is_the_stdlib_recipe(payload):
+    expected = json.dumps(payload, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+    assert canonical_json(payload) == expected
+
+
+def test_non_ascii_frames_keep_their_pinned_group():
+    frame = Frame("/srv/app/\u00e9tl_job.py", 6, "charg\u00e9", "raise ValueError('\u00e9\x7f')", True)
+    node = ExceptionNode("ValueError", "x", (frame,))
+    doc = TraceDoc(HEADER, "ValueError", "x", (node,), "", True)
+    payload = ["rundossier-fp-1", "ValueError", [["ValueError", [["\u00e9tl_job.py", "charg\u00e9", frame.line]]]]]
+    data = json.dumps(payload, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+    assert fingerprint(doc) == hashlib.sha256(data).hexdigest()[:16]
+
+
+def test_basename_memo_is_bounded(monkeypatch):
+    monkeypatch.setattr(fingerprint_module, "_BASENAMES", {})
+    monkeypatch.setattr(fingerprint_module, "_BASENAMES_LIMIT", 3)
+    names = [f"/a/<ipython-input-{i}-x>" for i in range(10)]
+    assert [fingerprint_module._basename(n) for n in names] == ["<ipython-input-<n>-x>"] * 10
+    assert len(fingerprint_module._BASENAMES) <= 3
+    assert fingerprint_module._basename("/b/etl_job.py") == "etl_job.py"
