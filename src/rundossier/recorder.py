@@ -27,7 +27,7 @@ from .blobs import LOG, LOG_LIVE, TRACE_JSON, TRACE_TEXT, BlobStore, blob_key, l
 from .config import Settings
 from .delivery import Delivery, DeliveryResult, FlushReport
 from .dossier import events as ev
-from .dossier.classify import ErrorNode, FailureFacts, classify
+from .dossier.classify import ErrorNode, error_class
 from .failures import build_failure, chain_summary
 from .ids import RUN_STEP, new_run_id
 from .livelog import LIVE_LOG_EVERY_S, LivePublisher
@@ -591,17 +591,8 @@ class Recorder:
             "trace_bytes": art.text_bytes,
         }
         chain = chain_summary(art.doc)
-        facts = FailureFacts(
-            status=status.value,
-            error_type=art.error_type,
-            error_message=art.error_message,
-            chain=tuple(ErrorNode(n["type"], n["message"]) for n in chain),
-            step_id=None if step.step_id == RUN_STEP else step.step_id,
-            try_number=step.try_number,
-            started_at=step.started_at,
-            failed_at=end,
-        )
-        extra = {"chain": chain, "failure_class": classify(facts).code}
+        nodes = tuple(ErrorNode(n["type"], n["message"]) for n in chain)
+        extra = {"chain": chain, "failure_class": error_class(status.value, nodes, art.error_type, art.error_message)}
         return [(text_key, art.text_gz), (json_key, art.json_gz)], values, extra
 
     def blobs_uri(self, key: str) -> str:

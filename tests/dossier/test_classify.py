@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 
 from rundossier.dossier.classify import (
@@ -11,8 +13,11 @@ from rundossier.dossier.classify import (
     FailureFacts,
     chain_from_data,
     classify,
+    error_class,
 )
 from tests.dossier.streams import event, t
+
+classify_module = importlib.import_module("rundossier.dossier.classify")
 
 
 def facts(chain=(), status="failed", events=None, **kw) -> FailureFacts:
@@ -241,3 +246,43 @@ def test_a_leading_word_boundary_moved_behind_the_first_literal_matches_the_same
     assert [m.span() for m in re.finditer(moved, "503 x503 503x")] == [
         m.span() for m in re.finditer(pattern, "503 x503 503x")
     ]
+
+
+NO_EVENTS = [(f, code) for f, code, _ in CASES if not f.events and f.claimed and not f.work_reported]
+
+
+@pytest.mark.parametrize(("f", "code"), NO_EVENTS)
+def test_error_class_is_classify_for_status_and_error_alone(f: FailureFacts, code: str) -> None:
+    assert error_class(f.status, f.chain, f.error_type, f.error_message) == code == classify(f).code
+
+
+@pytest.mark.parametrize(
+    ("error_type", "message", "code"),
+    [
+        ("ConnectionError", "refused", "unavailable"),
+        (None, "ValueError: invalid input row 3", "data"),
+        (None, None, "unknown"),
+        (None, "x" * 10_000 + " connection refused", "unavailable"),  # too long to remember: still classified
+    ],
+)
+def test_error_class_without_a_chain(error_type, message, code) -> None:
+    f = FailureFacts(status="failed", error_type=error_type, error_message=message)
+    assert error_class("failed", (), error_type, message) == classify(f).code == code
+
+
+def test_error_class_remembers_short_inputs_only(monkeypatch) -> None:
+    calls = []
+    real = classify_module.classify
+    monkeypatch.setattr(classify_module, "classify", lambda f: calls.append(f) or real(f))
+    classify_module._error_class.cache_clear()
+    chain = (ErrorNode("TimeoutError", "read timed out after 30s"),)
+    assert {error_class("failed", chain) for _ in range(5)} == {"timeout"}
+    assert len(calls) == 1
+    # with a chain, the error fields do not decide: one memo entry serves them all
+    assert error_class("failed", chain, "TimeoutError", "other text") == "timeout"
+    assert len(calls) == 1
+    long_message = "y" * (classify_module.ERROR_CLASS_MEMO_CHARS + 1)
+    for _ in range(2):
+        error_class("failed", (), "ValueError", long_message)
+    assert len(calls) == 3
+    assert classify_module._error_class.cache_info().currsize == 1
