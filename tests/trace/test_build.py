@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import sys
@@ -23,6 +24,7 @@ from rundossier.trace.build import MAX_GROUP_DEPTH
 from tests.trace.helpers import caught
 
 HEADER = TraceHeader(run_id="run_01TEST", flow_id="nightly_etl", step_id="load", try_number=2)
+build_module = importlib.import_module("rundossier.trace.build")
 
 
 
@@ -527,3 +529,51 @@ def test_mask_errors_propagate():
 
     with pytest.raises(RuntimeError):
         mask_doc(build_trace("boom", HEADER), mask)
+
+
+def _cause_of_context():
+    try:
+        _context()
+    except RuntimeError as exc:
+        raise ValueError("outer") from exc
+
+
+def _noted():
+    exc = ValueError("with notes")
+    exc.add_note("first note")
+    exc.add_note("second\nnote")
+    raise exc
+
+
+def _deep(n):
+    if n:
+        _deep(n - 1)
+    raise OSError(5, "I/O error", "/data/x.csv")
+
+
+def _group_in_chain():
+    try:
+        raise ExceptionGroup("batch", [ValueError("a"), TypeError("b")])
+    except ExceptionGroup as eg:
+        raise RuntimeError("after the group") from eg
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: caught(_cause),
+        lambda: caught(_context),
+        lambda: caught(_suppressed),
+        lambda: caught(_cause_of_context),
+        lambda: caught(_noted),
+        lambda: caught(_deep, 50),  # repeated frames: "[Previous line repeated N more times]"
+        lambda: caught(compile, "x = (", "<job>", "exec"),  # SyntaxError: its own caret lines
+        lambda: ValueError("never raised, no traceback"),
+        lambda: caught(_group_in_chain),  # a group: traceback's own format() prints it
+    ],
+)
+def test_text_is_what_traceback_prints(make):
+    exc = make()
+    te = traceback.TracebackException(type(exc), exc, exc.__traceback__, compact=True)
+    assert "".join(build_module._format(te)) == "".join(te.format()) == formatted(exc)
+    assert build_trace(exc, HEADER).traceback_text == formatted(exc)

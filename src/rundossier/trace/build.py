@@ -136,7 +136,7 @@ def _from_exception(
     except Exception:  # noqa: BLE001 - then traceback formats every frame itself
         pass
     try:
-        text = "".join(_capped_pieces(te.format(), cap))
+        text = "".join(_capped_pieces(_format(te), cap))
     except Exception as err:  # noqa: BLE001
         text = ""
         reason = (
@@ -149,6 +149,45 @@ def _from_exception(
         reason = reason or f"the exception chain could not be walked ({_describe(err)})"
     last = chain[-1]
     return TraceDoc(header, last.type, last.message, chain, text, True, reason, lines)
+
+
+#: what `traceback` prints between the exceptions of a chain
+_CAUSE_LINE = getattr(
+    traceback, "_cause_message", "\nThe above exception was the direct cause of the following exception:\n\n"
+)
+_CONTEXT_LINE = getattr(
+    traceback, "_context_message", "\nDuring handling of the above exception, another exception occurred:\n\n"
+)
+
+
+def _format(te: Any) -> Any:
+    """The pieces `te.format()` yields. A chain without exception groups is printed with no
+    indentation, so its pieces are put together here directly: `format()` would pass each one
+    through `textwrap.indent` with an empty margin, half of its cost once frames are memoised.
+    Groups (indented, with margins) go through `format()` itself."""
+    chain: list[tuple[str | None, Any]] = []
+    exc = te
+    while exc is not None:
+        if getattr(exc, "exceptions", None) is not None:
+            return te.format()
+        if exc.__cause__ is not None:
+            chain.append((_CAUSE_LINE, exc))
+            exc = exc.__cause__
+        elif exc.__context__ is not None and not exc.__suppress_context__:
+            chain.append((_CONTEXT_LINE, exc))
+            exc = exc.__context__
+        else:
+            chain.append((None, exc))
+            exc = None
+    pieces: list[str] = []
+    for line, exc in reversed(chain):  # root cause first, each after the line that leads to it
+        if line is not None:
+            pieces.append(line)
+        if exc.stack:
+            pieces.append("Traceback (most recent call last):\n")
+            pieces.extend(exc.stack.format())
+        pieces.extend(exc.format_exception_only())
+    return pieces
 
 
 def _capped_pieces(pieces: Any, cap: int) -> Any:
