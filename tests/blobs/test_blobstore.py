@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import socket
 import threading
 import time
@@ -342,3 +343,11 @@ def test_s3_hung_endpoint_is_bounded_by_the_timeouts() -> None:
         for conn in accepted:
             conn.close()
         listener.close()
+
+
+@pytest.mark.parametrize("bad", ["*", "?", "[", "]", "\\", "\x00", "\n", "\x1f", "\x7f"])
+def test_keys_with_glob_or_control_characters_are_refused_naming_the_character(tmp_path: Path, bad: str) -> None:
+    store = BlobStore(f"file://{tmp_path}/blobs")
+    with pytest.raises(StorageError, match=f"contains {re.escape(repr(bad))}"):
+        store.put(f"python/flow/run_1/st{bad}ep/1/log.jsonl.gz", b"x")
+    assert not (tmp_path / "blobs").exists() or _files(tmp_path / "blobs") == []

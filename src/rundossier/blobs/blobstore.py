@@ -477,8 +477,8 @@ def _default_options(protocol: str, options: Mapping[str, Any] | None) -> dict[s
 def _check_key(key: str, where: str) -> str:
     if not isinstance(key, str) or not key:
         raise StorageError(f"empty blob key for {where!r}")
-    bad = next((c for c in key if c in _BAD_KEY_CHARS), None)
-    if bad is not None:
+    if not _BAD_KEY_CHARS.isdisjoint(key):  # one pass in C; the character is looked up only to report it
+        bad = next(c for c in key if c in _BAD_KEY_CHARS)
         raise StorageError(f"blob key {key!r} contains {bad!r}; refusing it ({where})")
     for segment in key.split("/"):
         if segment in ("", ".", ".."):
