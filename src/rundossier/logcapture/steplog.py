@@ -33,7 +33,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from itertools import islice
 
-from rundossier.logcapture.jsonl import LogLine, encode_fields, format_fields, gzip_bytes
+from rundossier.logcapture.jsonl import LogLine, encode_fields, format_many, gzip_bytes
 
 Spill = Callable[[int, bytes], None]
 
@@ -280,7 +280,7 @@ class StepLog:
 
     def tail(self, n: int | None = None) -> list[str]:
         """The last `n` (default `tail_lines`) lines, formatted with `format_line`."""
-        return [format_fields(*item) for item in self._last(n)]
+        return format_many(self._last(n))
 
     def _last(self, n: int | None) -> list[tuple[float, str, str | None, str]]:
         if n is None:
