@@ -101,10 +101,10 @@ def canonical_json(payload: object) -> bytes:
     characters and DEL unescaped, where `ensure_ascii` escapes them), several times faster;
     anything else goes through `json`."""
     try:
-        data = orjson.dumps(payload)
+        data: bytes | None = orjson.dumps(payload)
     except TypeError:  # orjson.JSONEncodeError: e.g. a lone surrogate
-        data = b"\x80"
-    if data.isascii() and b"\x7f" not in data:
+        data = None
+    if data is not None and data.isascii() and b"\x7f" not in data:
         return data
     return json.dumps(payload, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
