@@ -274,8 +274,10 @@ def test_blob_layout_follows_the_design(rec: Recorder) -> None:
         with rec.run("my flow/x") as run, run.step("group.task"):
             raise ValueError("x")
     keys = sorted(b.key for b in BlobStore(rec.settings.storage_url).iter_blobs())
-    prefix = f"python/my%20flow%2Fx/{run.run_id}/group.task/1/"
+    prefix = f"python/my%20flow%2Fx/{run.run_id}/group.task.1."
     assert keys == [prefix + "trace.json.gz", prefix + "trace.txt.gz"]
+    folders = BlobStore(rec.settings.storage_url).url[len("file://") :] + f"/python/my%20flow%2Fx/{run.run_id}"
+    assert [p.is_file() for p in Path(folders).iterdir()] == [True, True]  # one folder per run
 
 
 def test_steps_record_when_their_output_began_and_ended(rec: Recorder) -> None:

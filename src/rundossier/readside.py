@@ -10,13 +10,13 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
-from .blobs import LOG_LIVE, TRACE_JSON, TRACE_TEXT, BlobStore, blob_key, log_part_name
+from .blobs import LOG_LIVE, BlobStore, blob_key, legacy_blob_key, log_part_name, row_step, structured_trace
 from .dossier import Baseline, Dossier, build_dossier
 from .dossier.events import KINDS
 from .errors import BlobNotFound, StorageError, TraceExpired, TraceNotFound
-from .ids import RUN_STEP
 from .logcapture import LiveSnapshot, LogLine, decode_live, gunzip_stream
 from .status import Status
 from .store import Run, RunQuery, RunStore, Step
@@ -87,9 +87,9 @@ def step_trace_doc(
 
 
 def _read_doc(blobs: BlobStore, text_uri: str) -> dict[str, Any]:
-    if not text_uri.endswith(TRACE_TEXT):
+    uri = structured_trace(text_uri)
+    if uri is None:
         raise TraceNotFound("this trace has no structured form")
-    uri = text_uri[: -len(TRACE_TEXT)] + TRACE_JSON
     try:
         data = json.loads(gzip.decompress(blobs.get(uri)).decode("utf-8", errors="replace"))
     except BlobNotFound:
@@ -166,21 +166,28 @@ def step_log_source(blobs: BlobStore, run: Run, step: Step) -> StepLogSource:
     return StepLogSource(True, reason, snapshot_ts=ts, _lines=lines)
 
 
-def _step_key(run: Run, step: Step, name: str) -> str:
-    step_id = None if step.step_id == RUN_STEP else step.step_id
-    return blob_key(run.orchestrator, run.flow_id, run.run_id, step_id, step.try_number, name)
-
-
 def _live_state(blobs: BlobStore, run: Run, step: Step) -> tuple[LiveSnapshot | None, list[str]]:
-    """The step's latest live snapshot (or None) and the URIs of the parts that precede it."""
+    """The step's latest live snapshot (or None) and the URIs of the parts that precede it.
+
+    Looked up in the current key layout, then (nothing found) in the one earlier versions wrote."""
+    found: tuple[LiveSnapshot | None, list[str]] = (None, [])
+    for layout in (blob_key, legacy_blob_key):
+        key = partial(layout, run.orchestrator, run.flow_id, run.run_id, row_step(step.step_id), step.try_number)
+        found = _live_state_in(blobs, key)
+        if found[0] is not None or found[1]:
+            break
+    return found
+
+
+def _live_state_in(blobs: BlobStore, key: Callable[[str], str]) -> tuple[LiveSnapshot | None, list[str]]:
     snapshot: LiveSnapshot | None = None
     try:
-        snapshot = decode_live(blobs.get(blobs.uri_for(_step_key(run, step, LOG_LIVE))))
+        snapshot = decode_live(blobs.get(blobs.uri_for(key(LOG_LIVE))))
     except (BlobNotFound, ValueError):
         snapshot = None
     if snapshot is not None:
-        return snapshot, [blobs.uri_for(_step_key(run, step, log_part_name(n))) for n in range(1, snapshot.parts + 1)]
-    prefix = _step_key(run, step, log_part_name(1)).rsplit("/", 1)[0]
+        return snapshot, [blobs.uri_for(key(log_part_name(n))) for n in range(1, snapshot.parts + 1)]
+    prefix = key(log_part_name(1)).rsplit("/", 1)[0]
     try:
         found = sorted(blobs.iter_blobs(prefix), key=lambda b: b.key)
     except StorageError:

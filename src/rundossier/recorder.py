@@ -23,7 +23,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from .backends import Backends
-from .blobs import LOG, LOG_LIVE, TRACE_JSON, TRACE_TEXT, BlobStore, blob_key, log_part_name
+from .blobs import LOG, LOG_LIVE, TRACE_JSON, TRACE_TEXT, BlobStore, blob_key, log_part_name, log_parts_prefix, row_step
 from .config import Settings
 from .delivery import Delivery, DeliveryResult, FlushReport
 from .dossier import events as ev
@@ -551,8 +551,7 @@ class Recorder:
 
     # -- payloads ------------------------------------------------------------------------------
     def _key(self, run: RunHandle, step_id: str, try_number: int, name: str) -> str:
-        step = None if step_id == RUN_STEP else step_id
-        return blob_key(run.orchestrator, run.flow_id, run.run_id, step, try_number, name)
+        return blob_key(run.orchestrator, run.flow_id, run.run_id, row_step(step_id), try_number, name)
 
     def _failure_payload(
         self, step: StepHandle, error: BaseException | str | None, reason: str | None, end: datetime, status: Status
@@ -630,7 +629,10 @@ class Recorder:
         except Exception as exc:  # noqa: BLE001
             self._warn(f"rundossier could not join the log parts of {step.step_id}: {exc}; they stay as parts")
             last = self._key(run, step.step_id, step.try_number, log_part_name(steplog.parts_spilled + 1))
-            values["log_uri"] = self.blobs_uri(key.rsplit("/", 1)[0] + "/" + log_part_name(0).split("/")[0] + "/")
+            parts_folder = log_parts_prefix(
+                run.orchestrator, run.flow_id, run.run_id, row_step(step.step_id), step.try_number
+            )
+            values["log_uri"] = self.blobs_uri(parts_folder + "/")
             return [(last, final)], values
 
     def _join_parts(self, key: str, parts: list[str], final: bytes) -> None:

@@ -214,10 +214,10 @@ class BlobStoreConformance:
         store.put(blob_key("airflow", "dag", "run_1", None, None, LOG), b"a")
         store.put(blob_key("airflow", "dag", "run_10", "t", 1, TRACE_TEXT), b"b")
         assert [x.key for x in store.iter_blobs(a)] == [
-            f"{a}/_run/0/log.jsonl.gz",
-            f"{a}/t/1/trace.txt.gz",
+            f"{a}/_run.0.log.jsonl.gz",
+            f"{a}/t.1.trace.txt.gz",
         ]
-        assert [x.key for x in store.iter_blobs(b + "/")] == [f"{b}/t/1/trace.txt.gz"]
+        assert [x.key for x in store.iter_blobs(b + "/")] == [f"{b}/t.1.trace.txt.gz"]
         assert len(list(store.iter_blobs("airflow"))) == 3
         assert list(store.iter_blobs("nothing/here")) == []
 

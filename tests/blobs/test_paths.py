@@ -1,4 +1,4 @@
-"""Tests for blob key encoding: safe, injective segments and the key layout."""
+"""Tests for blob key encoding: safe, injective segments and the key layout (one folder per run)."""
 
 from __future__ import annotations
 
@@ -20,9 +20,15 @@ from rundossier.blobs.paths import (
     decode_segment,
     encode_segment,
     is_blob_name,
+    legacy_blob_key,
     log_part_name,
+    log_parts_prefix,
+    row_step,
     run_prefix,
+    step_prefix,
+    structured_trace,
 )
+from rundossier.ids import RUN_STEP
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -209,36 +215,112 @@ def test_blob_key_layout() -> None:
         "airflow", "my:dag", "manual__2026-11-22T00:00:00+00:00", "extract.part", 1, TRACE_TEXT
     )
     assert key == (
-        "airflow/my%3Adag/manual__2026-11-22T00%3A00%3A00%2B00%3A00/extract.part/1/trace.txt.gz"
+        "airflow/my%3Adag/manual__2026-11-22T00%3A00%3A00%2B00%3A00/extract.part.1.trace.txt.gz"
     )
     assert key.startswith(
         run_prefix("airflow", "my:dag", "manual__2026-11-22T00:00:00+00:00") + "/"
     )
+    assert key == step_prefix(
+        "airflow", "my:dag", "manual__2026-11-22T00:00:00+00:00", "extract.part", 1
+    ) + ".trace.txt.gz"
 
 
 def test_run_level_and_no_try() -> None:
     key = blob_key("python", "etl", "run_01ABC", None, None, LOG)
-    assert key == "python/etl/run_01ABC/_run/0/log.jsonl.gz"
+    assert key == "python/etl/run_01ABC/_run.0.log.jsonl.gz"
 
 
 def test_step_named_run_is_not_run_level() -> None:
     run_level = blob_key("python", "etl", "r", None, 1, TRACE_TEXT)
     step = blob_key("python", "etl", "r", "_run", 1, TRACE_TEXT)
     assert run_level != step
-    assert step.split("/")[3] == "%5Frun"
-    assert decode_segment(step.split("/")[3]) == "_run"
+    assert step.split("/")[3] == "%5Frun.1.trace.txt.gz"
+    assert parse_name(step.split("/")[3])[0] == "%5Frun"
+    assert decode_segment("%5Frun") == "_run"
+
+
+def test_row_step() -> None:
+    assert row_step(RUN_STEP) is None
+    assert row_step("extract") == "extract"
+    assert blob_key("p", "f", "r", row_step(RUN_STEP), 1, LOG) == "p/f/r/_run.1.log.jsonl.gz"
 
 
 def test_prefect_flow_with_slash_stays_one_segment() -> None:
     key = blob_key("prefect", "my flow/etl", "run_1", "load data", 2, TRACE_JSON)
-    assert key.split("/") == [
-        "prefect",
-        "my%20flow%2Fetl",
-        "run_1",
-        "load%20data",
-        "2",
-        "trace.json.gz",
-    ]
+    assert key.split("/") == ["prefect", "my%20flow%2Fetl", "run_1", "load%20data.2.trace.json.gz"]
+
+
+def test_a_run_is_one_folder() -> None:
+    """Every blob of a run but log parts sits directly in the run's folder."""
+    prefix = run_prefix("airflow", "dag", "run_1")
+    for step in (None, "extract", "group.task", "a/b", "x" * 500):
+        for name in BLOB_NAMES:
+            key = blob_key("airflow", "dag", "run_1", step, 7, name)
+            assert key.rsplit("/", 1)[0] == prefix
+        part = blob_key("airflow", "dag", "run_1", step, 7, log_part_name(3))
+        folder = log_parts_prefix("airflow", "dag", "run_1", step, 7)
+        assert part == folder + "/000003.jsonl.gz"
+        assert folder.rsplit("/", 1)[0] == prefix
+
+
+def parse_name(filename: str) -> tuple[str, int, str]:
+    """Read (step segment, try, blob name) back from a file name, from the right (the documented parse)."""
+    m = re.fullmatch(r"(.+)\.([0-9]+)\.(trace\.txt\.gz|trace\.json\.gz|log\.jsonl\.gz|log\.live\.jsonl\.gz)", filename)
+    assert m, filename
+    return m.group(1), int(m.group(2)), m.group(3)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(max_size=60).filter(lambda s: s != RUN_STEP),
+    st.integers(min_value=0, max_value=10**6),
+    st.sampled_from(BLOB_NAMES),
+)
+def test_file_names_parse_back_uniquely(step: str, try_number: int, name: str) -> None:
+    filename = blob_key("python", "f", "r", step, try_number, name).rsplit("/", 1)[1]
+    assert parse_name(filename) == (encode_segment(step), try_number, name)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.tuples(st.text(max_size=20), st.integers(0, 20), st.sampled_from(BLOB_NAMES)),
+    st.tuples(st.text(max_size=20), st.integers(0, 20), st.sampled_from(BLOB_NAMES)),
+)
+def test_keys_are_injective(a: tuple[str, int, str], b: tuple[str, int, str]) -> None:
+    ka, kb = (blob_key("python", "f", "r", *x) for x in (a, b))
+    assert (ka == kb) == (a == b)
+
+
+def test_file_names_fit_every_filesystem() -> None:
+    """The longest file name: a hashed step segment, a big try number, the longest blob name."""
+    filename = blob_key("p", "f", "r", "z" * 1000, 10**9, LOG_LIVE).rsplit("/", 1)[1]
+    assert len(filename.encode()) <= 255
+    parts = log_parts_prefix("p", "f", "r", "z" * 1000, 10**9).rsplit("/", 1)[1]
+    assert len(parts.encode()) <= 255
+
+
+def test_legacy_layout() -> None:
+    """What earlier versions wrote (stores keep it: rows hold whole URIs)."""
+    assert legacy_blob_key("python", "etl", "run_01ABC", None, None, LOG) == "python/etl/run_01ABC/_run/0/log.jsonl.gz"
+    assert legacy_blob_key("airflow", "d", "r", "t", 1, log_part_name(7)) == "airflow/d/r/t/1/log.parts/000007.jsonl.gz"
+    with pytest.raises(ValueError, match="unknown blob name"):
+        legacy_blob_key("airflow", "d", "r", "t", 1, "x.gz")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("p/f/r/t.1.trace.txt.gz", "p/f/r/t.1.trace.json.gz"),
+        ("s3://b/p/f/r/_run.0.trace.txt.gz", "s3://b/p/f/r/_run.0.trace.json.gz"),
+        ("p/f/r/t/1/trace.txt.gz", "p/f/r/t/1/trace.json.gz"),  # the legacy layout
+        ("trace.txt.gz", None),
+        ("p/f/r/xtrace.txt.gz", None),
+        ("p/f/r/t.1.log.jsonl.gz", None),
+        ("", None),
+    ],
+)
+def test_structured_trace(text: str, expected: str | None) -> None:
+    assert structured_trace(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -250,10 +332,10 @@ def test_prefect_flow_with_slash_stays_one_segment() -> None:
         ("prefect", "x" * 500, "y" * 500, "z" * 500),
     ],
 )
-def test_keys_have_exactly_six_safe_segments(orch: str, flow: str, run: str, step: str) -> None:
+def test_keys_have_exactly_four_safe_segments(orch: str, flow: str, run: str, step: str) -> None:
     key = blob_key(orch, flow, run, step, 3, TRACE_TEXT)
     parts = key.split("/")
-    assert len(parts) == 6
+    assert len(parts) == 4
     assert all(p not in ("", ".", "..") and not p.startswith(".") for p in parts)
 
 
@@ -270,7 +352,7 @@ def test_log_parts() -> None:
     names = [log_part_name(n) for n in (0, 1, 9, 10, 100, 12345)]
     assert names == sorted(names)
     key = blob_key("airflow", "d", "r", "t", 1, log_part_name(7))
-    assert key.endswith("/t/1/log.parts/000007.jsonl.gz")
+    assert key == "airflow/d/r/t.1.log.parts/000007.jsonl.gz"
 
 
 @pytest.mark.parametrize("n", [-1, 1_000_000, 1.5, True, "3"])

@@ -38,7 +38,7 @@ def test_orphans_are_removed_and_everything_else_stays(store: RunStore, blobs: B
     # a finished run with a log part left by a crashed try and an interrupted atomic write
     stray_part = blob_key("python", "etl", live.run_id, "other", 1, log_part_name(1))
     blobs.put(stray_part, gzip.compress(b"{}"))
-    temp = tmp_path / "blobs" / "python" / "etl" / live.run_id / "work" / "1" / ".tmp-0123abcd"
+    temp = tmp_path / "blobs" / "python" / "etl" / live.run_id / ".tmp-0123abcd"
     temp.write_bytes(b"partial")
     # a blob written a moment ago whose row has not arrived yet
     fresh = run_id_at(t + timedelta(days=2, minutes=-5))
@@ -106,3 +106,25 @@ def test_a_killed_steps_published_log_is_its_log_and_stays(store: RunStore, blob
     assert report.complete and report.unreferenced_blobs == 1
     left = all_keys(blobs)
     assert live in left and part in left and leftover not in left
+
+
+def test_runs_in_the_earlier_key_layout(store: RunStore, blobs: BlobStore) -> None:
+    """A store written by an earlier version (a folder per step try): what rows point at stays, a
+    killed step's published log stays, the rest goes."""
+    from rundossier.blobs import LOG_LIVE, legacy_blob_key
+
+    t = datetime.now(UTC)
+    live = make_run(store, blobs, "etl", age_days=3, failed_step=True, now=t, layout=legacy_blob_key)
+    stray = legacy_blob_key("python", "etl", live.run_id, "other", 1, log_part_name(1))
+    blobs.put(stray, b"part")
+    killed = make_run(store, blobs, "etl", age_days=3, status="failed", log=False, now=t, layout=legacy_blob_key)
+    snapshot = legacy_blob_key("python", "etl", killed.run_id, "work", 1, LOG_LIVE)
+    part = legacy_blob_key("python", "etl", killed.run_id, "work", 1, log_part_name(1))
+    blobs.put(snapshot, b"snapshot")
+    blobs.put(part, b"part")
+    ghost = make_run(store, blobs, "etl", age_days=3, now=t, layout=legacy_blob_key)
+    _forget(store, ghost.run_id)
+    report = sweep_orphans(store, blobs, now=t + timedelta(days=2))
+    assert report.complete
+    assert (report.runs_without_row, report.unreferenced_blobs) == (1, 1)
+    assert all_keys(blobs) == {*live.keys, snapshot, part}

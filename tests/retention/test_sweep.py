@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from rundossier.blobs import BlobStore
+from rundossier.blobs import BlobStore, legacy_blob_key, run_prefix
 from rundossier.errors import TraceExpired
-from rundossier.readside import run_trace, step_trace
+from rundossier.readside import run_trace, run_trace_doc, step_trace
 from rundossier.retention import sweep
 from rundossier.retention.plan import Action, Because
 from rundossier.retention.policy import PolicySet
@@ -203,3 +204,22 @@ def test_policies_can_be_given_instead_of_read(store: RunStore, blobs: BlobStore
     make_run(store, blobs, "etl", age_days=3)
     report = sweep(store, blobs, now=NOW + timedelta(days=0), rules=[Rule("etl", keep_days=1)], dry_run=True)
     assert report.totals()["runs_removed"] == 1 and report.flows[0].resolution.reason == "exact rule for 'etl'"
+
+
+def test_runs_in_the_earlier_key_layout_are_swept_whole(store: RunStore, blobs: BlobStore) -> None:
+    """A store written by an earlier version (a folder per step try) is swept like a new one."""
+    old = [
+        make_run(store, blobs, "etl", age_days=50, failed_step=True, seq=i, layout=legacy_blob_key) for i in range(3)
+    ]
+    new = make_run(store, blobs, "etl", age_days=50, failed_step=True, seq=9)
+    kept = make_run(store, blobs, "etl", age_days=1, failed_step=True, layout=legacy_blob_key)
+    store.set_policy("*", keep_days=40, keep_last=None, blob_days=None)
+    report = sweep(store, blobs, now=NOW)
+    assert report.complete and report.totals()["runs_removed"] == 4
+    assert report.totals()["blobs_removed"] == 4 * 3
+    assert all_keys(blobs) == set(kept.keys)
+    root = blobs.url[len("file://") :]
+    for m in [*old, new]:
+        assert not os.path.exists(f"{root}/{run_prefix('python', 'etl', m.run_id)}")  # no empty folders left
+    assert run_trace(store, blobs, kept.run_id).text.startswith("Traceback")
+    assert run_trace_doc(store, blobs, kept.run_id) == {}  # its structured form, beside it in the old folder

@@ -17,8 +17,13 @@ from .paths import (
     decode_segment,
     encode_segment,
     is_blob_name,
+    legacy_blob_key,
     log_part_name,
+    log_parts_prefix,
+    row_step,
     run_prefix,
+    step_prefix,
+    structured_trace,
 )
 
 __all__ = [
@@ -26,6 +31,11 @@ __all__ = [
     "BlobInfo",
     "blob_key",
     "run_prefix",
+    "step_prefix",
+    "log_parts_prefix",
+    "legacy_blob_key",
+    "structured_trace",
+    "row_step",
     "log_part_name",
     "is_blob_name",
     "encode_segment",

@@ -1,8 +1,20 @@
 """Blob keys: turn run id parts into safe, injective, `/`-separated relative keys (pure, no I/O).
 
-A key looks like `airflow/my%3Adag/run_01J.../extract.part/1/trace.txt.gz`:
+A key looks like `airflow/my%3Adag/run_01J.../extract.part.1.trace.txt.gz`:
 
-    {orchestrator}/{flow_id}/{run_id}/{step_id | "_run"}/{try_number | 0}/{name}
+    {orchestrator}/{flow_id}/{run_id}/{step_id | "_run"}.{try_number | 0}.{name}
+
+One folder per run, and a step try's blobs side by side in it: a run costs its files and one
+folder, so writing a failure creates no folders once the run has one, and deleting a run frees
+one folder block instead of three (on a disk with online discard every freed block is a discard).
+The parse is unique from the right: `name` is one of a fixed set, the try is digits only, the rest
+is the step segment (which may itself contain dots: `group.task.2.log.jsonl.gz` is step
+`group.task`, try 2). Log parts of a long log sit in one folder per step try:
+`{step}.{try}.log.parts/000001.jsonl.gz`.
+
+Stores written by earlier versions hold `{run_id}/{step}/{try}/{name}` (`legacy_blob_key`); rows keep
+whole URIs, so reading and retention work on both, and what is derived from the step alone (a live
+log snapshot, log parts) is looked up in both.
 
 Every id part goes through `encode_segment`:
 
@@ -111,8 +123,16 @@ def is_blob_name(name: str) -> bool:
 
 
 def run_prefix(orchestrator: str, flow_id: str, run_id: str) -> str:
-    """The key prefix (no trailing slash) under which all of a run's blobs live."""
+    """The key prefix (no trailing slash) under which all of a run's blobs live: the run's folder."""
     return "/".join(encode_segment(part) for part in (orchestrator, flow_id, run_id))
+
+
+def step_prefix(orchestrator: str, flow_id: str, run_id: str, step_id: str | None, try_number: int | None) -> str:
+    """`{run_prefix}/{step}.{try}`: how every key of one step try starts (a name prefix, not a folder).
+
+    `step_id=None` means run-level blobs (segment `_run`); `try_number=None` is written as `0`,
+    the same as try 0."""
+    return f"{run_prefix(orchestrator, flow_id, run_id)}/{_step_segment(step_id)}.{_try_segment(try_number)}"
 
 
 def blob_key(
@@ -123,28 +143,71 @@ def blob_key(
     try_number: int | None,
     name: str,
 ) -> str:
-    """The key of one blob: `{run_prefix}/{step or _run}/{try or 0}/{name}`.
+    """The key of one blob: `{run_prefix}/{step or _run}.{try or 0}.{name}` (see `step_prefix`).
 
-    `step_id=None` means a run-level blob (segment `_run`); `try_number=None` is written as `0`,
-    the same as try 0. `name` must be TRACE_TEXT, TRACE_JSON, LOG, LOG_LIVE or `log_part_name(n)`.
+    `name` must be TRACE_TEXT, TRACE_JSON, LOG, LOG_LIVE or `log_part_name(n)`.
     """
+    _check_name(name)
+    return f"{step_prefix(orchestrator, flow_id, run_id, step_id, try_number)}.{name}"
+
+
+def log_parts_prefix(
+    orchestrator: str, flow_id: str, run_id: str, step_id: str | None, try_number: int | None
+) -> str:
+    """The folder key (no trailing slash) holding a step try's log parts (`log_part_name(n)`)."""
+    return f"{step_prefix(orchestrator, flow_id, run_id, step_id, try_number)}.{LOG_PARTS_DIR}"
+
+
+def legacy_blob_key(
+    orchestrator: str,
+    flow_id: str,
+    run_id: str,
+    step_id: str | None,
+    try_number: int | None,
+    name: str,
+) -> str:
+    """The key earlier versions wrote: `{run_prefix}/{step}/{try}/{name}` (a folder per step try)."""
+    _check_name(name)
+    step, attempt = _step_segment(step_id), _try_segment(try_number)
+    return f"{run_prefix(orchestrator, flow_id, run_id)}/{step}/{attempt}/{name}"
+
+
+def structured_trace(text: str) -> str | None:
+    """The key or URI of the structured trace stored beside a trace text (None if `text` is not one)."""
+    if not isinstance(text, str) or not text.endswith(TRACE_TEXT):
+        return None
+    head = text[: -len(TRACE_TEXT)]
+    if not head.endswith(("/", ".")):  # both layouts: `.../1/trace.txt.gz`, `.../step.1.trace.txt.gz`
+        return None
+    return head + TRACE_JSON
+
+
+def row_step(step_id: str) -> str | None:
+    """The `step_id` to build a step row's keys with: None for the run-level row (`ids.RUN_STEP`)."""
+    return None if step_id == RUN_STEP else step_id
+
+
+def _check_name(name: str) -> None:
     if not is_blob_name(name):
         raise ValueError(
             f"unknown blob name {name!r}; use one of {', '.join(BLOB_NAMES)} or log_part_name(n)"
         )
+
+
+def _step_segment(step_id: str | None) -> str:
     if step_id is None:
-        step = RUN_STEP
-    elif step_id == RUN_STEP:
-        step = "%5Frun"  # keep a step literally named "_run" apart from run-level blobs
-    else:
-        step = encode_segment(step_id)
+        return RUN_STEP
+    if step_id == RUN_STEP:
+        return "%5Frun"  # keep a step literally named "_run" apart from run-level blobs
+    return encode_segment(step_id)
+
+
+def _try_segment(try_number: int | None) -> str:
     if try_number is None:
-        attempt = NO_TRY
-    elif isinstance(try_number, bool) or not isinstance(try_number, int) or try_number < 0:
+        return NO_TRY
+    if isinstance(try_number, bool) or not isinstance(try_number, int) or try_number < 0:
         raise ValueError(f"try_number must be a non-negative int or None, got {try_number!r}")
-    else:
-        attempt = str(try_number)
-    return f"{run_prefix(orchestrator, flow_id, run_id)}/{step}/{attempt}/{name}"
+    return str(try_number)
 
 
 __all__ = [
@@ -152,6 +215,11 @@ __all__ = [
     "decode_segment",
     "blob_key",
     "run_prefix",
+    "step_prefix",
+    "log_parts_prefix",
+    "legacy_blob_key",
+    "structured_trace",
+    "row_step",
     "log_part_name",
     "is_blob_name",
     "TRACE_TEXT",

@@ -26,14 +26,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ..blobs import LOG_LIVE, BlobStore, blob_key, log_part_name
+from ..blobs import LOG_LIVE, BlobStore, blob_key, legacy_blob_key, log_part_name, row_step, structured_trace
 from ..blobs.blobstore import TEMP_PREFIX
 from ..errors import RundossierError
-from ..ids import RUN_STEP, is_run_id, run_id_time
+from ..ids import is_run_id, run_id_time
 from ..status import TERMINAL
 from ..store import RunStore
 from ..store.models import Run, Step
-from .sweep import TRACE_JSON_NAME, TRACE_TEXT_NAME
 
 RUN = Run.__table__
 STEP = Step.__table__
@@ -195,20 +194,23 @@ def _refs(blobs: BlobStore, trace_uri: str | None, log_uri: str | None) -> set[s
             out.add(key + "/")
             continue
         out.add(key)
-        if key.endswith("/" + TRACE_TEXT_NAME):
-            out.add(key[: -len(TRACE_TEXT_NAME)] + TRACE_JSON_NAME)
+        structured = structured_trace(key)
+        if structured is not None:
+            out.add(structured)
     return out
 
 
 def _published_log(orchestrator: str, flow_id: str, run_id: str, step_id: str, try_number: int) -> set[str]:
-    """The live snapshot and the spilled parts (a folder key) of a step's log."""
-    step = None if step_id == RUN_STEP else step_id
-    try:
-        live = blob_key(orchestrator, flow_id, run_id, step, try_number, LOG_LIVE)
-        part = blob_key(orchestrator, flow_id, run_id, step, try_number, log_part_name(1))
-    except ValueError:  # not a key this store could hold anyway
-        return set()
-    return {live, part.rsplit("/", 1)[0] + "/"}
+    """The live snapshot and the spilled parts (a folder key) of a step's log, in both key layouts."""
+    out: set[str] = set()
+    for layout in (blob_key, legacy_blob_key):
+        try:
+            live = layout(orchestrator, flow_id, run_id, row_step(step_id), try_number, LOG_LIVE)
+            part = layout(orchestrator, flow_id, run_id, row_step(step_id), try_number, log_part_name(1))
+        except ValueError:  # not a key this store could hold anyway
+            return set()
+        out |= {live, part.rsplit("/", 1)[0] + "/"}
+    return out
 
 
 def _is_referenced(key: str, refs: set[str]) -> bool:

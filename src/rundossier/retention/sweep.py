@@ -38,7 +38,7 @@ from typing import Any
 
 from sqlalchemy import and_, delete, func, select, update
 
-from ..blobs import BlobStore, run_prefix
+from ..blobs import BlobStore, run_prefix, structured_trace
 from ..errors import RundossierError, StorageError
 from ..ids import is_run_id
 from ..status import TERMINAL
@@ -57,8 +57,6 @@ LOCAL_DELETE_THREADS = 8
 #: run folders one local delete task removes, neighbours in creation order
 LOCAL_DELETE_RUN = 16
 PAGE = 2000
-TRACE_TEXT_NAME = "trace.txt.gz"
-TRACE_JSON_NAME = "trace.json.gz"
 TERMINAL_STATUSES = sorted(s.value for s in TERMINAL)
 
 Progress = Callable[[int, int], None]
@@ -631,8 +629,9 @@ class BlobSet:
     def add_trace(self, blobs: BlobStore, uri: str | None, size: int | None) -> None:
         """A trace's text form, and its structured form stored beside it."""
         self.add(blobs, uri, size)
-        if uri and uri.endswith("/" + TRACE_TEXT_NAME):
-            self.add(blobs, uri[: -len(TRACE_TEXT_NAME)] + TRACE_JSON_NAME, 0)
+        structured = structured_trace(uri) if uri else None
+        if structured is not None:
+            self.add(blobs, structured, 0)
 
 
 def _plain_key(key: str) -> bool:

@@ -131,7 +131,7 @@ def test_markdown_without_a_ui_points_at_the_cli_and_storage() -> None:
             run_id="run_1",
             status="crashed",
             error_message="process exited with code -9",
-            trace_uri="s3://b/prefect/f/run_1/_run/0/trace.txt.gz",
+            trace_uri="s3://b/prefect/f/run_1/_run.0.trace.txt.gz",
             reason="no traceback captured: the process died",
         )
     )
