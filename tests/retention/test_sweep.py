@@ -14,7 +14,7 @@ from rundossier.readside import run_trace, run_trace_doc, step_trace
 from rundossier.retention import sweep
 from rundossier.retention.plan import Action, Because
 from rundossier.retention.policy import PolicySet
-from rundossier.retention.sweep import FlowReport, Sweeper, Target
+from rundossier.retention.sweep import FlowReport, Sweeper, Target, rmdir_released
 from rundossier.store import RunStore
 from tests.retention.helpers import NOW, all_keys, make_run, runs_of
 
@@ -223,3 +223,37 @@ def test_runs_in_the_earlier_key_layout_are_swept_whole(store: RunStore, blobs: 
         assert not os.path.exists(f"{root}/{run_prefix('python', 'etl', m.run_id)}")  # no empty folders left
     assert run_trace(store, blobs, kept.run_id).text.startswith("Traceback")
     assert run_trace_doc(store, blobs, kept.run_id) == {}  # its structured form, beside it in the old folder
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors in /proc")
+def test_rmdir_released_removes_empty_folders_and_refuses_the_rest(tmp_path: Any) -> None:
+    before = _open_fds()
+    (tmp_path / "empty").mkdir()
+    rmdir_released(str(tmp_path / "empty"))
+    assert not (tmp_path / "empty").exists()
+    with pytest.raises(FileNotFoundError):
+        rmdir_released(str(tmp_path / "empty"))
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "f").write_bytes(b"x")
+    with pytest.raises(OSError):
+        rmdir_released(str(tmp_path / "full"))
+    assert (tmp_path / "full" / "f").exists()
+    (tmp_path / "file").write_bytes(b"x")
+    with pytest.raises(OSError):
+        rmdir_released(str(tmp_path / "file"))  # not a folder: left alone
+    assert (tmp_path / "file").exists()
+    assert _open_fds() == before  # every folder it opened is closed again
+
+
+def test_rmdir_released_falls_back_to_a_plain_rmdir(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(path: str, *args: Any, **kwargs: Any) -> int:
+        raise PermissionError(f"cannot open folders here: {path}")
+
+    monkeypatch.setattr(os, "open", refuse)
+    (tmp_path / "d").mkdir()
+    rmdir_released(str(tmp_path / "d"))
+    assert not (tmp_path / "d").exists()

