@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy.dialects import sqlite
 
-from rundossier.store.fastwrite import _sqlite_utc
+from rundossier.store.fastwrite import sqlite_utc
 
 SQLA = sqlite.DATETIME().bind_processor(sqlite.dialect())
 
@@ -24,9 +24,9 @@ SQLA = sqlite.DATETIME().bind_processor(sqlite.dialect())
         datetime(1, 1, 1, tzinfo=UTC),
     ],
 )
-def test_sqlite_utc_is_what_sqlalchemy_stores_for_the_utc_time(value: datetime) -> None:
+def testsqlite_utc_is_what_sqlalchemy_stores_for_the_utc_time(value: datetime) -> None:
     naive_utc = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-    assert _sqlite_utc(value) == SQLA(naive_utc)
+    assert sqlite_utc(value) == SQLA(naive_utc)
 
 
 # -- CompiledWrite.params: the parameters a compiled statement gets from a row ---------------------

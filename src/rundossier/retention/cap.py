@@ -17,9 +17,10 @@ from sqlalchemy import select
 
 from ..blobs import BlobStore
 from ..store import RunStore
+from ..store.sweeprows import TERMINAL_STATUSES
 from .plan import Action, Because
 from .policy import PolicySet
-from .sweep import RUN, TERMINAL_STATUSES, FlowReport, Sweeper, Target, load_rules
+from .sweep import RUN, FlowReport, Sweeper, Target, load_rules
 
 RULES_TTL_S = 60.0
 MAX_TRIM = 50

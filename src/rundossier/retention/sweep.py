@@ -36,28 +36,27 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import func, select
 
 from ..blobs import BlobStore, run_prefix, structured_trace
 from ..errors import RundossierError, StorageError
 from ..ids import is_run_id
-from ..status import TERMINAL
 from ..store import RunStore
 from ..store.models import Event, Run, Step
+from ..store.sweeprows import RunRow, StepBlobs, SweepRows
 from .plan import Action, Because, FlowPlanner, RunFacts, ended_at
 from .policy import PolicySet, Resolution, Rule
 
 RUN = Run.__table__
 STEP = Step.__table__
 EVENT = Event.__table__
-DEFAULT_BATCH = 500
+DEFAULT_BATCH = 1000
 MAX_BATCH = 5000
 #: concurrent deletes on local storage (see Sweeper._delete_local_sets)
 LOCAL_DELETE_THREADS = 8
 #: run folders one local delete task removes, neighbours in creation order
 LOCAL_DELETE_RUN = 16
 PAGE = 2000
-TERMINAL_STATUSES = sorted(s.value for s in TERMINAL)
 
 Progress = Callable[[int, int], None]
 
@@ -273,6 +272,7 @@ class Sweeper:
         self._pool: ThreadPoolExecutor | None = None
         self._blob_thread: ThreadPoolExecutor | None = None
         self._bases: dict[tuple[str, str], str] = {}
+        self.rows = SweepRows(store)
 
     def __enter__(self) -> Sweeper:
         return self
@@ -294,35 +294,17 @@ class Sweeper:
         return self._pool.submit(fn, *args)  # type: ignore[return-value]
 
     # -- reading ------------------------------------------------------------------------------
-    def pages(self, flow_id: str, page: int = PAGE) -> Iterator[list[Any]]:
+    def pages(self, flow_id: str, page: int = PAGE) -> Iterator[list[RunRow]]:
         """The flow's runs, newest first, one short read per page."""
-        c = RUN.c
-        cols = (
-            c.run_id,
-            c.orchestrator,
-            c.status,
-            c.finished_at,
-            c.started_at,
-            c.created_at,
-            c.blobs_expired,
-            c.blobs_expired_at,
-            c.trace_uri,
-            c.trace_bytes,
-        )
         cursor: str | None = None
         while True:
-            stmt = select(*cols).where(c.flow_id == flow_id)
-            if cursor is not None:
-                stmt = stmt.where(c.run_id < cursor)
-            stmt = stmt.order_by(c.run_id.desc()).limit(page)
-            with self.store.session() as s:
-                rows = s.execute(stmt).all()
+            rows = self.rows.runs_page(flow_id, cursor, page)
             if not rows:
                 return
             yield rows
             if len(rows) < page:
                 return
-            cursor = rows[-1][0]
+            cursor = rows[-1].run_id
 
     def sweep_flow(self, flow: FlowReport, batch_size: int) -> Iterator[int]:
         """Plan and act on one flow; yields how many runs each page scanned.
@@ -425,13 +407,10 @@ class Sweeper:
         self._count_blobs(flow, batch.blob_sets)
         self._count_rules(flow, [t for t in batch.targets if t.run_id in deleted or t.run_id in expired])
 
-    def _steps(self, run_ids: Sequence[str]) -> dict[str, list[tuple[Any, ...]]]:
-        c = STEP.c
-        stmt = select(c.run_id, c.trace_uri, c.trace_bytes, c.log_uri, c.log_bytes).where(c.run_id.in_(run_ids))
-        out: dict[str, list[tuple[Any, ...]]] = {}
-        with self.store.session() as s:
-            for run_id, *rest in s.execute(stmt).all():
-                out.setdefault(run_id, []).append(tuple(rest))
+    def _steps(self, run_ids: Sequence[str]) -> dict[str, list[StepBlobs]]:
+        out: dict[str, list[StepBlobs]] = {}
+        for row in self.rows.step_blobs(run_ids):
+            out.setdefault(row.run_id, []).append(row)
         return out
 
     def _event_count(self, run_ids: Sequence[str]) -> int:
@@ -441,10 +420,10 @@ class Sweeper:
         with self.store.session() as s:
             return int(s.execute(stmt).scalar() or 0)
 
-    def _blob_set(self, t: Target, steps: Iterable[tuple[Any, ...]]) -> BlobSet:
+    def _blob_set(self, t: Target, steps: Iterable[StepBlobs]) -> BlobSet:
         bs = BlobSet(t.run_id, self._run_prefix(t.orchestrator, t.flow_id, t.run_id), self.local)
         bs.add_trace(self.blobs, t.trace_uri, t.trace_bytes)
-        for trace_uri, trace_bytes, log_uri, log_bytes in steps:
+        for _run_id, trace_uri, trace_bytes, log_uri, log_bytes in steps:
             bs.add_trace(self.blobs, trace_uri, trace_bytes)
             bs.add(self.blobs, log_uri, log_bytes)
         return bs
@@ -469,17 +448,7 @@ class Sweeper:
 
     def _mark(self, run_ids: Sequence[str]) -> set[str]:
         """Step 1: say the blobs are going (expired, no date yet) before touching them."""
-        if not run_ids:
-            return set()
-        c = RUN.c
-        stmt = (
-            update(RUN)
-            .where(c.run_id.in_(run_ids), c.status.in_(TERMINAL_STATUSES))
-            .values(blobs_expired=True, blobs_expired_at=None)
-            .returning(c.run_id)
-        )
-        with self.store.transaction("mark runs for retention") as conn:
-            return {r[0] for r in conn.execute(stmt).all()}
+        return self.rows.mark_expiring(run_ids)
 
     def _delete_local_sets(self, sets: Sequence[BlobSet]) -> list[Future[None]]:
         """Step 2 on local storage: each run's folder (parts, temp files and all), and any blob
@@ -565,30 +534,7 @@ class Sweeper:
 
     def _finish(self, delete_ids: Sequence[str], expire_ids: Sequence[str]) -> tuple[set[str], int, int, set[str]]:
         """Step 3, in one short transaction: delete rows of removed runs; date finished expiries."""
-        if not delete_ids and not expire_ids:
-            return set(), 0, 0, set()
-        c = RUN.c
-        deleted: set[str] = set()
-        expired: set[str] = set()
-        steps_n = events_n = 0
-        with self.store.transaction("delete expired runs") as conn:
-            if delete_ids:
-                stmt = delete(RUN).where(c.run_id.in_(delete_ids), c.status.in_(TERMINAL_STATUSES)).returning(c.run_id)
-                deleted = {r[0] for r in conn.execute(stmt).all()}
-                if deleted:
-                    gone = sorted(deleted)
-                    steps_n = conn.execute(delete(STEP).where(STEP.c.run_id.in_(gone))).rowcount or 0
-                    events_n = conn.execute(delete(EVENT).where(EVENT.c.run_id.in_(gone))).rowcount or 0
-            if expire_ids:
-                when = datetime.now(UTC)
-                stmt = (
-                    update(RUN)
-                    .where(c.run_id.in_(expire_ids), and_(c.blobs_expired.is_(True), c.blobs_expired_at.is_(None)))
-                    .values(blobs_expired_at=when, updated_at=when)
-                    .returning(c.run_id)
-                )
-                expired = {r[0] for r in conn.execute(stmt).all()}
-        return deleted, steps_n, events_n, expired
+        return self.rows.finish(delete_ids, expire_ids, datetime.now(UTC))
 
 
 class BlobSet:

@@ -42,7 +42,7 @@ class CompiledWrite:
             col = table.columns.get(name)
             proc = col.type.bind_processor(dialect) if col is not None else None
             if col is not None and isinstance(col.type, UTCDateTime) and dialect.name == "sqlite":
-                proc = _sqlite_utc
+                proc = sqlite_utc
             if col is not None and isinstance(col.type, JSON) and dialect.name == "postgresql":
                 proc = _pg_json(proc)
             self._procs.append((name, proc))
@@ -93,7 +93,7 @@ def _pg_json(proc: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
     return lambda value: Json(proc(value) if proc is not None else value)
 
 
-def _sqlite_utc(value: datetime) -> str:
+def sqlite_utc(value: datetime) -> str:
     """What SQLAlchemy's SQLite DATETIME stores, for an aware or naive-UTC datetime, in one step."""
     if value.tzinfo is UTC:  # the common case: "... +00:00" without its offset
         return value.isoformat(" ", "microseconds")[:-6]
@@ -188,4 +188,4 @@ class RawWriter:
         self._local = threading.local()
 
 
-__all__ = ["CompiledWrite", "RawWriter", "StatementCache"]
+__all__ = ["CompiledWrite", "RawWriter", "StatementCache", "sqlite_utc"]

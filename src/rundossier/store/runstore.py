@@ -50,6 +50,7 @@ from .failuregroups import (
 )
 from .fastwrite import CompiledWrite, RawWriter, StatementCache
 from .models import ERROR_MESSAGE_MAX, SUMMARY_MAX, Event, RetentionPolicy, Run, Step
+
 #: the run columns a later failed try of the root step replaces (all of them: what it lacks is NULL)
 LATER_TRY_COLUMNS = (
     "error_type",
@@ -524,7 +525,15 @@ class RunStore:
         return records
 
     def _raw_read(
-        self, table: Any, fields: Sequence[str], where: str, params: list[Any], order: str | None, record: Any
+        self,
+        table: Any,
+        fields: Sequence[str],
+        where: str,
+        params: list[Any],
+        order: str | None,
+        record: Any,
+        *,
+        limit: int | None = None,
     ) -> list[Any]:
         """Rows straight from the DBAPI cursor, converted by column type: for reads of thousands of rows,
         SQLAlchemy's per-value result processing costs several times the query itself."""
@@ -532,6 +541,8 @@ class RunStore:
         sql = f"SELECT {', '.join(fields)} FROM {table.name} WHERE {where.format(p=p)}"
         if order:
             sql += f" ORDER BY {order}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
         convert = _converters(table, fields, self.dialect)
         with self._errors("read run history"):
             conn = self._read.raw_connection()
