@@ -24,9 +24,21 @@ SQLA = sqlite.DATETIME().bind_processor(sqlite.dialect())
         datetime(1, 1, 1, tzinfo=UTC),
     ],
 )
-def testsqlite_utc_is_what_sqlalchemy_stores_for_the_utc_time(value: datetime) -> None:
+def test_sqlite_utc_is_what_sqlalchemy_stores_for_the_utc_time(value: datetime) -> None:
     naive_utc = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
     assert sqlite_utc(value) == SQLA(naive_utc)
+
+
+class _Subclass(datetime):
+    """Like pendulum's DateTime: a datetime subclass whose replace() is its own."""
+
+    def replace(self, *args: object, **kwargs: object) -> datetime:  # type: ignore[override]
+        raise AssertionError("replace() called")
+
+
+def test_sqlite_utc_takes_a_datetime_subclass_without_its_replace() -> None:
+    value = _Subclass(2026, 1, 2, 3, 4, 5, 6, tzinfo=timezone(timedelta(hours=2)))
+    assert sqlite_utc(value) == "2026-01-02 01:04:05.000006"
 
 
 # -- CompiledWrite.params: the parameters a compiled statement gets from a row ---------------------

@@ -98,7 +98,10 @@ def sqlite_utc(value: datetime) -> str:
     if value.tzinfo is UTC:  # the common case: "... +00:00" without its offset
         return value.isoformat(" ", "microseconds")[:-6]
     if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
+        # built anew rather than .replace()d: a datetime subclass (pendulum's, from Prefect) keeps
+        # its own replace(), deprecated there
+        u = value.astimezone(UTC)
+        value = datetime(u.year, u.month, u.day, u.hour, u.minute, u.second, u.microsecond)
     return value.isoformat(" ", "microseconds")
 
 
