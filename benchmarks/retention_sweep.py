@@ -11,7 +11,8 @@ an order unrelated to their time, the worst case for the database's page localit
 flow's runs then touches a page per run: at 100,000 runs the row work alone is ~5x slower).
 
 Cases:
-  sqlite+local      SQLite (WAL) and a file:// blob store, in the system's temp directory (disk)
+  sqlite+local      SQLite (WAL) and a file:// blob store, in the system's temp directory (disk;
+                    TMPDIR=/some/mount measures another filesystem)
   sqlite+tmpfs      the same in /dev/shm: what the sweep does when the disk is not the limit
   postgres+s3       PostgreSQL on 127.0.0.1:5432 and S3 (moto's server on loopback)
 
