@@ -42,13 +42,12 @@ from ..blobs import BlobStore, run_prefix, structured_trace
 from ..errors import RundossierError, StorageError
 from ..ids import is_run_id
 from ..store import RunStore
-from ..store.models import Event, Run, Step
+from ..store.models import Event, Run
 from ..store.sweeprows import RunRow, StepBlobs, SweepRows
 from .plan import Action, Because, FlowPlanner, RunFacts, ended_at
 from .policy import PolicySet, Resolution, Rule
 
 RUN = Run.__table__
-STEP = Step.__table__
 EVENT = Event.__table__
 DEFAULT_BATCH = 1000
 MAX_BATCH = 5000

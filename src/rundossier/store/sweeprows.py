@@ -20,12 +20,9 @@ from typing import NamedTuple
 
 from ..status import TERMINAL
 from .fastwrite import sqlite_utc
-from .models import Event, Run, Step
-from .runstore import RunStore
+from .runstore import EVENT_TABLE, RunStore
+from .upserts import RUN_TABLE, STEP_TABLE
 
-RUN_TABLE = Run.__table__
-STEP_TABLE = Step.__table__
-EVENT_TABLE = Event.__table__
 #: the statuses a sweep may act on (finished runs), as statement parameters
 TERMINAL_STATUSES = sorted(s.value for s in TERMINAL)
 
@@ -64,7 +61,6 @@ class SweepRows:
         self._p = "?" if sqlite else "%s"
         self._when = sqlite_utc if sqlite else (lambda value: value)
         self._terminal = f"status IN ({', '.join(self._p for _ in TERMINAL_STATUSES)})"
-
         self._lists: dict[int, str] = {}
 
     def _in(self, n: int) -> str:
@@ -81,15 +77,13 @@ class SweepRows:
         if before is not None:
             where += " AND run_id < {p}"
             params.append(before)
-        return self.store._raw_read(
-            RUN_TABLE, RunRow._fields, where, params, "run_id DESC", RunRow, limit=limit
-        )
+        return self.store._raw_read(RUN_TABLE, RunRow._fields, where, params, "run_id DESC", RunRow, limit=limit)
 
     def step_blobs(self, run_ids: Sequence[str]) -> list[StepBlobs]:
         """The blob pointers of every step try of these runs."""
         if not run_ids:
             return []
-        where = "run_id IN (" + ", ".join("{p}" for _ in run_ids) + ")"
+        where = f"run_id IN {self._in(len(run_ids))}"
         return self.store._raw_read(STEP_TABLE, StepBlobs._fields, where, list(run_ids), None, StepBlobs)
 
     # -- writes ----------------------------------------------------------------------------------
