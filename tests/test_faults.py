@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 import logging
+import signal
+import socket
 import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -45,7 +54,8 @@ def test_storage_unreachable_keeps_the_exception_and_spools_the_trace(
             print("some output")
             _fail()
     assert str(excinfo.value) == "the step's own error"
-    assert any("spooled" in r.getMessage() for r in caplog.records)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "blob storage is unavailable" in warnings[0] and "spool" in warnings[0]
     row = rec.store.get_run(run.run_id)
     assert row.status == "failed" and row.spooled and row.error_type.endswith("PipelineError")
     assert len(rec.spool.pending()) == 1
@@ -125,7 +135,7 @@ def test_a_broken_recorder_never_changes_the_outcome(tmp_path: Path, monkeypatch
         raise RuntimeError("bug inside rundossier")
 
     monkeypatch.setattr(rec.store, "upsert_step", boom)
-    monkeypatch.setattr(rec.delivery, "deliver", boom)
+    monkeypatch.setattr(rec.writer, "write", boom)
     with rec.run("f") as run, run.step("s"):
         value = 42
     assert value == 42
@@ -147,3 +157,261 @@ def test_an_unwritable_home_still_lets_the_exception_through(tmp_path: Path, cap
         with rec.run("f") as run, run.step("s"):
             _fail()
     assert any("could not" in r.getMessage() for r in caplog.records)
+
+
+# -- the one writer: nothing lost, bounded delay, one warning ------------------------------------
+
+LOCKER = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+sys.stdin.read()  # hold the lock until the test closes our stdin
+conn.execute("ROLLBACK")
+"""
+
+
+@contextmanager
+def _locked_by_another_process(db: str) -> Iterator[None]:
+    proc = subprocess.Popen([sys.executable, "-c", LOCKER, db], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == b"locked"
+        yield
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(timeout=30)
+
+
+def _four_steps(rec: Recorder) -> str:
+    with pytest.raises(PipelineError) as excinfo:
+        with rec.run("locked_flow", run_key="k4") as run:
+            for name, upstream in (("a", []), ("b", ["a"]), ("c", ["b"])):
+                with run.step(name, upstream=upstream):
+                    print(f"step {name} did its work")
+            with run.step("d", upstream=["c"]):
+                _fail()
+    assert str(excinfo.value) == "the step's own error"
+    return run.run_id
+
+
+def test_a_locked_database_loses_no_step_and_flush_delivers_every_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = _settings(tmp_path, write_budget=0.5)
+    rec = Recorder(settings)
+    _ = rec.store  # the schema exists before the lock
+    db = settings.db_url.removeprefix("sqlite:///")
+    with caplog.at_level(logging.WARNING, logger="rundossier"), _locked_by_another_process(db):
+        _four_steps(rec)
+        assert rec.store.find_run("python", "locked_flow", "k4") is None  # nothing got through
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "database is unavailable" in warnings[0]
+    # the lock is gone: `rundossier flush` (the command) delivers everything, in order
+    from rundossier.cli.main import main
+
+    monkeypatch.setenv("RUNDOSSIER_HOME", str(settings.home))
+    assert main(["flush"]) == 0
+    row = rec.store.find_run("python", "locked_flow", "k4")
+    assert row is not None and row.status == "failed" and row.root_step_id == "d" and not row.spooled
+    steps = {s.step_id: s for s in rec.store.list_steps(row.run_id)}
+    assert sorted(steps) == ["a", "b", "c", "d"]
+    assert [steps[n].status for n in "abcd"] == ["success", "success", "success", "failed"]
+    assert all(s.started_at is not None and s.finished_at is not None for s in steps.values())
+    assert [steps[n].upstream for n in "bcd"] == [["a"], ["b"], ["c"]]
+    assert all(s.log_lines_stdout == 1 for n, s in steps.items() if n != "d")
+    assert "PipelineError: the step's own error" in run_trace(rec.store, rec.blobs, row.run_id).text
+    assert rec.spool.pending() == []
+
+
+def test_a_locked_database_delays_a_task_by_one_budget_at_most(tmp_path: Path) -> None:
+    # the old behaviour: every write waited the 10 s timeout in turn (50 s for one step)
+    settings = _settings(tmp_path, write_budget=1, db_timeout=10)
+    rec = Recorder(settings)
+    _ = rec.store
+    db = settings.db_url.removeprefix("sqlite:///")
+    with _locked_by_another_process(db):
+        start = time.monotonic()
+        with pytest.raises(PipelineError):
+            with rec.run("slow_flow") as run, run.step("only"):
+                _fail()
+        elapsed = time.monotonic() - start
+    assert elapsed < 5, f"the task waited {elapsed:.1f}s on a locked database (budget 1s)"
+    assert rec.flush().failed == 0
+    assert rec.store.get_run(run.run_id).status == "failed"
+
+
+@contextmanager
+def _black_hole() -> Iterator[int]:
+    """A TCP port that accepts connections and never answers (a hung database or S3 endpoint)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+                held.append(conn)
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for conn in held:
+            conn.close()
+        server.close()
+
+
+@pytest.mark.postgres
+def test_a_database_that_never_answers_costs_one_budget_and_loses_nothing(tmp_path: Path, pg_url: str) -> None:
+    with _black_hole() as port:
+        hung = Recorder(_settings(tmp_path, db_url=f"postgresql+psycopg://rd@127.0.0.1:{port}/rd", write_budget=1))
+        start = time.monotonic()
+        with pytest.raises(PipelineError) as excinfo:
+            with hung.run("hung_db", run_key="h1") as run, run.step("s"):
+                print("output before the failure")
+                _fail()
+        elapsed = time.monotonic() - start
+        assert str(excinfo.value) == "the step's own error"
+        assert elapsed < 5, f"the task waited {elapsed:.1f}s on a database that never answers (budget 1s)"
+        assert hung.spool.pending()
+    # the database is back (here: the real one): what waited is delivered there
+    back = Recorder(_settings(tmp_path, db_url=pg_url))
+    report = back.flush()
+    assert (report.failed, report.remaining) == (0, 0)
+    row = back.store.find_run("python", "hung_db", "h1")
+    assert row is not None and row.status == "failed" and row.root_step_id == "s"
+    step = back.store.get_step(row.run_id, "s")
+    assert step.status == "failed" and step.started_at is not None and step.log_lines_stdout == 1
+    assert "PipelineError" in run_trace(back.store, back.blobs, row.run_id).text
+    assert run.run_id  # the handle the task got is a valid run id either way
+
+
+def test_storage_that_never_answers_costs_one_budget_and_loses_no_trace(tmp_path: Path) -> None:
+    with _black_hole() as port:
+        settings = _settings(
+            tmp_path,
+            storage_url="s3://rd-hung/blobs",
+            storage_options={"key": "k", "secret": "s", "client_kwargs": {"endpoint_url": f"http://127.0.0.1:{port}"}},
+            write_budget=1,
+        )
+        rec = Recorder(settings)
+        start = time.monotonic()
+        with pytest.raises(PipelineError):
+            with rec.run("hung_storage") as run, run.step("s"):
+                _fail()
+        elapsed = time.monotonic() - start
+        assert elapsed < 5, f"the task waited {elapsed:.1f}s on storage that never answers (budget 1s)"
+    row = rec.store.get_run(run.run_id)
+    assert row.status == "failed" and row.spooled and row.trace_uri.startswith("s3://rd-hung/blobs/")
+    items = [rec.spool.load(p).item for p in rec.spool.pending()]
+    keys = [key for item in items for key, _ in item.blobs]
+    assert any(k.endswith("s.1.trace.txt.gz") for k in keys)
+
+
+# -- a killed process: its run and step end as crashed ------------------------------------------
+
+DOOMED = """
+import os, signal, sys
+from rundossier import Recorder
+from rundossier.config import Settings
+
+rec = Recorder(Settings.resolve(explicit={"home": sys.argv[1], "heartbeat": 0.2}))
+with rec.run("doomed", run_key="k") as run:
+    with run.step("extract"):
+        pass
+    with run.step("transform", upstream=["extract"]):
+        print(run.run_id, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_killed_run_is_shown_as_crashed_with_its_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
+    proc = subprocess.run([sys.executable, "-c", DOOMED, str(home)], capture_output=True, timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    run_id = proc.stdout.decode().split()[0]
+    reader = Recorder(Settings.resolve(explicit={"home": str(home)}))
+    # read through the CLI as a user would, until the lease (4 x 0.2 s) has run out
+    from rundossier.cli.main import main
+
+    monkeypatch.setenv("RUNDOSSIER_HOME", str(home))
+    deadline = time.monotonic() + 30
+    while reader.store.get_run(run_id).status == "running" and time.monotonic() < deadline:
+        assert main(["runs", "--json"]) == 0
+        time.sleep(0.2)
+    row = reader.store.get_run(run_id)
+    assert row.status == "crashed" and row.error_type == "Crashed (no heartbeat)"
+    assert "no heartbeat since" in (row.error_message or "")
+    assert (row.root_step_id, row.failure_class) == ("transform", "killed")
+    assert row.finished_at is not None and row.finished_at >= row.started_at
+    steps = {s.step_id: s.status for s in reader.store.list_steps(run_id)}
+    assert steps == {"extract": "success", "transform": "crashed"}
+    kinds = [e.kind for e in reader.store.list_events(run_id)]
+    assert kinds.count("heartbeat_lost") == 2  # the step and the run, once each
+    # reaping again changes nothing
+    assert not reader.store.reap_expired()
+    assert [e.kind for e in reader.store.list_events(run_id)].count("heartbeat_lost") == 2
+
+
+def test_a_running_run_is_never_reaped_while_its_process_lives(tmp_path: Path) -> None:
+    rec = Recorder(_settings(tmp_path, heartbeat=0.1))
+    with rec.run("alive") as run, run.step("long"):
+        time.sleep(1.0)  # ten heartbeats, two and a half leases
+        assert not rec.store.reap_expired()
+        assert rec.store.get_run(run.run_id).status == "running"
+    assert rec.store.get_run(run.run_id).status == "success"
+
+
+TORN = """
+import os, signal, sys
+from rundossier import Recorder
+from rundossier.blobs import blobstore
+from rundossier.config import Settings
+
+real_put = blobstore._put_local
+
+def torn(path, data):
+    if path.endswith("trace.txt.gz"):
+        # die half way through writing the trace
+        import pathlib
+        pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with open(pathlib.Path(path).with_name(".tmp-torn"), "wb") as f:
+            f.write(data[: len(data) // 2])
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_put(path, data)
+
+blobstore._put_local = torn
+rec = Recorder(Settings.resolve(explicit={"home": sys.argv[1], "heartbeat": 0.2}))
+with rec.run("torn", run_key="k") as run, run.step("s"):
+    print(run.run_id, flush=True)
+    raise RuntimeError("the failure whose trace was being written")
+"""
+
+
+def test_a_worker_killed_while_writing_a_trace_leaves_no_torn_blob(tmp_path: Path) -> None:
+    from rundossier.retention.orphans import sweep_orphans
+
+    home = tmp_path / "home"
+    proc = subprocess.run([sys.executable, "-c", TORN, str(home)], capture_output=True, timeout=60)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    run_id = proc.stdout.decode().split()[0]
+    rec = Recorder(Settings.resolve(explicit={"home": str(home)}))
+    keys = [b.key for b in rec.blobs.iter_blobs("python/torn")]
+    assert not any(k.endswith("trace.txt.gz") for k in keys)  # no half-written trace under its name
+    time.sleep(1.0)  # the lease (4 x 0.2 s) runs out
+    rec.store.reap_expired()
+    row = rec.store.get_run(run_id)
+    assert row.status == "crashed" and rec.store.get_step(run_id, "s").status == "crashed"
+    report = sweep_orphans(rec.store, rec.blobs, grace=timedelta(0))
+    assert report.complete
+    assert not [b.key for b in rec.blobs.iter_blobs("python/torn") if ".tmp-" in b.key]

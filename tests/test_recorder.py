@@ -134,7 +134,70 @@ def test_a_wrapped_step_failure_still_points_at_the_step(rec: Recorder) -> None:
                     raise KeyError("x")
             except KeyError as exc:
                 raise RuntimeError("flow failed") from exc
-    assert rec.store.get_run(run.run_id).root_step_id == "s"
+    row = rec.store.get_run(run.run_id)
+    assert (row.root_step_id, row.error_type, row.error_message) == ("s", "RuntimeError", "flow failed")
+
+
+def _fetch_then_abort(rec: Recorder) -> tuple[str, BaseException]:
+    """Step `fetch` times out; the flow catches it and gives up with its own error."""
+    with pytest.raises(LookupError) as excinfo:
+        with rec.run("rates") as run:
+            try:
+                with run.step("fetch"):
+                    raise TimeoutError("rates service did not answer in 30s")
+            except TimeoutError as exc:
+                raise LookupError("no rates, aborting") from exc
+    return run.run_id, excinfo.value
+
+
+def test_the_exception_that_ends_the_run_is_its_error_and_trace(rec: Recorder) -> None:
+    run_id, raised = _fetch_then_abort(rec)
+    row = rec.store.get_run(run_id)
+    assert (row.status, row.error_type, row.error_message) == ("failed", "LookupError", "no rates, aborting")
+    text = run_trace(rec.store, rec.blobs, run_id).text
+    printed = "".join(traceback.format_exception(raised))
+    # the whole chain as Python prints it: the step's TimeoutError as the cause
+    assert printed.split("Traceback")[1].splitlines()[-1] in text
+    assert "TimeoutError: rates service did not answer in 30s" in text
+    assert "The above exception was the direct cause of the following exception:" in text
+    assert text.index("TimeoutError: rates") < text.rindex("LookupError: no rates, aborting")
+
+
+def test_the_failing_step_keeps_its_trace_and_stays_the_root_cause(rec: Recorder) -> None:
+    from rundossier.readside import run_dossier
+
+    run_id, _ = _fetch_then_abort(rec)
+    row = rec.store.get_run(run_id)
+    assert (row.root_step_id, row.root_try_number) == ("fetch", 1)
+    step_text = step_trace(rec.store, rec.blobs, run_id, "fetch").text
+    assert "TimeoutError: rates service" in step_text and "LookupError" not in step_text
+    dossier = run_dossier(rec.store, row)
+    assert dossier.failed_step == "fetch"
+
+
+def test_a_run_ending_with_the_steps_own_exception_gets_no_second_trace(rec: Recorder) -> None:
+    with pytest.raises(KeyError):
+        with rec.run("f") as run, run.step("s"):
+            raise KeyError("x")
+    keys = [b.key for b in rec.blobs.iter_blobs("python/f")]
+    assert any(k.endswith("/s.1.trace.txt.gz") for k in keys)
+    assert not any("/_run." in k for k in keys)
+    row = rec.store.get_run(run.run_id)
+    assert row.trace_uri == rec.store.get_step(run.run_id, "s").trace_uri
+
+
+def test_an_error_after_a_handled_step_failure_is_the_root_cause(rec: Recorder) -> None:
+    with pytest.raises(ZeroDivisionError):
+        with rec.run("f") as run:
+            try:
+                with run.step("optional"):
+                    raise ConnectionError("cache unreachable")
+            except ConnectionError:
+                pass  # handled: the flow goes on without the cache
+            1 / 0  # noqa: B018
+    row = rec.store.get_run(run.run_id)
+    assert (row.root_step_id, row.error_type) == ("_run", "ZeroDivisionError")
+    assert "ConnectionError" not in run_trace(rec.store, rec.blobs, run.run_id).text
 
 
 @pytest.mark.parametrize(

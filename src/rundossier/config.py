@@ -8,7 +8,11 @@ The variables and their defaults are a contract (see README "Configuration"):
     RUNDOSSIER_STORAGE_OPTIONS   {}  (JSON object of fsspec options)
     RUNDOSSIER_MAX_TRACE_BYTES   10485760
     RUNDOSSIER_MASK_PATTERNS     []  (JSON list of regular expressions to mask)
-    RUNDOSSIER_DB_TIMEOUT        10  (seconds a write waits for a locked database)
+    RUNDOSSIER_DB_TIMEOUT        10  (seconds a read waits for a locked database)
+    RUNDOSSIER_WRITE_BUDGET      5   (seconds a task may wait, in all, on storage or a database that
+                                      fails or does not answer; then writes go to the spool)
+    RUNDOSSIER_HEARTBEAT         30  (seconds between lease renewals of running runs and steps; a
+                                      row not renewed for 4 intervals is shown as crashed)
     RUNDOSSIER_RETENTION_CAP     off (on: a finished run trims its flow to the newest keep_last runs)
 """
 
@@ -27,6 +31,8 @@ from .errors import ConfigError
 ENV_PREFIX = "RUNDOSSIER_"
 DEFAULT_MAX_TRACE_BYTES = 10 * 1024 * 1024
 MIN_MAX_TRACE_BYTES = 4096
+DEFAULT_WRITE_BUDGET_S = 5.0
+DEFAULT_HEARTBEAT_S = 30.0
 
 #: setting name -> environment variable
 ENV_VARS = {
@@ -37,6 +43,8 @@ ENV_VARS = {
     "max_trace_bytes": "RUNDOSSIER_MAX_TRACE_BYTES",
     "mask_patterns": "RUNDOSSIER_MASK_PATTERNS",
     "db_timeout": "RUNDOSSIER_DB_TIMEOUT",
+    "write_budget": "RUNDOSSIER_WRITE_BUDGET",
+    "heartbeat": "RUNDOSSIER_HEARTBEAT",
     "retention_cap": "RUNDOSSIER_RETENTION_CAP",
 }
 
@@ -52,7 +60,14 @@ class Settings:
     max_trace_bytes: int = DEFAULT_MAX_TRACE_BYTES
     mask_patterns: tuple[str, ...] = ()
     db_timeout: float = 10.0
+    write_budget: float = DEFAULT_WRITE_BUDGET_S
+    heartbeat: float = DEFAULT_HEARTBEAT_S
     retention_cap: bool = False
+
+    @property
+    def write_timeout(self) -> float:
+        """How long one write waits for a locked database: never longer than the write budget."""
+        return min(self.db_timeout, self.write_budget)
 
     @property
     def spool_dir(self) -> Path:
@@ -100,6 +115,8 @@ class Settings:
             max_trace_bytes=_max_trace_bytes(raw.get("max_trace_bytes", DEFAULT_MAX_TRACE_BYTES)),
             mask_patterns=_patterns(raw.get("mask_patterns", ())),
             db_timeout=_positive_float("db_timeout", raw.get("db_timeout", 10.0)),
+            write_budget=_positive_float("write_budget", raw.get("write_budget", DEFAULT_WRITE_BUDGET_S)),
+            heartbeat=_positive_float("heartbeat", raw.get("heartbeat", DEFAULT_HEARTBEAT_S)),
             retention_cap=_flag("retention_cap", raw.get("retention_cap", False)),
         )
 

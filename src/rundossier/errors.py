@@ -5,6 +5,7 @@ RundossierError
  +-- StorageError       the blob store (fsspec) refused a read, write or delete
  |    +-- BlobNotFound  no blob at that URI
  +-- StoreError         the run history database refused a read or write
+ |    +-- StoreUnavailable  it could not be reached, was locked or read-only, or did not answer in time
  |    +-- RunNotFound   no run with that id
  +-- SpoolError         the local spool could not hold or deliver an item
  +-- TraceUnavailable   a run or step has no trace to give
@@ -38,6 +39,12 @@ class StoreError(RundossierError):
     """The run history database could not complete an operation."""
 
 
+class StoreUnavailable(StoreError):
+    """The database could not be reached, was locked or read-only, or did not answer in time.
+
+    What the recorder was writing waits in the spool; the same write will work later."""
+
+
 class RunNotFound(StoreError):
     """No run has the given id."""
 
@@ -64,6 +71,7 @@ __all__ = [
     "StorageError",
     "BlobNotFound",
     "StoreError",
+    "StoreUnavailable",
     "RunNotFound",
     "SpoolError",
     "TraceUnavailable",

@@ -45,6 +45,11 @@ def new_run_id(now_ms: int | None = None) -> str:
     return PREFIX + _encode(ms, 10) + _encode(rand, 16)
 
 
+def new_uid() -> str:
+    """A unique, time-sortable id for a row written from several places (an event): a run id's ULID."""
+    return new_run_id()[len(PREFIX) :]
+
+
 def run_id_at(ts: datetime) -> str:
     """A run id for a run created at `ts` (imports, backfills, examples): not monotonic, random bits."""
     ms = max(int(ts.timestamp() * 1000), 0)
@@ -72,4 +77,4 @@ def run_id_floor(ts: datetime) -> str:
     return PREFIX + _encode(max(ms, 0), 10) + "0" * 16
 
 
-__all__ = ["new_run_id", "run_id_at", "is_run_id", "run_id_time", "run_id_floor", "PREFIX", "RUN_STEP"]
+__all__ = ["new_run_id", "new_uid", "run_id_at", "is_run_id", "run_id_time", "run_id_floor", "PREFIX", "RUN_STEP"]

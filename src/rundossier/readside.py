@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,10 +17,25 @@ from typing import Any
 from .blobs import LOG_LIVE, BlobStore, blob_key, legacy_blob_key, log_part_name, row_step, structured_trace
 from .dossier import Baseline, Dossier, build_dossier
 from .dossier.events import KINDS
-from .errors import BlobNotFound, StorageError, TraceExpired, TraceNotFound
+from .errors import BlobNotFound, StorageError, StoreError, TraceExpired, TraceNotFound
 from .logcapture import LiveSnapshot, LogLine, decode_live, gunzip_stream
 from .status import Status
 from .store import Run, RunQuery, RunStore, Step
+
+log = logging.getLogger("rundossier")
+
+
+def reap_crashed(store: RunStore) -> int:
+    """Mark runs and steps whose process died (lease expired, see `store.leases`) as crashed;
+    returns how many. Readers call it before they read, so a killed run is shown as crashed, not
+    running forever. A store that refuses the write (a read-only replica, a locked database) is
+    read as it is: the next reader tries again."""
+    try:
+        reaped = store.reap_expired()
+    except StoreError as exc:
+        log.debug("rundossier could not mark crashed runs: %s", exc)
+        return 0
+    return len(reaped.runs) + len(reaped.steps)
 
 
 @dataclass(frozen=True)

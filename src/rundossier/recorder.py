@@ -8,7 +8,10 @@
 Integrations use the lower-level calls (`start_run`, `start_step`, `StepHandle.finish`,
 `finish_run`, `record_failure`). Every public call is guarded: a rundossier fault (storage down,
 database locked, a bug here) is logged as a warning on the `rundossier` logger and never changes
-the host's outcome or hides its exception. What could not be written waits in the spool.
+the host's outcome or hides its exception. Every row and blob goes through one `Writer`: what
+could not be written waits in the spool, and a task waits at most one write budget in all.
+Running runs and steps hold a lease the `Heartbeat` renews: if this process dies, readers show
+them as crashed.
 """
 
 from __future__ import annotations
@@ -24,11 +27,12 @@ from typing import Any, TypeVar
 
 from .backends import Backends
 from .blobs import LOG, LOG_LIVE, TRACE_JSON, TRACE_TEXT, BlobStore, blob_key, log_part_name, log_parts_prefix, row_step
+from .blobs.blobstore import LOCAL_PROTOCOLS
 from .config import Settings
-from .delivery import Delivery, DeliveryResult, FlushReport
 from .dossier import events as ev
 from .dossier.classify import ErrorNode, error_class
 from .failures import build_failure, chain_summary
+from .heartbeat import Heartbeat
 from .ids import RUN_STEP, new_run_id
 from .livelog import LIVE_LOG_EVERY_S, LivePublisher
 from .logcapture import StepLog, capture
@@ -36,7 +40,8 @@ from .masking import Masker
 from .spool import Spool
 from .status import Status
 from .store import RunStore, WriteBatch
-from .trace import TraceHeader
+from .trace import TraceHeader, exceptions_in
+from .writer import Budget, FlushReport, Writer, WriteResult
 
 log = logging.getLogger("rundossier")
 T = TypeVar("T")
@@ -45,6 +50,8 @@ T = TypeVar("T")
 #: how often (at most) a successful write looks at the spool, and how long a flush may take then
 SPOOL_CHECK_EVERY_S = 30.0
 SPOOL_FLUSH_BUDGET_S = 2.0
+#: how long `flush` waits for items another process is delivering
+FLUSH_WAIT_S = 30.0
 
 
 def _now() -> datetime:
@@ -87,7 +94,10 @@ class RunHandle:
     started_at: datetime | None = None
     host: str | None = None
     failed_step: StepHandle | None = None
-    _errors_seen: list[BaseException] = field(default_factory=list)
+    #: how long this run's own writes may still wait on a backend that fails (see `Writer`)
+    budget: Budget = field(default_factory=lambda: Budget(0.0))
+    #: step tries that failed, with the exception each recorded (the run's error may wrap one)
+    _failed: list[tuple[StepHandle, BaseException]] = field(default_factory=list)
 
     def step(
         self, step_id: str, *, try_number: int = 1, upstream: Sequence[str] | None = None, capture_logs: bool = True
@@ -117,6 +127,9 @@ class StepHandle:
     finished: bool = False
     error: BaseException | str | None = None
     trace_uri: str | None = None
+    #: False when `started_at` is a guess (a failure reported by another process): no duration then
+    start_known: bool = True
+    budget: Budget = field(default_factory=lambda: Budget(0.0))
 
     def finish(
         self,
@@ -151,14 +164,25 @@ class Recorder:
         self.host = host or socket.gethostname()
         self.masker = Masker(self.settings.mask_patterns, redactors)
         self.spool = Spool(self.settings.spool_dir)
-        self._backends = Backends(self.settings, store, blobs)
+        self._backends = Backends(self.settings, store, blobs, timeout=self.settings.write_timeout)
         self._warn = warn or (lambda msg: log.warning(msg))
         self._last_spool_check = 0.0
         self._cap: Any = None  # the write-time retention cap, when RUNDOSSIER_RETENTION_CAP is on
-        self.delivery = Delivery(lambda: self.blobs, lambda: self.store, self.spool)
+        self.writer = Writer(
+            lambda: self.blobs,
+            lambda: self.store,
+            self.spool,
+            budget_s=self.settings.write_budget,
+            warn=self._warn,
+            local_store=store.dialect == "sqlite" if store is not None else self.settings.db_url.startswith("sqlite"),
+            local_blobs=blobs.is_local
+            if blobs is not None
+            else self.settings.storage_url.partition("://")[0].lower() in (*LOCAL_PROTOCOLS, "memory"),
+        )
+        self.heartbeat = Heartbeat(self._renew_leases, interval=self.settings.heartbeat)
         self._live = (
             LivePublisher(
-                lambda key, data: self.blobs.put(key, data),
+                self._put_live,
                 lambda key: self.blobs.delete([self.blobs.uri_for(key)]),
                 interval=live_log_interval,
                 warn=self._warn,
@@ -188,6 +212,16 @@ class Recorder:
         except Exception as exc:  # noqa: BLE001 - by design: rundossier must not break the task
             self._warn(f"rundossier could not {what}: {type(exc).__name__}: {exc}")
             return default
+
+    def _budget(self) -> Budget:
+        return Budget(self.settings.write_budget)
+
+    def _renew_leases(self, runs: list[str], steps: list[tuple[str, str, int]], now: datetime, until: datetime) -> None:
+        self.writer.bounded("store", lambda: self.store.renew_leases(runs, steps, now=now, until=until), self._budget())
+
+    def _put_live(self, key: str, data: bytes) -> None:
+        """A follow-mode snapshot: skipped while blob storage is down (it is replaced soon anyway)."""
+        self.writer.bounded("blob store", lambda: self.blobs.put(key, data), self._budget())
 
     # -- runs ----------------------------------------------------------------------------------
     def run(
@@ -219,13 +253,20 @@ class Recorder:
         params_hash: str | None = None,
         code_version: str | None = None,
         traceparent: str | None = None,
+        lease: bool = True,
     ) -> RunHandle:
         """Record that a run exists (idempotent on orchestrator + flow_id + run_key).
 
         `attempt=None` means "I cannot tell which attempt this is": the row's attempt is kept.
+        `started_at=None` for a running run means "now" for a new row; a row that already knows
+        its start keeps it (a guess never replaces a fact).
+        `lease`: this process runs the run, so a running run holds a lease while it lives and is
+        shown as crashed if the process dies; False for a process that only reports it (a
+        scheduler whose runs are ended by the orchestrator's own events).
         Always returns a handle; if the database is down the row waits in the spool.
         """
         run_id = new_run_id()
+        running = Status(status) == Status.RUNNING
         handle = RunHandle(
             self,
             run_id=run_id,
@@ -233,8 +274,9 @@ class Recorder:
             flow_id=flow_id,
             run_key=run_key or run_id,
             attempt=attempt,
-            started_at=started_at or (_now() if Status(status) == Status.RUNNING else None),
+            started_at=started_at or (_now() if running else None),
             host=host or self.host,
+            budget=self._budget(),
         )
         values = {
             "run_id": run_id,
@@ -253,7 +295,12 @@ class Recorder:
             "code_version": code_version,
             "traceparent": traceparent,
         }
-        batch = WriteBatch().run(values, attempt_known=attempt is not None)
+        held = lease and running
+        if held:
+            values["heartbeat_at"], values["lease_until"] = self.heartbeat.lease()
+            values["lease_holder"] = self.heartbeat.holder
+        guessed = ("started_at",) if started_at is None else ()
+        batch = WriteBatch().run(values, attempt_known=attempt is not None, fill=guessed)
         if params_hash is not None or code_version is not None:
             # kept per attempt in the ledger (the row keeps only the latest): replay plans compare them
             inputs = {"hash": params_hash, "code_version": code_version, "attempt": attempt}
@@ -266,9 +313,12 @@ class Recorder:
                     "data": {k: v for k, v in inputs.items() if v is not None},
                 }
             )
-        result = self._deliver("record the start of a run", [], batch)
+        result = self._write("record the start of a run", [], batch, handle.budget)
         if result is not None and result.run_ids:
             handle.run_id = result.run_ids[0]
+            handle.started_at = result.started_at[0] or handle.started_at
+        if held:
+            self._guard("hold a run's lease", lambda: self.heartbeat.hold_run(handle), None)
         return handle
 
     def finish_run(
@@ -293,8 +343,9 @@ class Recorder:
         reason: str | None,
         finished_at: datetime | None,
     ) -> None:
+        self.heartbeat.release(run)
         end = finished_at or _now()
-        values = {
+        values: dict[str, Any] = {
             "run_id": run.run_id,
             "orchestrator": run.orchestrator,
             "flow_id": run.flow_id,
@@ -304,17 +355,20 @@ class Recorder:
             "finished_at": end,
             "duration_ms": _ms(run.started_at, end),
         }
-        batch = WriteBatch().run(values, attempt_known=run.attempt is not None)
-        finished = {"run_id": run.run_id, "kind": ev.RUN_FINISHED, "ts": end, "summary": status.value}
-        batch.event(finished)
+        finished: dict[str, Any] = {"run_id": run.run_id, "kind": ev.RUN_FINISHED, "ts": end, "summary": status.value}
         blobs: list[tuple[str, bytes]] = []
-        already = error is not None and isinstance(error, BaseException) and self._seen(run, error)
-        if status.is_failure and error is not None and not already:
+        root_cause: dict[str, Any] | None = None
+        if status.is_failure and error is not None and not self._recorded_by_a_step(run, error):
             step = StepHandle(run, RUN_STEP, 1, StepLog(), started_at=run.started_at or end, host=run.host)
             blobs, trace_values, extra = self._failure_payload(step, error, reason, end, status)
             finished["data"] = {"chain": extra["chain"]}
-            batch.root_cause(
-                {
+            led_by_step = isinstance(error, BaseException) and self._failed_step_in(run, error) is not None
+            if isinstance(error, BaseException):
+                # the exception that ended the run is the run's error and trace, whole chain
+                # included; a step failure it wraps stays the root cause (class, fingerprint)
+                values.update({k: trace_values[k] for k in _RUN_ERROR_COLUMNS})
+            if not led_by_step:
+                root_cause = {
                     "run_id": run.run_id,
                     "root_step_id": RUN_STEP,
                     "root_try_number": 1,
@@ -322,11 +376,16 @@ class Recorder:
                     "failed_at": end,
                     **trace_values,
                 }
-            )
-        self._deliver("record the end of a run", blobs, batch)
+                if isinstance(error, BaseException) and run._failed:
+                    root_cause["replace"] = True  # the steps' failures were handled: not what ended it
+        batch = WriteBatch().run(values, attempt_known=run.attempt is not None)
+        batch.event(finished)
+        if root_cause is not None:
+            batch.root_cause(root_cause)
         if status == Status.SUCCESS:
             # a run that ended well keeps its failed tries as steps, not as the run's error
-            self._guard("clear a recovered run's error", lambda: self.store.clear_run_outcome(run.run_id), None)
+            batch.clear_outcome(run.run_id)
+        self._write("record the end of a run", blobs, batch, run.budget)
         if self.settings.retention_cap and status.is_terminal:
             self._guard("apply the retention cap", lambda: self._retention_cap().after_finish(run.flow_id), None)
         self._maybe_flush()
@@ -345,45 +404,50 @@ class Recorder:
         queued_at: datetime | None = None,
         host: str | None = None,
     ) -> StepHandle:
-        """Record a step try as running and return its handle (with a log buffer)."""
+        """Record a step try as running and return its handle (with a log buffer).
+
+        The try holds a lease while this process lives (see `Heartbeat`)."""
         start = started_at or _now()
+        budget = self._budget()
         handle = StepHandle(
             run,
             step_id,
             try_number,
-            self._step_log(run, step_id, try_number),
+            self._step_log(run, step_id, try_number, budget),
             started_at=start,
             task_id=task_id,
             map_index=map_index,
             host=host or run.host,
+            budget=budget,
         )
-
-        def write() -> None:
-            self.store.upsert_step(
-                {
-                    "run_id": run.run_id,
-                    "step_id": step_id,
-                    "try_number": try_number,
-                    "task_id": task_id,
-                    "map_index": map_index,
-                    "status": Status.RUNNING.value,
-                    "queued_at": queued_at,
-                    "started_at": start,
-                    "upstream": list(upstream) if upstream else None,
-                    "host": handle.host,
-                }
-            )
-
-        self._guard_write("record the start of a step", write)
+        beat, until = self.heartbeat.lease()
+        row = {
+            "run_id": run.run_id,
+            "step_id": step_id,
+            "try_number": try_number,
+            "task_id": task_id,
+            "map_index": map_index,
+            "status": Status.RUNNING.value,
+            "queued_at": queued_at,
+            "started_at": start,
+            "upstream": list(upstream) if upstream else None,
+            "host": handle.host,
+            "heartbeat_at": beat,
+            "lease_until": until,
+            "lease_holder": self.heartbeat.holder,
+        }
+        self._write("record the start of a step", [], WriteBatch().step(row), budget)
+        self._guard("hold a step's lease", lambda: self.heartbeat.hold_step(handle), None)
         if self._live is not None:
             live = self._live
             key = partial(self._key, run, step_id, try_number, LOG_LIVE)
             self._guard("publish a running step's log", lambda: live.watch(key, handle.log), None)
         return handle
 
-    def _step_log(self, run: RunHandle, step_id: str, try_number: int) -> StepLog:
+    def _step_log(self, run: RunHandle, step_id: str, try_number: int, budget: Budget) -> StepLog:
         def spill(n: int, data: bytes) -> None:
-            self.blobs.put(self._key(run, step_id, try_number, log_part_name(n)), data)
+            # through the writer: a part storage refuses waits in the spool, never lost
+            self.writer.put_blob(self._key(run, step_id, try_number, log_part_name(n)), data, budget=budget)
 
         return StepLog(spill=spill, mask=self.masker.mask)
 
@@ -414,6 +478,7 @@ class Recorder:
         if step.finished:
             return
         step.finished = True
+        self.heartbeat.release(step)
         live_key = self._live.unwatch(step.log) if self._live is not None else None
         try:
             self._finish_step_rows(step, status, error, reason, finished_at)
@@ -438,7 +503,8 @@ class Recorder:
             "try_number": step.try_number,
             "status": status.value,
             "finished_at": end,
-            "duration_ms": _ms(step.started_at, end),
+            # a guessed start gives no duration: the row may know the real one
+            "duration_ms": _ms(step.started_at, end) if step.start_known else None,
         }
         batch = WriteBatch()
         failed = status.is_failure or (error is not None and status != Status.SUCCESS)
@@ -449,7 +515,7 @@ class Recorder:
             step.error = error
             step.trace_uri = trace_values.get("trace_uri")
             if isinstance(error, BaseException):
-                run._errors_seen.append(error)
+                run._failed.append((step, error))
             if run.failed_step is None:
                 run.failed_step = step
             if run.failed_step.step_id == step.step_id:  # another step of this run failed first: not the root
@@ -479,10 +545,7 @@ class Recorder:
         blobs.extend(log_blobs)
         values.update(log_values)
         batch.step(values)
-        if not blobs and not batch.events and not batch.root_causes:
-            self._guard_write("record the end of a step", lambda: self.store.upsert_step(values))
-            return
-        self._deliver("record the end of a step", blobs, batch)
+        self._write("record the end of a step", blobs, batch, step.budget)
         self._maybe_flush()
 
     def record_failure(
@@ -510,6 +573,8 @@ class Recorder:
                 StepLog(),
                 started_at=started_at or finished_at or _now(),
                 host=run.host,
+                start_known=started_at is not None,
+                budget=self._budget(),
             )
             self._finish_step(step, Status(status), error, reason, finished_at)
 
@@ -545,7 +610,7 @@ class Recorder:
                 "raw_ref": raw_ref,
                 "data": dict(data) if data else None,
             }
-            self._deliver(f"record a {kind} event", [], WriteBatch().event(row))
+            self._write(f"record a {kind} event", [], WriteBatch().event(row), run.budget)
 
         self._guard(f"record a {kind!s:.40} event", go, None)
 
@@ -624,9 +689,9 @@ class Recorder:
             self._key(run, step.step_id, step.try_number, log_part_name(n)) for n in range(1, steplog.parts_spilled + 1)
         ]
         try:
-            self._join_parts(key, parts, final)
+            self.writer.bounded("blob store", lambda: self._join_parts(key, parts, final), step.budget)
             return [], values
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - storage refused: the parts stay, and the last one is written too
             self._warn(f"rundossier could not join the log parts of {step.step_id}: {exc}; they stay as parts")
             last = self._key(run, step.step_id, step.try_number, log_part_name(steplog.parts_spilled + 1))
             parts_folder = log_parts_prefix(
@@ -645,50 +710,34 @@ class Recorder:
             out.write(final)
         store.delete([store.uri_for(p) for p in parts])
 
-    # -- delivery ------------------------------------------------------------------------------
-    def _deliver(self, what: str, blobs: list[tuple[str, bytes]], batch: WriteBatch) -> DeliveryResult | None:
-        def go() -> DeliveryResult:
-            result = self.delivery.deliver(blobs, batch)
-            if result.spooled:
-                why = "; ".join(e for e in (result.blob_error, result.store_error) if e)
-                self._warn(
-                    f"rundossier could not {what} directly ({why}); "
-                    f"it is spooled in {self.spool.directory} and `rundossier flush` will deliver it"
-                )
-            return result
+    # -- writing -------------------------------------------------------------------------------
+    def _write(
+        self, what: str, blobs: list[tuple[str, bytes]], batch: WriteBatch, budget: Budget
+    ) -> WriteResult | None:
+        """Every row and blob goes through the writer (spooled when refused; it warns once per outage)."""
+        return self._guard(what, lambda: self.writer.write(blobs, batch, budget=budget), None)
 
-        return self._guard(what, go, None)
+    @staticmethod
+    def _recorded_by_a_step(run: RunHandle, error: BaseException | str) -> bool:
+        """True if a step recorded this very exception object (then it has its trace already)."""
+        return any(recorded is error for _, recorded in run._failed)
 
-    def _guard_write(self, what: str, write: Callable[[], None]) -> None:
-        """A small row write; if the database refuses it, the row goes to the spool."""
-        try:
-            write()
-        except Exception as exc:  # noqa: BLE001
-            self._warn(f"rundossier could not {what}: {exc}")
-
-    def _seen(self, run: RunHandle, error: BaseException) -> bool:
-        """True if a step already recorded this exception (or one in its chain)."""
-        seen = {id(e) for e in run._errors_seen}
-        stack, visited = [error], set()
-        while stack:
-            e = stack.pop()
-            if id(e) in visited:
-                continue
-            visited.add(id(e))
-            if id(e) in seen:
-                return True
-            for nxt in (e.__cause__, e.__context__):
-                if nxt is not None:
-                    stack.append(nxt)
-        return False
+    @staticmethod
+    def _failed_step_in(run: RunHandle, error: BaseException) -> StepHandle | None:
+        """The first failed step whose exception is in `error`'s chain (it led to the run's end)."""
+        recorded = {id(exc): step for step, exc in run._failed}
+        for exc in exceptions_in(error):
+            if id(exc) in recorded:
+                return recorded[id(exc)]
+        return None
 
     def _maybe_flush(self) -> None:
         now = time.monotonic()
         if now - self._last_spool_check < SPOOL_CHECK_EVERY_S:
             return
         self._last_spool_check = now
-        if self.spool.has_pending():
-            report = self.delivery.flush(budget_s=SPOOL_FLUSH_BUDGET_S)
+        if not self.writer.store_down and self.spool.has_pending():
+            report = self.writer.flush(budget_s=SPOOL_FLUSH_BUDGET_S)
             if report.delivered:
                 log.info("rundossier delivered %d spooled item(s)", report.delivered)
 
@@ -699,12 +748,28 @@ class Recorder:
             self._cap = RetentionCap(self.store, self.blobs)
         return self._cap
 
-    def flush(self, *, progress: Callable[[int, int], None] | None = None) -> FlushReport:
-        """Deliver everything waiting in the spool (what `rundossier flush` runs)."""
-        return self.delivery.flush(progress=progress)
+    def flush(self, *, progress: Callable[[int, int], None] | None = None, wait_s: float = FLUSH_WAIT_S) -> FlushReport:
+        """Deliver everything waiting in the spool (what `rundossier flush` runs).
+
+        Items another process is delivering at that moment are waited for (up to `wait_s`), so
+        that when this returns with nothing remaining, everything is in the database."""
+        report = self.writer.flush(progress=progress)
+        deadline = time.monotonic() + wait_s
+        while report.skipped and not report.unavailable and time.monotonic() < deadline:
+            time.sleep(0.1)
+            again = self.writer.flush(progress=progress)
+            again.delivered += report.delivered
+            report = again
+        return report
 
     def close(self) -> None:
+        """Stop background work and close connections (what is still held in memory is spooled)."""
+        self.writer.close()
         self._backends.close()
+
+
+#: the run columns the exception that ended a run sets, whichever failure is its root cause
+_RUN_ERROR_COLUMNS = ("error_type", "error_message", "trace_uri", "trace_bytes")
 
 
 def _summary(values: Mapping[str, Any]) -> str:

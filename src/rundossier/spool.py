@@ -78,7 +78,7 @@ class Spool:
         """Item directories waiting for delivery, oldest first."""
         try:
             entries = sorted(p for p in self.directory.iterdir() if p.is_dir() and not p.name.startswith("."))
-        except FileNotFoundError:
+        except OSError:  # no spool yet, or one that cannot be read: nothing to deliver from it
             return []
         return [p for p in entries if (p / ITEM_FILE).exists()]
 
@@ -86,7 +86,7 @@ class Spool:
         try:
             with os.scandir(self.directory) as it:
                 return any(e.is_dir() and not e.name.startswith(".") for e in it)
-        except FileNotFoundError:
+        except OSError:
             return False
 
     def load(self, path: Path) -> SpooledItem:

@@ -140,6 +140,11 @@ class BlobStore:
                     self._fs = fs
         return self._fs
 
+    @property
+    def is_local(self) -> bool:
+        """True for stores on this machine (file://, memory://): their calls cannot hang on a network."""
+        return self._local or self._protocol == "memory"
+
     def __repr__(self) -> str:
         return f"BlobStore({self._url!r})"
 

@@ -18,7 +18,7 @@ from ..blobs import BlobStore
 from ..config import Settings
 from ..dossier import Dossier, dossier_json, dossier_text
 from ..errors import RunNotFound, TraceUnavailable
-from ..readside import run_dossier, run_trace, step_trace
+from ..readside import reap_crashed, run_dossier, run_trace, step_trace
 from ..serialize import event_json, run_json, step_json
 from ..store import RunQuery, RunStore
 
@@ -114,6 +114,7 @@ def runs(args: argparse.Namespace) -> int:
         since=parse_since(args.since) if args.since else None,
         fingerprint=args.fingerprint,
     )
+    reap_crashed(store)
     page = store.list_runs(query, limit=args.limit, cursor=args.cursor)
     if args.json:
         _print_json({"items": [run_json(r) for r in page.items], "next_cursor": page.next_cursor})
@@ -142,6 +143,7 @@ def runs(args: argparse.Namespace) -> int:
 def show(args: argparse.Namespace) -> int:
     settings = _settings()
     store = _store(settings)
+    reap_crashed(store)
     try:
         run = store.get_run(args.run_id)
     except RunNotFound as exc:

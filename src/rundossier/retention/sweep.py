@@ -222,6 +222,9 @@ def _sweep(
     policies = PolicySet(rules if rules is not None else load_rules(store))
     report = SweepReport(dry_run=dry_run, now=sweeper.now, started_at=datetime.now(UTC))
     try:
+        if not dry_run:
+            # a run whose process died is decided first (crashed): until then it is running, never deleted
+            store.reap_expired()
         counts = flow_counts(store)
         if flows is not None:
             wanted = set(flows)

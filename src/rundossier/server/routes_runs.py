@@ -100,6 +100,7 @@ def list_runs(
         fingerprint=fingerprint,
         flows=tuple(sorted(readable)) if readable is not None and flow_id is None else None,
     )
+    b.reap_due()
     page = b.store.list_runs(query, limit=limit, cursor=cursor)
     return {"items": [run_json(r, base=_base(request)) for r in page.items], "next_cursor": page.next_cursor}
 
@@ -140,6 +141,7 @@ def _base(request: Request) -> str:
 def readable_run(request: Request, b: Backend, acc: Access, run_id: str) -> Run:
     """The run, if it exists and the caller may read its flow (404 otherwise, never 403: the
     existence of a run in a flow one cannot read is not disclosed)."""
+    b.reap_due()
     run = b.store.get_run(run_id)
     try:
         acc.check_flow(request, run.flow_id)

@@ -46,6 +46,7 @@ async def stream(
                 return
             if max_seconds is not None and asyncio.get_running_loop().time() - started > max_seconds:
                 return
+            await asyncio.to_thread(b.reap_due)
             runs = await asyncio.to_thread(b.store.runs_updated_since, since)
             for run in runs:
                 since = max(since, run.updated_at or since)

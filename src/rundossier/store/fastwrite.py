@@ -173,6 +173,17 @@ class RawWriter:
             self._reset(conn)
             raise
 
+    @contextmanager
+    def busy_timeout(self, seconds: float) -> Iterator[None]:
+        """SQLite: this thread's writes wait at most `seconds` for a lock, inside the block."""
+        conn = self._connection()
+        before = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+        conn.execute(f"PRAGMA busy_timeout = {max(0, int(seconds * 1000))}")
+        try:
+            yield
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(before)}")
+
     def _reset(self, conn: Any) -> None:
         try:
             if not self._sqlite or conn.in_transaction:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Integer, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from .types import UTCDateTime
@@ -22,6 +22,7 @@ from .types import UTCDateTime
 #: Error messages kept on rows are bounded; the full text lives in the trace blob.
 ERROR_MESSAGE_MAX = 4000
 SUMMARY_MAX = 1000
+_RUNNING = text("status = 'running'")
 
 
 def _dt(**kw: Any) -> Any:
@@ -67,6 +68,12 @@ class Run(SQLModel, table=True):
     host: str | None = Field(default=None, sa_column=Column(String(250)))
     agent: str | None = Field(default=None, sa_column=Column(String(250)))
     traceparent: str | None = Field(default=None, sa_column=Column(String(60)))
+    #: when the process recording this running run last said it was alive, and until when that
+    #: holds: past it the run is crashed (None: nobody holds a lease, e.g. Airflow's scheduler)
+    heartbeat_at: datetime | None = _dt()
+    lease_until: datetime | None = _dt()
+    #: the process that holds the lease ("host/pid/token")
+    lease_holder: str | None = Field(default=None, sa_column=Column(String(100)))
     params_hash: str | None = Field(default=None, sa_column=Column(String(64)))
     code_version: str | None = Field(default=None, sa_column=Column(String(100)))
     tags: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
@@ -78,7 +85,11 @@ class Step(SQLModel, table=True):
     """One try of one task inside a run."""
 
     __tablename__ = "rd_step"
-    __table_args__ = (Index("ix_rd_step_fingerprint", "fingerprint"),)
+    __table_args__ = (
+        Index("ix_rd_step_fingerprint", "fingerprint"),
+        # only running rows: finding expired leases never reads finished steps
+        Index("ix_rd_step_lease", "lease_until", sqlite_where=_RUNNING, postgresql_where=_RUNNING),
+    )
 
     run_id: str = Field(sa_column=Column(String(30), primary_key=True))
     step_id: str = Field(sa_column=Column(String(250), primary_key=True))
@@ -104,6 +115,11 @@ class Step(SQLModel, table=True):
     upstream: list[str] | None = Field(default=None, sa_column=Column(JSON))
     host: str | None = Field(default=None, sa_column=Column(String(250)))
     spooled: bool = False
+    #: when the process running this try last said it was alive, and until when that holds
+    heartbeat_at: datetime | None = _dt()
+    lease_until: datetime | None = _dt()
+    #: the process that holds the lease ("host/pid/token")
+    lease_holder: str | None = Field(default=None, sa_column=Column(String(100)))
     updated_at: datetime | None = _dt(nullable=False)
 
 
@@ -115,6 +131,8 @@ class Event(SQLModel, table=True):
         Index("ix_rd_event_run", "run_id", "ts"),
         # the dossier reads only the kinds it knows: a run's 100,000 other events stay unread
         Index("ix_rd_event_run_kind", "run_id", "kind", "ts"),
+        # chosen by the writer: a spooled batch replayed twice adds each event once
+        Index("uq_rd_event_uid", "uid", unique=True),
     )
 
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
@@ -126,6 +144,7 @@ class Event(SQLModel, table=True):
     summary: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     raw_ref: str | None = Field(default=None, sa_column=Column(Text))
     data: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    uid: str | None = Field(default=None, sa_column=Column(String(32)))
 
 
 class RetentionPolicy(SQLModel, table=True):

@@ -22,19 +22,23 @@ from sqlalchemy import (
     Engine,
     bindparam,
     delete,
+    false,
     func,
     insert,
     literal_column,
+    null,
     or_,
     select,
     text,
     update,
 )
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session
 
-from ..errors import RunNotFound, StoreError
-from ..ids import is_run_id, new_run_id, run_id_floor
+from ..errors import RunNotFound, StoreError, StoreUnavailable
+from ..ids import is_run_id, new_run_id, new_uid, run_id_floor
+from . import leases
 from .engine import make_engine, normalize_url
 from .failuregroups import (
     DAY_PARAMS,
@@ -50,6 +54,19 @@ from .failuregroups import (
 )
 from .fastwrite import CompiledWrite, RawWriter, StatementCache
 from .models import ERROR_MESSAGE_MAX, SUMMARY_MAX, Event, RetentionPolicy, Run, Step
+from .records import EVENT_FIELDS, STEP_FIELDS, EventRecord, StepRecord
+from .schema import ensure_schema
+from .types import UTCDateTime, utcnow
+from .upserts import (
+    RUN_INSERT_DEFAULTS,
+    RUN_TABLE,
+    STEP_INSERT_DEFAULTS,
+    STEP_TABLE,
+    event_insert,
+    provided,
+    run_upsert,
+    step_upsert,
+)
 
 #: the run columns a later failed try of the root step replaces (all of them: what it lacks is NULL)
 LATER_TRY_COLUMNS = (
@@ -63,20 +80,19 @@ LATER_TRY_COLUMNS = (
     "spooled",
     "updated_at",
 )
-from .records import EVENT_FIELDS, STEP_FIELDS, EventRecord, StepRecord
-from .schema import ensure_schema
-from .types import UTCDateTime, utcnow
-from .upserts import (
-    RUN_INSERT_DEFAULTS,
-    RUN_TABLE,
-    STEP_INSERT_DEFAULTS,
-    STEP_TABLE,
-    provided,
-    run_upsert,
-    step_upsert,
-)
 
 EVENT_TABLE = Event.__table__
+#: the run columns a recovered run forgets
+_OUTCOME_CLEARED = (
+    "error_type",
+    "error_message",
+    "failure_class",
+    "fingerprint",
+    "root_step_id",
+    "root_try_number",
+    "trace_uri",
+    "trace_bytes",
+)
 POLICY_TABLE = RetentionPolicy.__table__
 MAX_PAGE = 500
 
@@ -103,17 +119,36 @@ class RunPage:
 
 
 @dataclass
-class WriteBatch:
-    """Rows to write in one transaction (the failure path writes run, step and events at once)."""
+class BatchResult:
+    """What a batch wrote: each run's id and its start time as stored (after the merge), in order."""
 
-    runs: list[tuple[dict[str, Any], bool]] = field(default_factory=list)
+    run_ids: list[str] = field(default_factory=list)
+    started_at: list[datetime | None] = field(default_factory=list)
+
+
+@dataclass
+class WriteBatch:
+    """Rows to write in one transaction (the failure path writes run, step and events at once).
+
+    Replaying a batch changes nothing the first write did not: runs and steps are merging upserts,
+    each event carries a unique `uid` (given here when the caller has none), a root cause applies
+    once. That is what lets the spool deliver a batch again after a crash in mid-delivery.
+    """
+
+    #: (values, attempt_known, fill): `fill` names columns whose value is a guess (a start time
+    #: taken as "now"): they are written only where the row has none
+    runs: list[tuple[dict[str, Any], bool, frozenset[str]]] = field(default_factory=list)
     steps: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     #: run columns set only while the run has no root cause yet (the first failing step wins)
     root_causes: list[dict[str, Any]] = field(default_factory=list)
+    #: runs that recovered: their error is forgotten (their failed tries stay on their steps)
+    cleared: list[str] = field(default_factory=list)
 
-    def run(self, values: Mapping[str, Any], *, attempt_known: bool = True) -> WriteBatch:
-        self.runs.append((dict(values), attempt_known))
+    def run(
+        self, values: Mapping[str, Any], *, attempt_known: bool = True, fill: Iterable[str] = ()
+    ) -> WriteBatch:
+        self.runs.append((dict(values), attempt_known, frozenset(fill)))
         return self
 
     def step(self, values: Mapping[str, Any]) -> WriteBatch:
@@ -121,7 +156,10 @@ class WriteBatch:
         return self
 
     def event(self, values: Mapping[str, Any]) -> WriteBatch:
-        self.events.append(dict(values))
+        row = dict(values)
+        if not row.get("uid"):
+            row["uid"] = new_uid()
+        self.events.append(row)
         return self
 
     def root_cause(self, values: Mapping[str, Any]) -> WriteBatch:
@@ -135,21 +173,32 @@ class WriteBatch:
         self.root_causes.append(dict(values))
         return self
 
+    def clear_outcome(self, run_id: str) -> WriteBatch:
+        """Forget the run's error after the root causes of this batch (a run that ended well)."""
+        self.cleared.append(run_id)
+        return self
+
+    def __bool__(self) -> bool:
+        return bool(self.runs or self.steps or self.events or self.root_causes or self.cleared)
+
     def to_json(self) -> dict[str, Any]:
         return {
-            "runs": [[v, k] for v, k in self.runs],
+            "runs": [[v, k, sorted(f)] for v, k, f in self.runs],
             "steps": self.steps,
             "events": self.events,
             "root_causes": self.root_causes,
+            "cleared": self.cleared,
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> WriteBatch:
         return cls(
-            runs=[(dict(v), bool(k)) for v, k in data.get("runs", [])],
+            # spool items written before `fill` existed hold [values, attempt_known]
+            runs=[(dict(r[0]), bool(r[1]), frozenset(r[2] if len(r) > 2 else ())) for r in data.get("runs", [])],
             steps=[dict(s) for s in data.get("steps", [])],
             events=[dict(e) for e in data.get("events", [])],
             root_causes=[dict(r) for r in data.get("root_causes", [])],
+            cleared=[str(r) for r in data.get("cleared", [])],
         )
 
 
@@ -165,8 +214,17 @@ class RunStore:
         self._read: Engine = make_engine(url, timeout=timeout, write=False) if self.dialect == "sqlite" else self._write
         self._raw = RawWriter(self._write)
         self._stmts = StatementCache(self._write)
-        self._event_stmt = CompiledWrite(insert(EVENT_TABLE), EVENT_TABLE, self._write, _EVENT_COLUMNS)
-        self._dbapi_error: type[BaseException] = self._write.dialect.loaded_dbapi.Error
+        self._event_stmt = CompiledWrite(event_insert(self.dialect), EVENT_TABLE, self._write, _EVENT_COLUMNS)
+        dbapi = self._write.dialect.loaded_dbapi
+        self._dbapi_error: type[BaseException] = dbapi.Error
+        self._unavailable: tuple[type[BaseException], ...] = (
+            OperationalError,
+            InterfaceError,
+            DisconnectionError,
+            PoolTimeout,
+            dbapi.OperationalError,
+            dbapi.InterfaceError,
+        )
         if migrate:
             self.upgrade_if_needed()
 
@@ -202,14 +260,19 @@ class RunStore:
             raise self._failure(what, exc) from exc
 
     def _failure(self, what: str, exc: BaseException) -> StoreError:
-        """A database error as users read it: what could not be done, where, and what to check."""
+        """A database error as users read it: what could not be done, where, and what to check.
+
+        Errors of reaching the database (refused, locked, read-only, timed out, connection lost)
+        come out as StoreUnavailable: the same write works later, so the recorder spools it.
+        """
         hint = (
             "the database is locked by another writer; it was waited on for "
             f"{self.timeout:g}s (RUNDOSSIER_DB_TIMEOUT)"
             if "locked" in str(exc).lower()
             else "check RUNDOSSIER_DB_URL and that the database is reachable"
         )
-        return StoreError(f"could not {what} in {self.describe()}: {_first_line(exc)} ({hint})")
+        cls = StoreUnavailable if isinstance(exc, self._unavailable) else StoreError
+        return cls(f"could not {what} in {self.describe()}: {_first_line(exc)} ({hint})")
 
     @contextmanager
     def _tx(self, what: str) -> Iterator[Connection]:
@@ -229,7 +292,7 @@ class RunStore:
     # -- writes ------------------------------------------------------------------------------
     def upsert_run(self, values: Mapping[str, Any], *, attempt_known: bool = True) -> str:
         """Create or merge the run keyed (orchestrator, flow_id, run_key); returns its run_id."""
-        stmt, row = self._run_statement(values, attempt_known)
+        stmt, row = self._run_statement(values, attempt_known, frozenset())
         try:
             result = self._raw.execute_one(stmt.sql, stmt.params(row))
         except (SQLAlchemyError, self._dbapi_error) as exc:
@@ -252,18 +315,35 @@ class RunStore:
         with self._fast("record events") as cur:
             self._exec_events(cur, events)
 
-    def write(self, batch: WriteBatch) -> list[str]:
-        """Apply a batch in one transaction; returns the run ids of its runs, in order."""
+    def write(self, batch: WriteBatch, *, wait_s: float | None = None) -> BatchResult:
+        """Apply a batch in one transaction; returns its runs' ids and stored start times, in order.
+
+        `wait_s`: wait at most this long for a locked SQLite database (less than the store's
+        timeout; 0: only if it is free now). PostgreSQL callers bound the time themselves."""
+        if wait_s is not None and self.dialect == "sqlite" and wait_s < self.timeout:
+            with self._raw.busy_timeout(wait_s):
+                return self.write(batch)
+        result = BatchResult()
+        if len(batch.steps) == 1 and not (batch.runs or batch.events or batch.root_causes or batch.cleared):
+            self.upsert_step(batch.steps[0])  # the hot path (a step's start and end): no explicit transaction
+            return result
         with self._fast("record a batch") as cur:
-            ids = [self._exec_run(cur, v, k) for v, k in batch.runs]
+            for values, known, fill in batch.runs:
+                run_id, started_at = self._exec_run(cur, values, known, fill)
+                result.run_ids.append(run_id)
+                result.started_at.append(started_at)
             # a run that already existed keeps its id: rows of this batch follow it
-            remap = {v["run_id"]: i for (v, _), i in zip(batch.runs, ids, strict=True) if v.get("run_id", i) != i}
+            remap = {
+                r[0]["run_id"]: i for r, i in zip(batch.runs, result.run_ids, strict=True) if r[0].get("run_id", i) != i
+            }
             for s in batch.steps:
                 self._exec_step(cur, _follow(s, remap))
             self._exec_events(cur, [_follow(e, remap) for e in batch.events] if remap else batch.events)
             for values in batch.root_causes:
                 self._exec_root_cause(cur, _follow(values, remap))
-            return ids
+            for run_id in batch.cleared:
+                self._exec_clear(cur, remap.get(run_id, run_id))
+        return result
 
     def update_run(self, run_id: str, **values: Any) -> None:
         """Set columns of an existing run (no merge rules): retention and spool flush use it."""
@@ -273,24 +353,34 @@ class RunStore:
 
     def clear_run_outcome(self, run_id: str) -> None:
         """Forget a run's error (it recovered: its failed tries stay on their steps)."""
+        self.write(WriteBatch().clear_outcome(run_id))
+
+    def _exec_clear(self, cur: Any, run_id: str) -> None:
         t = RUN_TABLE
-        with self._tx("clear a run's error") as conn:
-            conn.execute(
+
+        def build() -> Any:
+            cleared = {c: null() for c in _OUTCOME_CLEARED}
+            stmt = (
                 update(t)
-                .where(t.c.run_id == run_id, t.c.root_step_id.is_not(None))
-                .values(
-                    error_type=None,
-                    error_message=None,
-                    failure_class=None,
-                    fingerprint=None,
-                    root_step_id=None,
-                    root_try_number=None,
-                    trace_uri=None,
-                    trace_bytes=None,
-                    spooled=False,
-                    updated_at=utcnow(),
-                )
+                .where(t.c.run_id == bindparam("b_run_id"), t.c.root_step_id.is_not(None))
+                .values(spooled=false(), updated_at=bindparam("updated_at"), **cleared)
             )
+            return stmt, t, ["updated_at", "b_run_id"]
+
+        stmt = self._stmts.get(("clear_outcome",), build)
+        cur.execute(stmt.sql, stmt.params({"b_run_id": run_id, "updated_at": utcnow()}))
+
+    def renew_leases(
+        self, runs: Sequence[str], steps: Sequence[tuple[str, str, int]], *, now: datetime, until: datetime
+    ) -> None:
+        """The heartbeat: running rows this process holds stay alive until `until` (see `leases`)."""
+        with self._tx("renew leases") as conn:
+            leases.renew(conn, runs, steps, now, until)
+
+    def reap_expired(self, *, now: datetime | None = None) -> leases.Reaped:
+        """Mark runs and steps still running past their lease as crashed (see `leases`)."""
+        with self._tx("mark runs whose process died as crashed") as conn:
+            return leases.reap(conn, now or utcnow())
 
     def update_step(self, run_id: str, step_id: str, try_number: int, **values: Any) -> None:
         values.setdefault("updated_at", utcnow())
@@ -302,12 +392,15 @@ class RunStore:
                 .values(**values)
             )
 
-    def _run_statement(self, values: Mapping[str, Any], attempt_known: bool) -> tuple[CompiledWrite, dict[str, Any]]:
+    def _run_statement(
+        self, values: Mapping[str, Any], attempt_known: bool, fill: frozenset[str]
+    ) -> tuple[CompiledWrite, dict[str, Any]]:
         cols, row = _run_row(values)
         known = attempt_known and "attempt" in cols
+        fill = fill & cols
         stmt = self._stmts.get(
-            ("run", known, cols),
-            lambda: (run_upsert(self.dialect, cols, attempt_known=known), RUN_TABLE, list(row)),
+            ("run", known, cols, fill),
+            lambda: (run_upsert(self.dialect, cols, attempt_known=known, fill=fill), RUN_TABLE, list(row)),
         )
         return stmt, row
 
@@ -316,13 +409,18 @@ class RunStore:
         stmt = self._stmts.get(("step", cols), lambda: (step_upsert(self.dialect, cols), STEP_TABLE, list(row)))
         return stmt, row
 
-    def _exec_run(self, cur: Any, values: Mapping[str, Any], attempt_known: bool) -> str:
-        stmt, row = self._run_statement(values, attempt_known)
+    def _exec_run(
+        self, cur: Any, values: Mapping[str, Any], attempt_known: bool, fill: frozenset[str]
+    ) -> tuple[str, datetime | None]:
+        stmt, row = self._run_statement(values, attempt_known, fill)
         cur.execute(stmt.sql, stmt.params(row))
         result = cur.fetchone()
         if result is None:
             raise StoreError("the database returned no run id for an upsert")
-        return str(result[0])
+        started = result[1]
+        if started is not None:
+            started = _sqlite_datetime(started) if self.dialect == "sqlite" else _pg_datetime(started)
+        return str(result[0]), started
 
     def _exec_step(self, cur: Any, values: Mapping[str, Any]) -> None:
         stmt, row = self._step_statement(values)
@@ -331,6 +429,7 @@ class RunStore:
     def _exec_root_cause(self, cur: Any, values: Mapping[str, Any]) -> None:
         row = {k: v for k, v in values.items() if v is not None}
         failed_at = row.pop("failed_at", None)
+        replace = bool(row.pop("replace", False))
         if "run_id" not in row or "root_step_id" not in row:
             raise ValueError("a root cause needs run_id and root_step_id")
         if row.get("error_message"):
@@ -341,12 +440,17 @@ class RunStore:
 
         def build() -> Any:
             sets = {k: bindparam(k) for k in sorted(cols) if k != "run_id"}
-            stmt = update(t).where(t.c.run_id == bindparam("b_run_id"), t.c.root_step_id.is_(None)).values(sets)
+            where = [t.c.run_id == bindparam("b_run_id")]
+            if not replace:
+                where.append(t.c.root_step_id.is_(None))
+            stmt = update(t).where(*where).values(sets)
             return stmt, t, [*sorted(k for k in cols if k != "run_id"), "b_run_id"]
 
-        stmt = self._stmts.get(("root_cause", cols), build)
+        stmt = self._stmts.get(("root_cause", cols, replace), build)
         row["b_run_id"] = row.pop("run_id")
         cur.execute(stmt.sql, stmt.params(row))
+        if replace:  # a run whose handled step failures did not end it: counted once already, as they were
+            return
         if cur.rowcount == 1:
             if row.get("fingerprint"):  # this attempt's first failure: count it in its group
                 self._exec_failure_group(cur, row["b_run_id"], row, failed_at or utcnow())
@@ -706,4 +810,4 @@ def _first_line(exc: BaseException) -> str:
     return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
 
 
-__all__ = ["RunStore", "RunQuery", "RunPage", "WriteBatch", "MAX_PAGE"]
+__all__ = ["RunStore", "RunQuery", "RunPage", "WriteBatch", "BatchResult", "MAX_PAGE"]

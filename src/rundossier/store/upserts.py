@@ -17,16 +17,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Column, Table, and_, case, literal_column, null, or_
+from sqlalchemy import Column, Table, and_, case, func, literal_column, null, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.dml import Insert
 
 from ..status import ACTIVE, TERMINAL
-from .models import Run, Step
+from .models import Event, Run, Step
 
 RUN_TABLE: Table = Run.__table__  # type: ignore[assignment]
 STEP_TABLE: Table = Step.__table__  # type: ignore[assignment]
+EVENT_TABLE: Table = Event.__table__  # type: ignore[assignment]
 
 RUN_KEY = ("orchestrator", "flow_id", "run_key")
 STEP_KEY = ("run_id", "step_id", "try_number")
@@ -70,12 +71,16 @@ def _status_guard(cur: Column[Any], new: Any, same_round: ColumnElement[bool] | 
     return case((keep, cur), else_=new)
 
 
-def run_upsert(dialect_name: str, columns: frozenset[str], *, attempt_known: bool = True) -> Insert:
-    """INSERT ... ON CONFLICT (orchestrator, flow_id, run_key) DO UPDATE ... RETURNING run_id.
+def run_upsert(
+    dialect_name: str, columns: frozenset[str], *, attempt_known: bool = True, fill: frozenset[str] = frozenset()
+) -> Insert:
+    """INSERT ... ON CONFLICT (orchestrator, flow_id, run_key) DO UPDATE ... RETURNING run_id, started_at.
 
     `columns` are the columns this write provides (the key, run_id and created_at included).
     With `attempt_known=False` (a caller that cannot tell which attempt it sees, such as a task
     hook making sure its run exists) the row's attempt is kept and the write merges into it.
+    `fill` names provided columns whose value is a guess (a start time taken as "now" by a hook
+    that was not told it): the row keeps the value it has, unless this is a newer attempt.
     """
     t = RUN_TABLE
     _check(t, columns, (*RUN_KEY, "run_id", "status", "created_at", "updated_at"))
@@ -98,6 +103,9 @@ def run_upsert(dialect_name: str, columns: frozenset[str], *, attempt_known: boo
             set_[name] = guard if older is None else case((older, col), else_=guard)
         elif name == "updated_at":
             set_[name] = ex[name]
+        elif name in fill:
+            kept = func.coalesce(col, ex[name])
+            set_[name] = case((newer, ex[name]), else_=kept) if newer is not None else kept
         elif newer is not None and older is not None:
             if name in columns:
                 set_[name] = case((older, col), else_=ex[name])
@@ -105,7 +113,7 @@ def run_upsert(dialect_name: str, columns: frozenset[str], *, attempt_known: boo
                 set_[name] = case((newer, null()), else_=col)
         else:
             set_[name] = ex[name]
-    return stmt.on_conflict_do_update(index_elements=list(RUN_KEY), set_=set_).returning(t.c.run_id)
+    return stmt.on_conflict_do_update(index_elements=list(RUN_KEY), set_=set_).returning(t.c.run_id, t.c.started_at)
 
 
 def step_upsert(dialect_name: str, columns: frozenset[str]) -> Insert:
@@ -128,6 +136,11 @@ def step_upsert(dialect_name: str, columns: frozenset[str]) -> Insert:
     return stmt.on_conflict_do_update(index_elements=list(STEP_KEY), set_=set_)
 
 
+def event_insert(dialect_name: str) -> Insert:
+    """INSERT of one event; one whose `uid` is already stored (a replayed batch) is skipped."""
+    return _insert(dialect_name, EVENT_TABLE).on_conflict_do_nothing(index_elements=["uid"])
+
+
 def provided(values: Mapping[str, Any], defaults: Mapping[str, Any]) -> tuple[frozenset[str], dict[str, Any]]:
     """The columns a write provides, and the row to insert (NOT NULL defaults filled in)."""
     row = {k: v for k, v in values.items() if v is not None}
@@ -146,6 +159,7 @@ def _check(table: Table, columns: frozenset[str], required: tuple[str, ...]) -> 
 __all__ = [
     "run_upsert",
     "step_upsert",
+    "event_insert",
     "provided",
     "RUN_TABLE",
     "STEP_TABLE",

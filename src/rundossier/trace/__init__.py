@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .bound import MIN_MAX_BYTES, bound
 from .build import REASON_MESSAGE_ONLY, REASON_NO_ERROR, build_trace, default_in_app, mask_doc
+from .chain import exceptions_in
 from .fingerprint import fingerprint, normalize_message
 from .model import (
     MARKER_BYTES,
@@ -27,6 +28,7 @@ __all__ = [
     "TraceHeader",
     "TraceDoc",
     "build_trace",
+    "exceptions_in",
     "default_in_app",
     "mask_doc",
     "REASON_MESSAGE_ONLY",

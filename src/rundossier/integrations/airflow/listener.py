@@ -296,6 +296,9 @@ class RunDossierListener:
                 started_at=info.started_at,
                 queued_at=info.queued_at,
                 tags=dict(info.tags) or None,
+                # a DAG run is Airflow's to end (its dag run listeners): no process holds its lease;
+                # each task's step holds one in the task's process
+                lease=False,
             )
             state.runs[key] = handle
         return handle
