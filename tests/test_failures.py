@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from rundossier.failures import build_failure, chain_summary, json_bytes
-from rundossier.trace import TraceHeader, to_json
+from rundossier.trace import TraceHeader, to_stored_json
 from tests.trace.helpers import caught
 
 HEADER = TraceHeader(run_id="run_01TEST", flow_id="nightly_etl", step_id="load", try_number=2)
@@ -66,7 +66,8 @@ def test_build_failure_stores_the_masked_document_in_both_forms() -> None:
         max_bytes=10 << 20,
     )
     doc = json.loads(gzip.decompress(art.json_gz))
-    assert doc == json.loads(json.dumps(to_json(art.doc)))
+    assert doc == json.loads(json.dumps(to_stored_json(art.doc)))
+    assert doc["traceback_text"] == ""  # the text blob holds it; the chain holds the same frames
     text = gzip.decompress(art.text_gz).decode("utf-8")
     assert art.text_bytes == len(text.encode("utf-8"))
     for form in (text, json.dumps(doc, ensure_ascii=False)):
@@ -74,3 +75,29 @@ def test_build_failure_stores_the_masked_document_in_both_forms() -> None:
     assert art.error_type == "RuntimeError" and art.error_message == "load failed: caf\u00e9"
     assert [n["type"] for n in chain_summary(art.doc)] == ["ConnectionError", "RuntimeError"]
     assert art.fingerprint
+
+
+def _raise_message(message: str) -> None:
+    raise ValueError(message)
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["x" * 10_000_000, '"' * 9_000_000, "\u00e9" * 5_000_000, "\\n" * 4_000_000],
+    ids=["ascii", "quotes-escape-to-twice", "two-byte-chars", "backslashes"],
+)
+def test_both_stored_forms_fit_the_cap_however_the_message_escapes(message: str) -> None:
+    cap = 10 << 20
+    art = build_failure(caught(lambda: _raise_message(message)), HEADER, ["a log line"] * 50, mask=str, max_bytes=cap)
+    text = gzip.decompress(art.text_gz)
+    raw = gzip.decompress(art.json_gz)
+    assert len(text) <= cap and len(raw) <= cap
+    doc = json.loads(raw)
+    assert len(doc["error_message"].encode()) <= 4000 and "bytes omitted" in doc["error_message"]
+    assert doc["chain"][-1]["type"] == "ValueError" and doc["chain"][-1]["message"]
+
+
+def test_a_message_only_failure_keeps_its_message_in_the_json() -> None:
+    art = build_failure("SomeError: " + "y" * 5000, HEADER, (), mask=str, max_bytes=10 << 20)
+    doc = json.loads(gzip.decompress(art.json_gz))
+    assert doc["chain"] == [] and doc["error_message"] == "y" * 5000

@@ -353,3 +353,14 @@ def test_steps_record_when_their_output_began_and_ended(rec: Recorder) -> None:
     quiet, talky = rec.store.list_steps(run.run_id)
     assert quiet.first_output_at is None and quiet.last_output_at is None
     assert talky.started_at <= talky.first_output_at <= talky.last_output_at <= talky.finished_at
+
+
+def test_one_huge_print_is_stored_as_one_bounded_line(rec: Recorder, capsys: pytest.CaptureFixture[str]) -> None:
+    with rec.run("f") as run, run.step("s"):
+        print("y" * 5_000_000)
+        print("next line")
+    assert len(capsys.readouterr().out) > 5_000_000  # the terminal still got all of it
+    step = rec.store.get_step(run.run_id, "s")
+    assert step.log_bytes < 70_000
+    first, second = (line.message for line in decode_lines(_blob(rec, step.log_uri)))
+    assert first.startswith("yyy") and first.endswith(" bytes omitted") and second == "next line"

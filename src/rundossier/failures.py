@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from .trace import (
+    MIN_MAX_BYTES,
     ExceptionNode,
     TraceDoc,
     TraceHeader,
@@ -19,7 +20,7 @@ from .trace import (
     fingerprint,
     mask_doc,
     render_text,
-    to_json,
+    to_stored_json,
 )
 
 GZIP_LEVEL = 1  # traces are small; speed on the failing task beats the last 20% of size
@@ -59,14 +60,20 @@ def build_failure(
 
     The cap on single strings keeps a 50 MiB message from being masked in full: nothing longer
     than the whole trace budget can end up in the trace anyway. `log_tail_masked`: the log
-    lines were masked when they were captured, so they are not masked twice.
+    lines were masked when they were captured, so they are not masked twice. Both blobs fit in
+    `max_bytes` (before gzip), dropped parts marked.
     """
     doc = build_trace(error, header, log_tail, reason=reason, max_string_bytes=max_bytes)
     masked = mask_doc(doc, mask, many=mask_many, log_tail_masked=log_tail_masked)
     group = fingerprint(masked)  # before bound(): dropping frames must not move a failure to another group
     doc = bound(masked, max_bytes)
     text = render_text(doc).encode("utf-8")
-    doc_json = json_bytes(to_json(doc))
+    doc_json = json_bytes(to_stored_json(doc))
+    budget = max_bytes
+    while len(doc_json) > max_bytes and budget > MIN_MAX_BYTES:
+        # the JSON form can outgrow the text (escapes, structure): bound it too, on a smaller budget
+        budget = max(MIN_MAX_BYTES, int(budget * max_bytes / len(doc_json) * 0.9))
+        doc_json = json_bytes(to_stored_json(bound(masked, budget)))
     return FailureArtifacts(
         doc=doc,
         text_gz=gzip.compress(text, compresslevel=GZIP_LEVEL, mtime=0),

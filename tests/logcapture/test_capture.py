@@ -107,15 +107,41 @@ def test_partial_writes_become_lines_and_are_flushed_at_exit(monkeypatch, writes
     assert out.getvalue() == "".join(writes)
 
 
-def test_a_line_that_never_ends_is_stored_in_bounded_pieces(monkeypatch):
+def test_a_line_that_never_ends_is_stored_as_one_bounded_line(monkeypatch):
     use_streams(monkeypatch)
     sl = StepLog(max_line_bytes=1000)
     with capture(sl):
         for _ in range(20_000):
             sys.stdout.write("xyz")
+    [got] = messages(sl)
+    assert got.startswith("xyz" * 300) and got.endswith(" bytes omitted")
+    head, _, omitted = got.rpartition(" ... ")
+    assert len(got.encode()) <= 1000 and len(head) + int(omitted.split()[0]) == 60_000
+
+
+@pytest.mark.parametrize("then", ["\nafter\n", "after\n", ""])
+def test_one_huge_print_is_one_bounded_line(monkeypatch, then):
+    # print() writes the text, then the newline: the text alone must not be stored whole
+    use_streams(monkeypatch)
+    sl = StepLog(max_line_bytes=1000)
+    with capture(sl):
+        sys.stdout.write("é" * 5_000_000)
+        sys.stdout.write(then)
     got = messages(sl)
-    assert "".join(got) == "xyz" * 20_000
-    assert max(len(m) for m in got) == 1000
+    assert got[1:] == (["after"] if then.startswith("\n") else []) and sl.total_bytes < 2_000
+    head, _, marker = got[0].rpartition(" ... ")
+    stored = len(head.encode())
+    dropped = 10_000_000 + (len("after") if then == "after\n" else 0) - stored
+    assert head.startswith("éé") and marker == f"{dropped} bytes omitted"
+
+
+def test_a_progress_bar_longer_than_a_line_keeps_its_latest_state(monkeypatch):
+    use_streams(monkeypatch)
+    sl = StepLog(max_line_bytes=1000)
+    with capture(sl):
+        sys.stderr.write("x" * 5000)
+        sys.stderr.write("\rdone 100%\n")
+    assert messages(sl) == ["done 100%"]
 
 
 def test_a_progress_bar_is_stored_as_its_final_state(monkeypatch):
@@ -582,22 +608,15 @@ def test_concurrent_captures_in_threads_route_correctly(monkeypatch, logger):
                 logger.info("t%d r%d", k, i)
             sys.stdout.write(f"t{k} partial")
 
-    threads = [
-        threading.Thread(target=contextvars.copy_context().run, args=(step, k))
-        for k in range(n_threads)
-    ]
+    threads = [threading.Thread(target=contextvars.copy_context().run, args=(step, k)) for k in range(n_threads)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     for k, sl in logs.items():
         got = lines(sl)
-        assert [m for s, _, m in got if s == "stdout"] == [f"t{k} p{i}" for i in range(n_lines)] + [
-            f"t{k} partial"
-        ]
-        assert [m for s, lv, m in got if lv == "INFO"] == [
-            f"{logger.name}: t{k} r{i}" for i in range(n_lines)
-        ]
+        assert [m for s, _, m in got if s == "stdout"] == [f"t{k} p{i}" for i in range(n_lines)] + [f"t{k} partial"]
+        assert [m for s, lv, m in got if lv == "INFO"] == [f"{logger.name}: t{k} r{i}" for i in range(n_lines)]
     assert sys.stdout is out
     assert out.getvalue().count("\n") == n_threads * n_lines
 

@@ -122,6 +122,7 @@ class _Route:
         "lock",
         "pending",
         "pending_len",
+        "omitted",
         "errors",
         "installed_logging",
         "installed_streams",
@@ -145,6 +146,8 @@ class _Route:
         self.lock = threading.Lock()
         self.pending: dict[str, list[str]] = {"stdout": [], "stderr": []}
         self.pending_len = {"stdout": 0, "stderr": 0}
+        #: UTF-8 bytes of the current partial line dropped past `max_line_bytes` (stored as a marker)
+        self.omitted = {"stdout": 0, "stderr": 0}
         self.errors = 0
         self.installed_logging = False
         self.installed_streams: tuple[str, ...] = ()
@@ -156,47 +159,53 @@ class _Route:
             if "\n" not in text:
                 pending.append(text)
                 self.pending_len[stream] += len(text)
-                if self.pending_len[stream] <= self.steplog.max_line_bytes:
-                    return
-                lines = self._compact(stream)
-            else:
-                parts = text.split("\n")
-                if pending:
-                    pending.append(parts[0])
-                    parts[0] = "".join(pending)
-                last = parts.pop()
-                self.pending[stream] = [last] if last else []
-                self.pending_len[stream] = len(last)
-                lines = parts
+                if self.pending_len[stream] > self.steplog.max_line_bytes:
+                    self._compact(stream)
+                return
+            parts = text.split("\n")
+            # bytes dropped from a line a later CR overwrote were not omitted: the terminal shows the rest
+            first_omitted = self.omitted[stream] if "\r" not in parts[0].rstrip("\r") else 0
+            if pending:
+                pending.append(parts[0])
+                parts[0] = "".join(pending)
+            last = parts.pop()
+            self.pending[stream] = [last] if last else []
+            self.pending_len[stream] = len(last)
+            self.omitted[stream] = 0
+            if len(last) > self.steplog.max_line_bytes:
+                self._compact(stream)
         write = self.steplog.write
-        for line in lines:
-            write(stream, _clean(line))
+        for i, line in enumerate(parts):
+            write(stream, _clean(line), omitted=first_omitted if i == 0 else 0)
 
-    def _compact(self, stream: str) -> list[str]:
-        """Bound a line that never ends: keep what follows its last CR, emit full-size pieces."""
+    def _compact(self, stream: str) -> None:
+        """Bound a line that does not end (yet): keep what follows its last CR (a progress bar's
+        latest state) and at most `max_line_bytes` of it; what is dropped is counted, and stored as
+        a visible marker when the line ends. A 50 MB print is one line of 64 KiB, not 50 MB."""
         cap = self.steplog.max_line_bytes
         text = "".join(self.pending[stream])
         cr = text.rstrip("\r").rfind("\r")
-        if cr >= 0:
+        if cr >= 0:  # the terminal line starts over: what came before is overwritten, not omitted
             text = text[cr + 1 :]
-        lines = []
-        while len(text) > cap:
-            lines.append(text[:cap])
-            text = text[cap:]
+            self.omitted[stream] = 0
+        if len(text) > cap:
+            self.omitted[stream] += len(text[cap:].encode("utf-8", "surrogatepass"))
+            text = text[:cap]
         self.pending[stream] = [text] if text else []
         self.pending_len[stream] = len(text)
-        return lines
 
     def flush(self) -> None:
         """Write the partial lines left in each stream."""
         for stream in _STREAMS:
             with self.lock:
                 text = "".join(self.pending[stream])
+                omitted = self.omitted[stream]
                 self.pending[stream] = []
                 self.pending_len[stream] = 0
+                self.omitted[stream] = 0
             line = _clean(text)
-            if line:
-                self.steplog.write(stream, line)
+            if line or omitted:
+                self.steplog.write(stream, line, omitted=omitted)
 
     def format(self, record: logging.LogRecord) -> str:
         try:
@@ -454,9 +463,7 @@ def capture(
     if isinstance(logger_names, str):  # a single name, not its characters
         logger_names = (logger_names,)
     names = tuple(dict.fromkeys(_norm_name(n) for n in logger_names))
-    route = _Route(
-        steplog, names, level, std_streams, _current.get(), formatter or _DEFAULT_FORMATTER
-    )
+    route = _Route(steplog, names, level, std_streams, _current.get(), formatter or _DEFAULT_FORMATTER)
     try:
         _install(route)
     except Exception:
@@ -482,9 +489,7 @@ def capture(
             _fault(route)
         if route.errors:
             try:
-                _log.warning(
-                    "rundossier ignored %d fault(s) while capturing a step's logs", route.errors
-                )
+                _log.warning("rundossier ignored %d fault(s) while capturing a step's logs", route.errors)
             except Exception:
                 pass
 

@@ -143,10 +143,12 @@ class StepLog:
         ts: float | None = None,
         *,
         prefix: str = "",
+        omitted: int = 0,
     ) -> None:
         """Record one line (callers split on newlines). Thread-safe; never raises.
 
-        `prefix` (a logger's name) goes before the message unmasked and uncut."""
+        `prefix` (a logger's name) goes before the message unmasked and uncut. `omitted`: UTF-8
+        bytes of this line the caller already dropped (they count in its omitted-bytes marker)."""
         if self._finished:
             return
         try:
@@ -154,7 +156,7 @@ class StepLog:
                 ts = self._clock()
             if type(message) is not str:
                 message = str(message)
-            message = self._prepare(message)
+            message = self._prepare(message, omitted)
             if prefix:
                 message = prefix + message
             data = encode_fields(ts, stream, level, message)
@@ -183,13 +185,13 @@ class StepLog:
         except Exception:
             self.internal_errors += 1
 
-    def _prepare(self, message: str) -> str:
+    def _prepare(self, message: str, omitted: int = 0) -> str:
         """`message` masked, then cut to `max_line_bytes` UTF-8 bytes with a visible marker."""
         limit = self._max_line
-        rest_bytes = 0
+        rest_bytes = omitted
         window = _MASK_WINDOW * limit
         if len(message) > window:  # bound the mask's and encoder's work on a huge message
-            rest_bytes = _utf8_len(message[window:])
+            rest_bytes += _utf8_len(message[window:])
             message = message[:window]
         if self._mask is not None:
             try:
@@ -203,7 +205,7 @@ class StepLog:
             return message
         data = message.encode("utf-8", "surrogatepass")
         total = len(data) + rest_bytes
-        if total <= limit:
+        if total <= limit and not rest_bytes:
             return message
         cut = min(max(limit - len(f" ... {total} bytes omitted"), 0), len(data))
         while 0 < cut < len(data) and (data[cut] & 0xC0) == 0x80:  # not inside a character

@@ -20,7 +20,7 @@ from .model import (
     TraceDoc,
     TraceHeader,
 )
-from .render import from_json, render_text, to_json
+from .render import from_json, render_text, to_json, to_stored_json
 
 __all__ = [
     "Frame",
@@ -35,6 +35,7 @@ __all__ = [
     "REASON_NO_ERROR",
     "render_text",
     "to_json",
+    "to_stored_json",
     "from_json",
     "bound",
     "MIN_MAX_BYTES",

@@ -29,6 +29,7 @@ from .model import (
     Frame,
     TraceDoc,
     TraceHeader,
+    cut_middle,
     head_count,
     sanitize,
     utf8_len,
@@ -267,6 +268,23 @@ def to_json(doc: TraceDoc) -> dict[str, Any]:
         "omitted_log_lines": doc.omitted_log_lines,
         "truncated": doc.truncated,
     }
+
+
+#: the top-level `error_message` of a stored document whose chain holds the message in full
+STORED_SUMMARY_BYTES = 4000
+
+
+def to_stored_json(doc: TraceDoc) -> dict[str, Any]:
+    """`to_json(doc)` without what the stored text trace already holds: with a chain, the printed
+    `traceback_text` (the `.txt` blob is that text) is left out and the top-level `error_message`
+    (the last node's message, again) is cut to STORED_SUMMARY_BYTES with a marker. A 10 MB
+    message is then stored once in the JSON, not three times."""
+    data = to_json(doc)
+    if doc.chain:
+        data["traceback_text"] = ""
+        if doc.error_message:
+            data["error_message"] = cut_middle(doc.error_message, STORED_SUMMARY_BYTES)
+    return data
 
 
 def _node_json(node: ExceptionNode) -> dict[str, Any]:
