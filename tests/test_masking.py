@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from rundossier.errors import ConfigError
-from rundossier.masking import DEFAULT_MASKER, MASK, Masker
+from rundossier.masking import DEFAULT_MASKER, MASK, WITHHELD_PREFIX, Masker, withheld
 
 mask = DEFAULT_MASKER.mask
 
@@ -280,20 +280,61 @@ def test_redactor_is_applied_before_the_builtins() -> None:
     assert seen == ["conn to db with hunter2, token=abc"]
 
 
-def test_raising_redactor_is_skipped() -> None:
+def test_raising_redactor_withholds_the_text_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
     def broken(text: str) -> str:
-        raise RuntimeError("boom")
+        raise RuntimeError(f"cannot redact {text}")  # the message holds the secret: never shown
 
     def upper(text: str) -> str:
         return text.upper()
 
-    m = Masker(redactors=[broken, upper])
-    assert m.mask("password=abc") == "PASSWORD=***"
-    assert m.mask_many(["a", "password=b"]) == ["A", "PASSWORD=***"]
+    m = Masker(redactors=[upper, broken])
+    out = m.mask("password=abc ghp_" + GH_BODY)
+    assert out.startswith(WITHHELD_PREFIX) and "broken raised RuntimeError" in out
+    assert "abc" not in out.lower() and GH_BODY not in out and "cannot redact" not in out
+    assert m.mask_many(["a", "password=b"]) == [out, out]
+    assert m.withheld == 3
+    warnings = [r for r in caplog.records if r.name == "rundossier" and r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "broken raised RuntimeError" in warnings[0].getMessage()
+    assert GH_BODY not in caplog.text and "cannot redact" not in caplog.text
 
 
-def test_redactor_returning_non_str_is_skipped() -> None:
-    assert Masker(redactors=[lambda t: None]).mask("password=abc") == "password=***"
+@pytest.mark.parametrize("result", [None, b"password=abc", 42, ["password=abc"]])
+def test_redactor_returning_non_str_withholds_the_text(result: object) -> None:
+    m = Masker(redactors=[lambda t: result])
+    out = m.mask("password=abc")
+    assert out == withheld(f"redactor {__name__}.test_redactor_returning_non_str_withholds_the_text.<locals>."
+                           f"<lambda> returned {type(result).__name__}, not str")
+    assert "abc" not in out
+
+
+def test_a_failing_redactor_withholds_only_its_text_in_mask_many() -> None:
+    def picky(text: str) -> str:
+        if "boom" in text:
+            raise ValueError(text)
+        return text
+
+    out = Masker(redactors=[picky]).mask_many(["token=a1", "boom ghp_" + GH_BODY, "fine"])
+    assert out[0] == "token=***" and out[2] == "fine"
+    assert out[1].startswith(WITHHELD_PREFIX) and GH_BODY not in out[1]
+
+
+def test_str_of_a_value_that_raises_is_withheld() -> None:
+    class Bad:
+        def __str__(self) -> str:
+            raise RuntimeError("password=hunter2")
+
+    out = Masker().mask(Bad())  # type: ignore[arg-type]
+    assert out == withheld("str() of a Bad raised RuntimeError")
+
+
+def test_a_bug_in_the_builtins_withholds_the_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    import rundossier.masking.masker as masker_mod
+
+    def bug(text: str) -> str:
+        raise IndexError(text)
+
+    monkeypatch.setattr(masker_mod, "mask_text", bug)
+    assert Masker().mask("password=abc") == withheld("internal error in the built-in patterns (IndexError)")
 
 
 def test_non_callable_redactor_raises_config_error() -> None:
