@@ -225,6 +225,11 @@ class Recorder:
         `attempt=None` means "I cannot tell which attempt this is": the row's attempt is kept.
         Always returns a handle; if the database is down the row waits in the spool.
         """
+        # masked where they enter: every text a caller hands in (ids too: they name rows and blobs)
+        flow_id, run_key, host, agent, params_hash, code_version, traceparent = self.masker.mask_fields(
+            flow_id, run_key, host, agent, params_hash, code_version, traceparent
+        )
+        tags = self.masker.mask_data(tags)
         run_id = new_run_id()
         handle = RunHandle(
             self,
@@ -346,6 +351,8 @@ class Recorder:
         host: str | None = None,
     ) -> StepHandle:
         """Record a step try as running and return its handle (with a log buffer)."""
+        step_id, task_id, host = self.masker.mask_fields(step_id, task_id, host)  # masked where they enter
+        upstream = self.masker.mask_data(list(upstream)) if upstream else None
         start = started_at or _now()
         handle = StepHandle(
             run,
@@ -505,7 +512,7 @@ class Recorder:
         def go() -> None:
             step = StepHandle(
                 run,
-                step_id or RUN_STEP,
+                self.masker.mask(step_id) if step_id else RUN_STEP,  # masked where it enters
                 try_number,
                 StepLog(),
                 started_at=started_at or finished_at or _now(),
@@ -535,15 +542,16 @@ class Recorder:
         """
 
         def go() -> None:
+            m = self.masker  # every text of the event is masked where it enters
             row: dict[str, Any] = {
                 "run_id": run.run_id,
-                "step_id": step_id,
+                "step_id": m.mask(step_id) if step_id is not None else None,
                 "try_number": try_number,
-                "kind": ev.check_kind(kind),
+                "kind": m.mask(ev.check_kind(kind)),
                 "ts": ts or _now(),
-                "summary": self.masker.mask(str(summary)) if summary else "",
-                "raw_ref": raw_ref,
-                "data": dict(data) if data else None,
+                "summary": m.mask(str(summary)) if summary else "",
+                "raw_ref": m.mask(raw_ref) if raw_ref is not None else None,
+                "data": m.mask_data(dict(data)) if data else None,
             }
             self._deliver(f"record a {kind} event", [], WriteBatch().event(row))
 

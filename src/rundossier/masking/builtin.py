@@ -662,11 +662,11 @@ def is_masked(segment: str) -> bool:
 
 
 def secret_value(key: str, value: str) -> bool:
-    """True when `key=value` reads as a secret-named key with a value worth hiding (the same
-    rules as in text: `password` yes, `max_tokens` with a count no, `author` no)."""
-    probe = f"{key}={value}"
+    """True when `key=value` reads as a secret-named key with a value worth hiding, by the rules
+    that apply in text (`password` yes, `max_tokens` with a count no, `author` no). `value` is
+    written as in JSON (a str quoted). A finding inside the value (a token) does not count."""
     start = len(key) + 1
-    return any(e > start for _, e in _find_spans(probe))
+    return any(s in (start, start + 1) for s, _ in _find_spans(f"{key}={value}"))
 
 
 __all__ = ["MASK", "FAMILIES", "mask_text", "mask_texts", "is_masked", "secret_value"]
