@@ -6,7 +6,8 @@ context stays readable. The families (`FAMILIES` names them; README "Security" l
 - **PEM private keys**: the body of `-----BEGIN ... PRIVATE KEY----- ... -----END ...-----`
   (RSA, EC, OPENSSH, ENCRYPTED, PGP ... BLOCK; real newlines or `\\n` escapes) becomes
   `-----BEGIN RSA PRIVATE KEY-----***-----END RSA PRIVATE KEY-----`. A header with no END
-  masks everything that looks like key material after it (a truncated key still hides). A key
+  masks everything that looks like key material after it (a truncated key still hides); the
+  `|` margin traceback draws around an exception group's members does not end the body. A key
   printed over several log lines is masked by `lines.KeyBlocks`, line after line.
 - **Passwords in URLs**: `scheme://user:SECRET@host` -> `scheme://user:***@host`, any scheme;
   the last `@` of the authority ends the password.
@@ -216,7 +217,8 @@ _AWS_NEAR = 256
 _URL_PASSWORD = re.compile(r"://[^\s/?#@:\"'<>\\]*+:(?P<pw>[^\s/?#\"'<>\\]*)@")
 _PEM = re.compile(
     r"-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----"
-    r"(?P<body>(?:[A-Za-z0-9+/=\s:,.\\]|-(?!----))*+)"  # no "*": masked material ends it
+    # no "*": masked material ends it; "|": the margin of an exception group's members in a traceback
+    r"(?P<body>(?:[A-Za-z0-9+/=\s:,.\\|]|-(?!----))*+)"
     r"(?:-----END (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----)?"
 )
 
@@ -382,7 +384,9 @@ def _cookie(text: str, pos: int, sep: str | None, spans: _Spans) -> int:
             _add(spans, text, vs, vs + len(pair.group("value").rstrip()))
     if not found:
         _add(spans, text, s, e)
-    return max(e, v.end())
+    # quoted: resume after the quote; a header runs to the end of the line: resume where its
+    # value starts, so the keys that follow on the line are still found
+    return v.end() if kind in ("dq", "sq", "edq", "esq") else s
 
 
 def _item(text: str, m: re.Match[str], spans: _Spans) -> None:

@@ -20,8 +20,9 @@ from .builtin import MASK
 
 _BEGIN = re.compile(r"-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----")
 _END = re.compile(r"-----END (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----")
-# a line of key material: base64, and the `Proc-Type: 4,ENCRYPTED` / `DEK-Info: ...` headers
-_MATERIAL = re.compile(r"(?:[A-Za-z0-9+/=:,.\\ \t\r]|-(?!----))*+")
+# a line of key material: base64, the `Proc-Type: 4,ENCRYPTED` / `DEK-Info: ...` headers, and
+# the `|` margin of an exception group's members in a printed traceback
+_MATERIAL = re.compile(r"(?:[A-Za-z0-9+/=:,.\\|\ \t\r]|-(?!----))*+")
 
 
 class KeyBlocks:
