@@ -91,15 +91,17 @@ class Masker:
         """`text` with every secret replaced by MASK (the same object when none is found), or
         the withheld placeholder when masking failed. Never raises."""
         try:
-            text = _coerce(text)
+            if type(text) is not str:
+                text = _coerce(text)
             deadline = self._deadline(len(text))
-            text = self._redact(text, deadline)
+            if self._redactors:
+                text = self._redact(text, deadline)
             try:
                 text = mask_text(text)
             except Exception as exc:  # noqa: BLE001 - a bug in the built-ins withholds the text
                 raise MaskingFailed(f"internal error in the built-in patterns ({type(exc).__name__})") from None
             self._check(deadline, "the built-in patterns")
-            return self._user(text, deadline)
+            return self._user(text, deadline) if self._patterns else text
         except MaskingFailed as failed:
             return self._withhold(failed.reason)
 
@@ -113,16 +115,17 @@ class Masker:
         for the whole call). A text whose masking failed is withheld alone."""
         if len(texts) < 2:
             return [self.mask(t) for t in texts]
-        out: list[str] = []
+        out: list[str] = list(texts)
         failed: dict[int, str] = {}
-        for i, t in enumerate(texts):
-            try:
-                out.append(_coerce(t))
-            except MaskingFailed as f:
-                failed[i] = f.reason
-                out.append("")
+        if not all(type(t) is str for t in out):
+            for i, t in enumerate(texts):
+                try:
+                    out[i] = _coerce(t)
+                except MaskingFailed as f:
+                    failed[i] = f.reason
+                    out[i] = ""
         deadline = self._deadline(sum(map(len, out)))
-        for i, t in enumerate(out):
+        for i, t in enumerate(out if self._redactors else ()):
             if i not in failed:
                 try:
                     out[i] = self._redact(t, deadline)
@@ -141,7 +144,7 @@ class Masker:
             self._check(deadline, "the built-in patterns")
         except MaskingFailed as f:
             return [self._withhold(failed.get(i, f.reason)) for i in range(len(out))]
-        for i, t in enumerate(out):
+        for i, t in enumerate(out if self._patterns else ()):
             if i not in failed:
                 try:
                     out[i] = self._user(t, deadline)
