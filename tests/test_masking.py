@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from rundossier.errors import ConfigError
-from rundossier.masking import DEFAULT_MASKER, MASK, Masker
+from rundossier.masking import DEFAULT_MASKER, MASK, WITHHELD_PREFIX, Masker, withheld
 
 mask = DEFAULT_MASKER.mask
 
@@ -194,6 +194,56 @@ CORPUS = [
     ),
     ("sk_live_passwordxoxb-token password", "sk_live_***-token password"),
     ("-----BEGIN RSA PRIVATE KEY-----password=\x1b password", "-----BEGIN RSA PRIVATE KEY-----*** password"),
+    # --- families read from gitleaks' rules: the type prefix stays, the body goes
+    ("openai sk-" + "a1B2" * 12, "openai sk-***"),
+    ("sk-proj-" + "Ab3_" * 10 + " x", "sk-proj-*** x"),
+    ("sk-svcacct-" + "Ab3-" * 10, "sk-svcacct-***"),
+    ("sk-ant-api03-" + "x9Y_" * 20 + "AA", "sk-ant-api03-***"),
+    ("task-" + "a1B2" * 12, "task-" + "a1B2" * 12),  # not at a word start: not OpenAI's sk-
+    ("sk-learn is fine", "sk-learn is fine"),  # too short
+    ("SG." + "a1B2c3D4e5F6g7H8i9J0kl" + "." + "Z" * 43, "SG.***"),
+    ("sg." + "a1B2c3D4e5F6g7H8i9J0kl" + "." + "Z" * 43, "sg." + "a1B2c3D4e5F6g7H8i9J0kl" + "." + "Z" * 43),
+    ("twilio SK" + "0a1b2c3d" * 4, "twilio SK***"),
+    ("AC" + "0a1b2c3d" * 4 + " sid", "AC*** sid"),
+    ("ACCEPT" + "0a1b2c3d" * 4, "ACCEPT" + "0a1b2c3d" * 4),
+    ("npm_" + "a1B2c3" * 6, "npm_***"),
+    ("pypi-AgEIcHlwaS5vcmc" + "x" * 50, "pypi-***"),
+    ("dapi" + "0a1b2c3d" * 4 + "-2", "dapi***"),
+    ("hf_" + "abcdefghij" * 3 + "abcd", "hf_***"),
+    ("self.hf_model_name", "self.hf_model_name"),
+    ("api_org_" + "abcdefghij" * 3 + "abcd", "api_org_***"),
+    ("glpat-" + "a1B2c3D4e5" * 2, "glpat-***"),
+    ("glrt-" + "a1B2c3D4e5" * 2 + " gldt-" + "a1B2c3D4e5" * 2, "glrt-*** gldt-***"),
+    ("key-" + "0a1b2c3d" * 4, "key-***"),
+    ("https://hooks.slack.com/services/T0/B0/" + "a1B2c3D4" * 3, "https://hooks.slack.com/services/***"),
+    ("xapp-1-A0-123-" + "ab" * 20, "xapp-***"),
+    ("hvs." + "a1B2c3D4e5" * 3, "hvs.***"),
+    ("gsk_" + "a1B2c3D4e5" * 4, "gsk_***"),
+    ("shpat_" + "0a1b2c3d" * 4, "shpat_***"),
+    ("PMAK-" + "0a1b2c3d" * 3 + "-" + "0a1b2c3d" * 4, "PMAK-***"),
+    ("NRAK-" + "A1B2C3D4E5" * 3, "NRAK-***"),
+    ("glc_" + "a1B2c3D4e5" * 4 + "==", "glc_***"),
+    ("lin_api_" + "a1B2c3D4e5" * 4, "lin_api_***"),
+    ("dp.pt." + "a1B2c3D4e5" * 4, "dp.pt.***"),
+    ("dop_v1_" + "0a1b2c3d" * 8, "dop_v1_***"),
+    ("dbtc_" + "a1B2c3D4e5" * 4, "dbtc_***"),
+    ("GOCSPX-" + "a1B2c3D4e5" * 3, "GOCSPX-***"),
+    ("AGE-SECRET-KEY-1" + "QWERTY1234" * 6, "AGE-SECRET-KEY-1***"),
+    ("sk_prod_4eC39HqLyjWDarjtT1zdp7dc", "sk_prod_***"),
+    (
+        "('AKIAIOSFODNN7EXAMPLE', 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY')",
+        "('AKIA***', '***')",
+    ),
+    ("AKIAIOSFODNN7EXAMPLE,commit 3f2a9c1e8b7d6f5a4c3b2a1f0e9d8c7b6a5f4e3d", "AKIA***,commit 3f2a9c1e8b7d6f5a4c3b2a1f0e9d8c7b6a5f4e3d"),
+    ("Cookie: sessionid=abc123; csrftoken=def456", "Cookie: sessionid=***; csrftoken=***"),
+    ("Set-Cookie: id=a3fWa; Expires=Thu, 21 Oct 2026 07:28:00 GMT; Path=/; HttpOnly", "Set-Cookie: id=***; Expires=Thu, 21 Oct 2026 07:28:00 GMT; Path=/; HttpOnly"),
+    ("{'Cookie': 'a=1; b=2'} token=x", "{'Cookie': 'a=***; b=***'} token=***"),
+    ("Cookie: opaquevalue", "Cookie: ***"),
+    ("Set-Cookie: a=1 password=x", "Set-Cookie: a=***"),  # a cookie value runs to its ";"
+    ('"{\\\"password\\\": \\\"hunter2\\\"}"', '"{\\\"password\\\": \\\"***\\\"}"'),
+    ("'{\\'password\\': \\'hunter2\\'}'", "'{\\'password\\': \\'***\\'}'"),
+    ("  | -----BEGIN RSA PRIVATE KEY-----\n  | MIIEpAIBAAKCAQEA3Tz2\n  | -----END RSA PRIVATE KEY-----",
+     "  | -----BEGIN RSA PRIVATE KEY-----***-----END RSA PRIVATE KEY-----"),
     # --- over-masking preferred to leaking: a source line assigning a secret-named variable
     ("    token = response.json()", "    token = ***)"),
 ]
@@ -280,20 +330,61 @@ def test_redactor_is_applied_before_the_builtins() -> None:
     assert seen == ["conn to db with hunter2, token=abc"]
 
 
-def test_raising_redactor_is_skipped() -> None:
+def test_raising_redactor_withholds_the_text_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
     def broken(text: str) -> str:
-        raise RuntimeError("boom")
+        raise RuntimeError(f"cannot redact {text}")  # the message holds the secret: never shown
 
     def upper(text: str) -> str:
         return text.upper()
 
-    m = Masker(redactors=[broken, upper])
-    assert m.mask("password=abc") == "PASSWORD=***"
-    assert m.mask_many(["a", "password=b"]) == ["A", "PASSWORD=***"]
+    m = Masker(redactors=[upper, broken])
+    out = m.mask("password=abc ghp_" + GH_BODY)
+    assert out.startswith(WITHHELD_PREFIX) and "broken raised RuntimeError" in out
+    assert "abc" not in out.lower() and GH_BODY not in out and "cannot redact" not in out
+    assert m.mask_many(["a", "password=b"]) == [out, out]
+    assert m.withheld == 3
+    warnings = [r for r in caplog.records if r.name == "rundossier" and r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "broken raised RuntimeError" in warnings[0].getMessage()
+    assert GH_BODY not in caplog.text and "cannot redact" not in caplog.text
 
 
-def test_redactor_returning_non_str_is_skipped() -> None:
-    assert Masker(redactors=[lambda t: None]).mask("password=abc") == "password=***"
+@pytest.mark.parametrize("result", [None, b"password=abc", 42, ["password=abc"]])
+def test_redactor_returning_non_str_withholds_the_text(result: object) -> None:
+    m = Masker(redactors=[lambda t: result])
+    out = m.mask("password=abc")
+    assert out == withheld(f"redactor {__name__}.test_redactor_returning_non_str_withholds_the_text.<locals>."
+                           f"<lambda> returned {type(result).__name__}, not str")
+    assert "abc" not in out
+
+
+def test_a_failing_redactor_withholds_only_its_text_in_mask_many() -> None:
+    def picky(text: str) -> str:
+        if "boom" in text:
+            raise ValueError(text)
+        return text
+
+    out = Masker(redactors=[picky]).mask_many(["token=a1", "boom ghp_" + GH_BODY, "fine"])
+    assert out[0] == "token=***" and out[2] == "fine"
+    assert out[1].startswith(WITHHELD_PREFIX) and GH_BODY not in out[1]
+
+
+def test_str_of_a_value_that_raises_is_withheld() -> None:
+    class Bad:
+        def __str__(self) -> str:
+            raise RuntimeError("password=hunter2")
+
+    out = Masker().mask(Bad())  # type: ignore[arg-type]
+    assert out == withheld("str() of a Bad raised RuntimeError")
+
+
+def test_a_bug_in_the_builtins_withholds_the_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    import rundossier.masking.masker as masker_mod
+
+    def bug(text: str) -> str:
+        raise IndexError(text)
+
+    monkeypatch.setattr(masker_mod, "mask_text", bug)
+    assert Masker().mask("password=abc") == withheld("internal error in the built-in patterns (IndexError)")
 
 
 def test_non_callable_redactor_raises_config_error() -> None:
@@ -433,6 +524,23 @@ FRAGMENTS = [
     "\ud800",
     "é",
     "_url",
+    "sk-",
+    "sk-proj-",
+    "SG.",
+    "hf_",
+    "npm_",
+    "glpat-",
+    "key-",
+    "dapi",
+    "hooks.slack.com/services/",
+    "Cookie: ",
+    "Set-Cookie: a=",
+    "; Path=/",
+    "\\\\\"",
+    "\\'",
+    "|",
+    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "0a1b2c3d0a1b2c3d0a1b2c3d0a1b2c3d",
 ]
 secretish_text = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=3)), max_size=25).map("".join)
 any_text = st.text(st.characters(exclude_categories=()))  # includes lone surrogates

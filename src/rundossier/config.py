@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .masking.userpatterns import compile_patterns
 
 ENV_PREFIX = "RUNDOSSIER_"
 DEFAULT_MAX_TRACE_BYTES = 10 * 1024 * 1024
@@ -177,11 +177,7 @@ def _patterns(value: Any) -> tuple[str, ...]:
             ) from None
     if not isinstance(value, list | tuple) or not all(isinstance(p, str) for p in value):
         raise ConfigError("RUNDOSSIER_MASK_PATTERNS must be a list of strings")
-    for p in value:
-        try:
-            re.compile(p)
-        except re.error as exc:
-            raise ConfigError(f"mask pattern {p!r} is not a valid regular expression: {exc}") from None
+    compile_patterns(value)  # invalid or catastrophically backtracking: refused at start
     return tuple(value)
 
 

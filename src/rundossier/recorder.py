@@ -265,6 +265,11 @@ class Recorder:
         scheduler whose runs are ended by the orchestrator's own events).
         Always returns a handle; if the database is down the row waits in the spool.
         """
+        # masked where they enter: every text a caller hands in (ids too: they name rows and blobs)
+        flow_id, run_key, host, agent, params_hash, code_version, traceparent = self.masker.mask_fields(
+            flow_id, run_key, host, agent, params_hash, code_version, traceparent
+        )
+        tags = self.masker.mask_data(tags)
         run_id = new_run_id()
         running = Status(status) == Status.RUNNING
         handle = RunHandle(
@@ -407,6 +412,8 @@ class Recorder:
         """Record a step try as running and return its handle (with a log buffer).
 
         The try holds a lease while this process lives (see `Heartbeat`)."""
+        step_id, task_id, host = self.masker.mask_fields(step_id, task_id, host)  # masked where they enter
+        upstream = self.masker.mask_data(list(upstream)) if upstream else None
         start = started_at or _now()
         budget = self._budget()
         handle = StepHandle(
@@ -568,7 +575,7 @@ class Recorder:
         def go() -> None:
             step = StepHandle(
                 run,
-                step_id or RUN_STEP,
+                self.masker.mask(step_id) if step_id else RUN_STEP,  # masked where it enters
                 try_number,
                 StepLog(),
                 started_at=started_at or finished_at or _now(),
@@ -600,15 +607,16 @@ class Recorder:
         """
 
         def go() -> None:
+            m = self.masker  # every text of the event is masked where it enters
             row: dict[str, Any] = {
                 "run_id": run.run_id,
-                "step_id": step_id,
+                "step_id": m.mask(step_id) if step_id is not None else None,
                 "try_number": try_number,
-                "kind": ev.check_kind(kind),
+                "kind": m.mask(ev.check_kind(kind)),
                 "ts": ts or _now(),
-                "summary": self.masker.mask(str(summary)) if summary else "",
-                "raw_ref": raw_ref,
-                "data": dict(data) if data else None,
+                "summary": m.mask(str(summary)) if summary else "",
+                "raw_ref": m.mask(raw_ref) if raw_ref is not None else None,
+                "data": m.mask_data(dict(data)) if data else None,
             }
             self._write(f"record a {kind} event", [], WriteBatch().event(row), run.budget)
 

@@ -306,7 +306,8 @@ def test_mask_runs_before_the_cut():
     ("mask", "stored"),
     [
         (lambda text: 1 / 0, MASK_FAILED),
-        (lambda text: 12345, "12345"),
+        (lambda text: 12345, MASK_FAILED),  # a non-str is not vouched for: withheld, not str()-ed
+        (lambda text: text.encode(), MASK_FAILED),
         (lambda text: text.upper(), "SECRET"),
     ],
 )

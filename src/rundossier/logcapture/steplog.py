@@ -19,8 +19,10 @@ A failed spill is retried with the same part number after another 1/4, 1/2, 1, 2
 every 16 chunks of new bytes: a blip recovers before anything is dropped, an outage costs neither
 a gzip per line nor a gap in part numbers.
 
-`write` never raises: a failing mask withholds that line's text, any other fault is counted in
-`internal_errors`. The mask runs outside the lock, the spill callback inside it (parts are handed
+`write` never raises: a mask that raises or returns something else than a str withholds that
+line's text, any other fault is counted in `internal_errors`. A masked log also remembers, per
+stream, a private key left open by a line (`masking.KeyBlocks`): the key material on the lines
+that follow is masked too, across parts, with no buffering. The mask runs outside the lock, the spill callback inside it (parts are handed
 over in order, one at a time, on the writing thread); the spill callback may itself write to
 this log (the lines land after the part being spilled).
 """
@@ -34,10 +36,11 @@ from collections.abc import Callable, Iterable
 from itertools import islice
 
 from rundossier.logcapture.jsonl import LogLine, encode_fields, format_many, gzip_bytes
+from rundossier.masking import KeyBlocks
 
 Spill = Callable[[int, bytes], None]
 
-#: Text stored instead of a line whose mask raised: never store unmasked text.
+#: Text stored instead of a line whose mask raised or returned a non-str: never store unmasked text.
 MASK_FAILED = "[rundossier: line withheld, the mask raised an error]"
 _MIN_LINE_BYTES = 64
 _MASK_WINDOW = 2  # mask/encode at most this many times max_line_bytes characters of a message
@@ -109,6 +112,7 @@ class StepLog:
         self._cap = 4 * chunk_bytes
         self._tail_lines = tail_lines
         self._mask = mask
+        self._blocks = KeyBlocks() if mask is not None else None
         self._max_line = max_line_bytes
         self._clock = clock
         self._lock = threading.RLock()
@@ -156,7 +160,7 @@ class StepLog:
                 ts = self._clock()
             if type(message) is not str:
                 message = str(message)
-            message = self._prepare(message, omitted)
+            message = self._prepare(stream, message, omitted)
             if prefix:
                 message = prefix + message
             data = encode_fields(ts, stream, level, message)
@@ -185,7 +189,7 @@ class StepLog:
         except Exception:
             self.internal_errors += 1
 
-    def _prepare(self, message: str, omitted: int = 0) -> str:
+    def _prepare(self, stream: str, message: str, omitted: int = 0) -> str:
         """`message` masked, then cut to `max_line_bytes` UTF-8 bytes with a visible marker."""
         limit = self._max_line
         rest_bytes = omitted
@@ -193,12 +197,16 @@ class StepLog:
         if len(message) > window:  # bound the mask's and encoder's work on a huge message
             rest_bytes += _utf8_len(message[window:])
             message = message[:window]
-        if self._mask is not None:
+        if self._mask is not None and self._blocks is not None:
+            raw = message
             try:
                 message = self._mask(message)
-                if type(message) is not str:
-                    message = str(message)
             except Exception:
+                message = MASK_FAILED
+            if type(message) is not str:
+                message = MASK_FAILED
+            message = self._blocks.line(stream, raw, message)
+            if message is MASK_FAILED:
                 self.mask_errors += 1
                 return MASK_FAILED
         if not rest_bytes and len(message) * 4 <= limit:

@@ -4,7 +4,8 @@ Airflow keeps one masker per import path: the Task SDK's (`airflow.sdk._shared.s
 in workers, where `mask_secret` registers connection passwords and secret variables, and core's
 (`airflow._shared.secrets_masker`) in the scheduler and API server. `airflow_redact` runs a text
 through the Task SDK's masker and, where core's is already loaded, through that one too; it
-never imports core into a worker. rundossier's own patterns run after it (see `Masker`).
+never imports core into a worker. rundossier's own patterns run after it (see `Masker`); when
+Airflow's masker raises or answers a non-str, the `Masker` withholds the text.
 """
 
 from __future__ import annotations
@@ -43,10 +44,14 @@ def airflow_redact(text: str) -> str:
 
 
 def _apply(redact: Callable[..., Any] | None, text: str) -> str:
+    """Airflow's answer, or an error: a masker that fails or answers something else than a str
+    makes the `Masker` withhold the text (fail closed), never keep it as it was."""
     if redact is None:
         return text
     result = redact(text)
-    return result if isinstance(result, str) else text
+    if not isinstance(result, str):
+        raise TypeError(f"Airflow's secrets masker returned {type(result).__name__}, not str")
+    return result
 
 
 __all__ = ["airflow_redact"]

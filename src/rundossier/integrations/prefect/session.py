@@ -139,6 +139,7 @@ class FlowRunSession:
 
     def _make_log(self, step_id: str, try_number: int) -> StepLog:
         rec = self.recorder
+        step_id = rec.masker.mask(step_id)  # the name the recorder gives the step (masked ids)
 
         def spill(n: int, data: bytes) -> None:
             run = self.run

@@ -1,31 +1,46 @@
-"""Mask secrets in trace and log text before anything is written; pure, no I/O.
+"""The built-in secret families: find them in a text and replace each with `MASK` (pure, no I/O).
 
-`Masker.mask(text)` replaces only the secret part of each finding with `MASK` ("***") so
-the context stays readable. Built-in families (always on):
+`mask_text(text)` replaces only the secret part of each finding with `MASK` ("***") so the
+context stays readable. The families (`FAMILIES` names them; README "Security" lists them):
 
 - **PEM private keys**: the body of `-----BEGIN ... PRIVATE KEY----- ... -----END ...-----`
   (RSA, EC, OPENSSH, ENCRYPTED, PGP ... BLOCK; real newlines or `\\n` escapes) becomes
   `-----BEGIN RSA PRIVATE KEY-----***-----END RSA PRIVATE KEY-----`. A header with no END
-  masks everything that looks like key material after it (a truncated key still hides).
+  masks everything that looks like key material after it (a truncated key still hides); the
+  `|` margin traceback draws around an exception group's members does not end the body. A key
+  printed over several log lines is masked by `lines.KeyBlocks`, line after line.
 - **Passwords in URLs**: `scheme://user:SECRET@host` -> `scheme://user:***@host`, any scheme;
   the last `@` of the authority ends the password.
-- **Cloud and service tokens**, recognisable without a key name. The well-known,
-  non-secret type prefix is kept: AWS access key ids (`AKIA`, `ASIA`, `ABIA`, `ACCA`,
-  `A3T?` + 16) -> `AKIA***`; GCP API keys -> `AIza***`; GitHub `ghp_` `gho_` `ghs_`
-  `ghu_` `ghr_` `github_pat_` -> `ghp_***`; Slack `xox[abposr]-` -> `xoxb-***`; Stripe
-  `sk_live_`/`rk_live_` (and `_test_`) -> `sk_live_***`. JWTs (`eyJ<header>.<payload>[.sig]`)
-  are replaced whole, anywhere.
+- **Service tokens**, recognisable without a key name (rules read from gitleaks' rule set and
+  reimplemented here). The well-known, non-secret type prefix is kept: AWS access key ids
+  (`AKIA`, `ASIA`, `ABIA`, `ACCA`, `A3T?` + 16) -> `AKIA***`, and a bare 40-character secret
+  access key on the same line (within 256 characters) is masked with it; GCP API keys ->
+  `AIza***`; Google OAuth client secrets `GOCSPX-`; GitHub `ghp_` `gho_` `ghs_` `ghu_` `ghr_`
+  `github_pat_`; GitLab `glpat-` and its siblings (`gldt-` `glrt-` `glptt-` `glcbt-` `glft-`
+  `glimt-` `glagent-` `gloas-` `glsoat-` `glffct-`); Slack `xox[abposre]-` and `xapp-`, and
+  webhook URLs `hooks.slack.com/services/***`; Stripe `sk_`/`rk_` + `live`/`test`/`prod`;
+  OpenAI `sk-`, `sk-proj-`, `sk-svcacct-`, `sk-admin-`; Anthropic `sk-ant-api03-` (any
+  `sk-ant-<kind>NN-`); SendGrid `SG.`; Twilio `SK`/`AC` + 32 hex; npm `npm_`; PyPI
+  `pypi-Ag...`; Databricks `dapi` + 32 hex; Hugging Face `hf_`, `api_org_`; Mailgun `key-`
+  + 32 hex; HashiCorp Vault `hvs.` `hvb.` `hvr.`; Groq `gsk_`; Shopify `shpat_` `shpss_`
+  `shpca_` `shppa_`; Postman `PMAK-`; New Relic `NRAK-`; Grafana `glc_` `glsa_`; Linear
+  `lin_api_`; Doppler `dp.pt.` (`st`, `ct`, `sa`); DigitalOcean `dop_v1_`; dbt Cloud `dbtc_`;
+  age `AGE-SECRET-KEY-1`. JWTs (`eyJ<header>.<payload>[.sig]`) are replaced whole, anywhere.
 - **Authorization schemes**: `Bearer <token>` anywhere (unless the next word is plain prose
   such as "token" or "required"); `Basic <base64>` when it decodes to `user:password`.
+- **Cookies**: `Cookie:` and `Set-Cookie:` headers (and any key containing `cookie`): each
+  `name=value` keeps its name and loses its value (`Path`, `Expires`, ... attributes stay); a
+  value with no `=` is masked whole.
 - **Secret-named keys**: `key=value`, `key: value`, `key => value`, `"key": "value"`,
-  `'key': b'value'`, `key="quoted value"`, `{\\"key\\": \\"value\\"}`, `--key value`,
+  `'key': b'value'`, `key="quoted value"`, `{\\"key\\": \\"value\\"}` (JSON escaped any number
+  of times, as in a repr of a JSON string inside a JSON string), `--key value`,
   `--key=value` and `['--key', 'value']` argv lists, where the key CONTAINS
   (case-insensitively) one of: password, passwd, pwd, passphrase, secret, token,
   credential, signature, api key, access key, private key, session key, account key
   (Azure `AccountKey=`, `SharedAccessKey=`), connection string (`conn_str`,
-  `connectionString`, ...) or auth (see below); `_`/`-`/nothing may separate the words.
-  A bare value ends at whitespace, `,`, `;`, `&`, `)`, `]`, `}` (closing brackets, so
-  `{"pin": 1234}` keeps its brace) or a quote; a quoted value at its closing quote.
+  `connectionString`, ...), cookie or auth (see below); `_`/`-`/nothing may separate the
+  words. A bare value ends at whitespace, `,`, `;`, `&`, `)`, `]`, `}` (closing brackets,
+  so `{"pin": 1234}` keeps its brace) or a quote; a quoted value at its closing quote.
   `Authorization: Bearer xyz` keeps the scheme word: `Bearer ***`. A flat list or tuple
   value (`auth=('user', 'pw')`) has each element masked; a dict value is left to its keys.
 
@@ -48,26 +63,25 @@ Decisions (the line between "secret" and "context"):
 - `pass` alone and `key` alone are not keywords (too common). Over-masking is preferred
   to leaking: a source line `password = get_password()` shows `password = ***)`, and a
   `conn_str`/`connection_string` value is masked whole even when it is a URL.
+- A token family needs its prefix at a word start (`task-...` is not OpenAI's `sk-`) and a
+  body of the family's length (20+ characters for most): short ids stay readable.
 - No value runs through `-----`, so PEM armour lines are never cut by another finding.
 
-User `patterns` (regexes) run after the built-ins: the whole match, or only its named group
-`secret`, becomes `MASK` (empty matches and already-masked text are left alone).
-`redactors` (e.g. Airflow's `secrets_masker.redact`) run first; one that raises or returns a
-non-str is skipped. `mask` never raises on a str (lone surrogates, NUL, tens of MB; other
-objects go through `str()`) and is idempotent (`mask(mask(x)) == mask(x)`) as long as the
-user patterns and redactors are: lines that just got a MASK are re-scanned until nothing
-more is found, because a MASK can complete another pattern (in `://password://]@` the
-masked value `//` turns `***]` into a URL password). Text without a finding is returned
-unchanged (the same object).
+`mask_text` is idempotent (`mask_text(mask_text(x)) == mask_text(x)`): lines that just got a
+MASK are re-scanned until nothing more is found, because a MASK can complete another pattern
+(in `://password://]@` the masked value `//` turns `***]` into a URL password). Text without
+a finding is returned unchanged (the same object). It raises only on a bug here; `Masker`
+turns that into a withheld text (never the raw one).
 
 Speed: every scan is linear and starts with a literal, so CPython's regex engine skips
 ahead in C. The text is lower-cased once, then one scan per anchor letter finds every
-keyword containing it (`w`: password/passwd/pwd; `k`: token, ...key, PEM, Stripe; `h`:
-auth, passphrase, GitHub; `g`: signature; `c`: secret, credential, conn_str; `b`: bearer,
-basic; `x`: Slack), each skipped when its letter is absent (a memchr). Case-sensitive
-families scan the original text, gated the same way. Only real hits reach Python: about
-3-7 microseconds per KB on CPython 3.11. `mask_many` scans all texts joined by a separator
-no finding can cross, with the same result as one `mask` per text.
+keyword and token prefix containing it (`w`: password/passwd/pwd; `k`: token, ...key, PEM,
+cookie, Stripe, `sk-`; `h`: auth, passphrase, GitHub, `hf_`, Vault, Slack webhooks; `g`:
+signature, SendGrid, GitLab; `c`: secret, credential, conn_str; `p`: npm, PyPI, Databricks;
+`b`: bearer, basic; `x`: Slack), each skipped when its letter is absent (a memchr).
+Case-sensitive families scan the original text, gated the same way. Only real hits reach
+Python. `mask_many` scans all texts joined by a separator no finding can cross, with the
+same result as one `mask_text` per text. (`benchmarks/masking.py` measures it.)
 """
 
 from __future__ import annotations
@@ -76,40 +90,104 @@ import base64
 import binascii
 import re
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Sequence
 from itertools import accumulate
-from typing import Any
-
-from .errors import ConfigError
 
 MASK = "***"
+
+#: the built-in families, as README "Security" lists them (tests plant at least one shape of each)
+FAMILIES = (
+    "PEM private key",
+    "password in a URL",
+    "AWS access key id",
+    "AWS secret access key (next to its id)",
+    "GCP API key",
+    "Google OAuth client secret",
+    "GitHub token",
+    "GitLab token",
+    "Slack token",
+    "Slack webhook URL",
+    "Stripe key",
+    "OpenAI key",
+    "Anthropic key",
+    "SendGrid key",
+    "Twilio key",
+    "npm token",
+    "PyPI token",
+    "Databricks token",
+    "Hugging Face token",
+    "Mailgun key",
+    "HashiCorp Vault token",
+    "Groq key",
+    "Shopify token",
+    "Postman key",
+    "New Relic key",
+    "Grafana token",
+    "Linear key",
+    "Doppler token",
+    "DigitalOcean token",
+    "dbt Cloud token",
+    "age secret key",
+    "JWT",
+    "Bearer token",
+    "Basic credentials",
+    "cookie",
+    "secret-named key",
+)
 
 # --- anchored keyword scanners (run on the lower-cased text) -------------------------------
 # Each regex starts with one literal letter, so the engine scans in C for that letter only;
 # the rest of a keyword is checked by a fixed-width look-behind. A match ends at the end of
-# the keyword. `lastgroup` names the kind; None means a plain secret-named key.
+# the keyword (or token prefix). `lastgroup` names the kind; None means a plain secret-named key.
 
 # A secret-named key must be followed (after the rest of its name) by a separator; checking
 # that inside the scan keeps keyword mentions such as "tokenize" or "KeyError" out of Python.
-_SEP_AHEAD = r"(?=[a-z0-9_.-]{0,64}+(?:\\?[\"'])?\]?(?:[ \t]*+(?:=>|=(?!=)|:(?![:=]))|[ \t,]))"
+_SEP_AHEAD = r"(?=[a-z0-9_.-]{0,64}+(?:\\*+[\"'])?\]?(?:[ \t]*+(?:=>|=(?!=)|:(?![:=]))|[ \t,]))"
 _W_SCAN = re.compile(r"w(?:ord(?<=password)|d(?<=passwd)|d(?<=pwd))" + _SEP_AHEAD)
 _K_SCAN = re.compile(
     r"k(?:(?:ey(?:(?<=apikey)|(?<=api_key)|(?<=api-key)|(?<=accesskey)|(?<=access_key)"
     r"|(?<=access-key)|(?<=privatekey)|(?<=private_key)|(?<=private-key)|(?<=sessionkey)"
     rf"|(?<=session_key)|(?<=session-key)|(?<=accountkey))|en(?<=token)){_SEP_AHEAD}"
+    rf"|ie(?<=cookie)(?P<cookie>){_SEP_AHEAD}"
     r"|ey(?<=private key)(?: block)?-----(?P<pem>)"
-    r"|_(?:live|test)_(?<=[sr]k_live_|[sr]k_test_)(?P<stripe>))"
+    r"|_(?:live|test|prod)_(?<=[sr]k_live_|[sr]k_test_|[sr]k_prod_)(?P<stripe>)"
+    r"|_(?<=gsk_)(?P<groq>)"
+    r"|-(?:(?<=sk-)(?P<openai>)|(?<=pmak-)(?P<postman>)|(?<=nrak-)(?P<newrelic>))"
+    r"|ey-1(?<=age-secret-key-1)(?P<age>)"
+    r"|ey-(?P<mailgun>)"
+    r"|(?<=sk)(?=[0-9a-f]{32}(?![0-9a-z]))(?P<twilio>))"
 )
 _H_SCAN = re.compile(
     r"h(?:(?:orization(?<=authorization)(?P<authz>)|(?<=auth)(?!or|ent)(?P<auth>)"
     rf"|rase(?<=passphrase)){_SEP_AHEAD}"
     r"|[pousr]_(?<=gh[pousr]_)(?P<gh>)"
-    r"|ub_pat_(?<=github_pat_)(?P<ghpat>))"
+    r"|ub_pat_(?<=github_pat_)(?P<ghpat>)"
+    r"|f_(?P<hf>)"
+    r"|v[sbr]\.(?P<vault>)"
+    r"|p(?:at|ss|ca|pa)_(?<=sh[p](?:at|ss|ca|pa)_)(?P<shopify>)"
+    r"|ooks\.slack\.com/(?P<slackhook>))"
 )
-_G_SCAN = re.compile(r"g(?:nature(?<=signature)|(?<=sig)(?P<sig>))" + _SEP_AHEAD)
-_C_SCAN = re.compile(r"c(?:re(?:t(?<=secret)|dential)|onn(?:ection)?[_-]?str)" + _SEP_AHEAD)
+_G_SCAN = re.compile(
+    rf"g(?:(?:nature(?<=signature)|(?<=sig)(?P<sig>)){_SEP_AHEAD}"
+    r"|\.(?<=sg\.)(?P<sendgrid>)"
+    r"|l(?:pat|dt|rt|ptt|cbt|ft|imt|agent|oas|soat|ffct)-(?P<gitlab>)"
+    r"|l(?:c|sa)_(?P<grafana>)"
+    r"|_(?<=api_org_)(?P<hforg>))"
+)
+_C_SCAN = re.compile(
+    rf"c(?:(?:re(?:t(?<=secret)|dential)|onn(?:ection)?[_-]?str){_SEP_AHEAD}"
+    r"|_(?<=dbtc_)(?P<dbt>)"
+    r"|(?<=ac)(?=[0-9a-f]{32}(?![0-9a-z]))(?P<twilio_ac>))"
+)
+_P_SCAN = re.compile(
+    r"p(?:m_(?<=npm_)(?P<npm>)"
+    r"|ypi-(?=ag)(?P<pypi>)"
+    r"|i(?<=dapi)(?=[0-9a-f]{32})(?P<databricks>)"
+    r"|i_(?<=lin_api_)(?P<linear>)"
+    r"|\.(?:pt|st|ct|sa)\.(?<=dp\.(?:pt|st|ct|sa)\.)(?P<doppler>)"
+    r"|_v1_(?<=dop_v1_)(?P<digitalocean>))"
+)
 _B_SCAN = re.compile(r"b(?:earer(?P<bearer>)|asic(?P<basic>))")
-_X_SCAN = re.compile(r"xox[abposr]-(?P<slack>)")
+_X_SCAN = re.compile(r"x(?:ox[abposre]-(?P<slack>)|app-(?P<slackapp>)|-(?<=gocspx-)(?P<gocspx>))")
 
 _LOW_SCANNERS = (
     ("w", _W_SCAN),
@@ -117,6 +195,7 @@ _LOW_SCANNERS = (
     ("h", _H_SCAN),
     ("g", _G_SCAN),
     ("c", _C_SCAN),
+    ("p", _P_SCAN),
     ("b", _B_SCAN),
     ("x", _X_SCAN),
 )
@@ -132,10 +211,14 @@ _CLOUD = re.compile(
     r"(?:KIA|SIA|BIA|CCA|3T[A-Z0-9])[A-Z0-9]{16}(?![A-Za-z0-9])"
     r"|Iza[A-Za-z0-9_-]{35}(?![A-Za-z0-9_-]))"
 )
+# a bare AWS secret access key: 40 base64 characters, searched for on the line of an access key id
+_AWS_SECRET = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+_AWS_NEAR = 256
 _URL_PASSWORD = re.compile(r"://[^\s/?#@:\"'<>\\]*+:(?P<pw>[^\s/?#\"'<>\\]*)@")
 _PEM = re.compile(
     r"-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----"
-    r"(?P<body>(?:[A-Za-z0-9+/=\s:,.\\]|-(?!----))*+)"  # no "*": masked material ends it
+    # no "*": masked material ends it; "|": the margin of an exception group's members in a traceback
+    r"(?P<body>(?:[A-Za-z0-9+/=\s:,.\\|]|-(?!----))*+)"
     r"(?:-----END (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----)?"
 )
 
@@ -145,7 +228,7 @@ _PEM = re.compile(
 _KEYCHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.-")
 _FLAG_BEFORE = frozenset(" \t\r\n\f\v'\"[(,")
 _KEY_TAIL = re.compile(  # after the keyword: rest of the key, closing quote, separator
-    r"([a-z0-9_.-]{0,64}+)(\\?[\"'])?\]?(?:(?P<assign>[ \t]*+(?:=>|=(?!=)|:(?![:=]))[ \t]*+)"
+    r"([a-z0-9_.-]{0,64}+)(\\*+[\"'])?\]?(?:(?P<assign>[ \t]*+(?:=>|=(?!=)|:(?![:=]))[ \t]*+)"
     r"|(?P<space>[ \t]++)|(?P<comma>,[ \t]*+))"
 )
 _QUOTED = r"""[bBrRuUfF]{0,2}(?:"(?P<dq>(?:[^"\\\n]|\\.)*+)"|'(?P<sq>(?:[^'\\\n]|\\.)*+)')"""
@@ -153,8 +236,8 @@ _VALUE = re.compile(
     r"(?P<obj><[A-Za-z_][\w. ]{0,200}? at 0x[0-9a-fA-F]+>)"
     r"|(?:(?i:bearer|basic|token|digest)[ \t]++(?=\S))?(?:"
     + _QUOTED
-    + r"""|\\"(?P<edq>(?:[^"\\\n]|\\[^"\n])*+)\\"|(?P<list>[\[(])"""
-    + r"""|\\?["']?(?P<bare>(?:[^\s,;&)\]}'"-]|-(?!----))++))"""
+    + r"""|\\++"(?P<edq>(?:[^"\\\n]|\\++[^"\\\n])*+)\\++"|\\++'(?P<esq>(?:[^'\\\n]|\\++[^'\\\n])*+)\\++'"""
+    + r"""|(?P<list>[\[(])|\\*+["']?(?P<bare>(?:[^\s,;&)\]}'"\\-]|-(?!----)|\\(?!\\*+["']))++))"""
 )
 _BARE = re.compile(r"""(?:[^\s,;&)\]}'"-]|-(?!----))++""")
 _ATOM = r"""(?:[^\s,;&()\[\]{}'"-]|-(?!----))++"""
@@ -164,9 +247,10 @@ _LIST_ITEM = re.compile(_QUOTED + "|(?P<bare>" + _ATOM + ")")
 _MAX_LIST = 2048
 _SCHEME = re.compile(r"(?i:bearer|basic|token|digest)[ \t]++(?=\S)")
 _AUTH_TOKEN = re.compile(r"[ \t]++(?P<tok>(?:[A-Za-z0-9._~+/]|-(?!----))++=*+)")
-_GH_BODY = re.compile(r"[A-Za-z0-9_]{20,}+")
-_SLACK_BODY = re.compile(r"(?:[A-Za-z0-9]|-(?!----)){8,}+")
-_STRIPE_BODY = re.compile(r"[A-Za-z0-9]{10,}+")
+_COOKIE_PAIR = re.compile(r"(?P<name>[^=;,\s]++)[ \t]*+=[ \t]*+(?P<value>(?:[^;\n-]|-(?!----))*+)")
+_COOKIE_ATTRIBUTES = frozenset(
+    "path domain expires max-age samesite secure httponly priority partitioned version comment".split()
+)
 
 _NOT_SECRET = frozenset({"None", "null", "NULL", "nil", "True", "False", "true", "false", "undefined"})
 _AUTH_DESCRIPTORS = tuple(
@@ -232,6 +316,8 @@ def _key_value(text: str, low: str, m: re.Match[str], kind: str | None, spans: _
                 return rest_end
         if kind == "sig" and key != "sig":
             return end
+    if kind == "cookie":
+        return _cookie(text, tail.end(), sep, spans)
     # These rules read only the keyword and what follows, or a key that stands alone, so
     # masking something next to the key cannot change the decision on the next pass.
     counts = low.startswith("tokens", end - 5)  # max_tokens=256, tokens_used=12
@@ -244,7 +330,7 @@ def _value(text: str, pos: int, sep: str | None, counts: bool, path_key: bool, s
         return pos
     kind = v.lastgroup
     s, e = v.span(kind)
-    if kind in ("bare", "dq", "sq", "edq"):
+    if kind in ("bare", "dq", "sq", "edq", "esq"):
         found = text[s:e]
         if (counts and found.isdigit()) or (path_key and found[:1] in ("/", "~")):
             return v.end()
@@ -271,6 +357,36 @@ def _value(text: str, pos: int, sep: str | None, counts: bool, path_key: bool, s
             s = inner.end()
     _add(spans, text, s, e)
     return v.end() if v.end() > e else e
+
+
+def _cookie(text: str, pos: int, sep: str | None, spans: _Spans) -> int:
+    """A cookie header's value: each `name=value` loses its value (attributes such as `Path`
+    stay); a value with no `=` is masked whole. Unquoted, the value runs to the end of the line."""
+    v = _VALUE.match(text, pos)
+    if v is None or v.lastgroup == "obj":
+        return pos if v is None else v.end()
+    kind = v.lastgroup
+    if kind in ("dq", "sq", "edq", "esq"):
+        s, e = v.span(kind)
+    elif sep != "assign":  # `--cookie value`: an unquoted flag value is an ordinary value
+        return _value(text, pos, sep, False, False, spans)
+    else:
+        s = v.start(kind)
+        e = text.find("\n", s)
+        e = len(text) if e == -1 else e
+        armour = text.find("-----", s, e)
+        e = (e if armour == -1 else armour) - (len(text[s:e]) - len(text[s:e].rstrip()))
+    found = False
+    for pair in _COOKIE_PAIR.finditer(text, s, e):
+        found = True
+        if pair.group("name").lower() not in _COOKIE_ATTRIBUTES:
+            vs, ve = pair.span("value")
+            _add(spans, text, vs, vs + len(pair.group("value").rstrip()))
+    if not found:
+        _add(spans, text, s, e)
+    # quoted: resume after the quote; a header runs to the end of the line: resume where its
+    # value starts, so the keys that follow on the line are still found
+    return v.end() if kind in ("dq", "sq", "edq", "esq") else s
 
 
 def _item(text: str, m: re.Match[str], spans: _Spans) -> None:
@@ -320,23 +436,73 @@ def _auth_scheme(text: str, low: str, m: re.Match[str], kind: str, spans: _Spans
     return e
 
 
-_PREFIXED = {  # kind -> (chars of the prefix before the anchor, body regex)
-    "gh": (1, _GH_BODY),
-    "ghpat": (3, _GH_BODY),
-    "slack": (0, _SLACK_BODY),
-    "stripe": (1, _STRIPE_BODY),
+# A token's body: what follows its prefix. Group `tok` (else the whole match) is masked; what
+# comes before it (a sub-prefix such as `proj-` after `sk-`) stays readable.
+_TOKEN20 = r"(?:[A-Za-z0-9_]|-(?!----)){20,}+"
+_ALNUM20 = r"[A-Za-z0-9]{20,}+"
+_HEX32 = r"[0-9a-fA-F]{32}(?![A-Za-z0-9])"
+_c = re.compile
+_PREFIXED: dict[str, tuple[int | None, str, re.Pattern[str]]] = {
+    # kind -> (prefix characters before the anchor match, or None: no word-start check;
+    #          the prefix as written in the original text ("" = any case); body regex)
+    "gh": (1, "", _c(r"[A-Za-z0-9_]{20,}+")),
+    "ghpat": (3, "", _c(r"[A-Za-z0-9_]{20,}+")),
+    "slack": (0, "", _c(r"(?:[A-Za-z0-9]|-(?!----)){8,}+")),
+    "slackapp": (0, "", _c(r"(?:[A-Za-z0-9]|-(?!----)){8,}+")),
+    "slackhook": (None, "", _c(r"(?:services|workflows|triggers)/(?P<tok>[A-Za-z0-9+/_-]{20,}+)")),
+    "stripe": (1, "", _c(r"[A-Za-z0-9]{10,}+")),
+    "openai": (1, "sk-", _c(r"(?:(?:proj|svcacct|admin)-|ant-[a-z]{2,8}\d\d-)?(?P<tok>" + _TOKEN20 + ")")),
+    "sendgrid": (1, "SG.", _c(r"[A-Za-z0-9_-]{16,}+\.[A-Za-z0-9_-]{16,}+")),
+    "twilio": (1, "SK", _c(_HEX32)),
+    "twilio_ac": (1, "AC", _c(_HEX32)),
+    "npm": (1, "", _c(r"[A-Za-z0-9]{30,}+")),
+    "pypi": (0, "", _c(r"Ag[A-Za-z0-9_-]{50,}+")),
+    "databricks": (2, "", _c(r"[0-9a-f]{32}(?:-\d)?(?![A-Za-z0-9])")),
+    "hf": (0, "", _c(_ALNUM20)),
+    "hforg": (6, "", _c(_ALNUM20)),
+    "gitlab": (0, "", _c(r"(?:[A-Za-z0-9_.]|-(?!----)){20,}+")),
+    "grafana": (0, "", _c(r"[A-Za-z0-9+/=_]{20,}+")),
+    "mailgun": (None, "", _c(r"[0-9a-f]{32}(?![A-Za-z0-9])")),
+    "vault": (0, "", _c(_TOKEN20)),
+    "groq": (2, "", _c(_ALNUM20)),
+    "shopify": (1, "", _c(_ALNUM20)),
+    "postman": (3, "", _c(r"[A-Za-z0-9]{20,}+(?:-[A-Za-z0-9]{20,}+)?")),
+    "newrelic": (3, "", _c(_ALNUM20)),
+    "linear": (5, "", _c(_ALNUM20)),
+    "doppler": (1, "", _c(_ALNUM20)),
+    "digitalocean": (2, "", _c(_ALNUM20)),
+    "dbt": (3, "", _c(r"[A-Za-z0-9_]{20,}+")),
+    "gocspx": (5, "", _c(_TOKEN20)),
+    "age": (None, "", _c(r"[0-9A-Z]{50,}+")),
 }
+del _c
 
 
 def _prefixed_token(text: str, m: re.Match[str], kind: str, spans: _Spans) -> int:
-    back, body = _PREFIXED[kind]
-    if not _boundary_before(text, m.start() - back):
-        return m.end()
+    back, written, body = _PREFIXED[kind]
+    if back is not None:
+        start = m.start() - back
+        if not _boundary_before(text, start) or (written and not text.startswith(written, start)):
+            return m.end()
     b = body.match(text, m.end())
     if b is None:
         return m.end()
-    _add(spans, text, b.start(), b.end())
+    s = b.start("tok") if "tok" in body.groupindex else b.start()
+    _add(spans, text, s, b.end())
     return b.end()
+
+
+def _aws_secret_near(text: str, start: int, end: int, spans: _Spans) -> None:
+    """A bare secret access key on the line of an access key id (a tuple, a CSV row, argv)."""
+    lo = max(text.rfind("\n", 0, start) + 1, start - _AWS_NEAR)
+    hi = text.find("\n", end)
+    hi = min(len(text) if hi == -1 else hi, end + _AWS_NEAR)
+    for c in _AWS_SECRET.finditer(text, lo, hi):
+        cand = c.group()
+        if any(ch.isupper() for ch in cand) and any(ch.islower() for ch in cand) and any(
+            ch.isdigit() or ch in "/+" for ch in cand
+        ):
+            _add(spans, text, c.start(), c.end())
 
 
 def _scan_low(text: str, low: str, rx: re.Pattern[str], spans: _Spans) -> None:
@@ -344,7 +510,7 @@ def _scan_low(text: str, low: str, rx: re.Pattern[str], spans: _Spans) -> None:
     search = rx.search
     while (m := search(low, pos)) is not None:
         kind = m.lastgroup
-        if kind is None or kind in ("auth", "authz", "sig"):
+        if kind is None or kind in ("auth", "authz", "sig", "cookie"):
             pos = _key_value(text, low, m, kind, spans)
         elif kind == "pem":
             pos = _pem(text, low, m, spans)
@@ -367,6 +533,8 @@ def _find_spans(text: str) -> _Spans:
     if "A" in text:
         for m in _CLOUD.finditer(text):
             _add(spans, text, m.start() + 4, m.end())
+            if text[m.start() + 1] != "I":  # an AWS access key id, not a GCP key (AIza)
+                _aws_secret_near(text, m.start(), m.end(), spans)
     if "@" in text:
         for m in _URL_PASSWORD.finditer(text):
             _add(spans, text, m.start("pw"), m.end("pw"))
@@ -464,127 +632,45 @@ def _settle(texts: list[str], marks: dict[int, list[int]]) -> None:
             texts[t] = "".join(pieces)
 
 
-def _mask_builtin(text: str) -> str:
-    try:
-        spans = _find_spans(text)
-        if not spans:
-            return text
-        out, marks = _apply(text, spans)
-        texts = [out]
-        _settle(texts, {0: marks})
-        return texts[0]
-    except Exception:  # noqa: BLE001 - a bug here must never leak the text or break a caller
-        return MASK
+def mask_text(text: str) -> str:
+    """`text` with every built-in finding replaced by MASK; the same object when none is found.
 
-
-def _coerce(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    try:
-        return str(value)
-    except Exception:  # noqa: BLE001
-        return MASK
-
-
-def _user_replacer(rx: re.Pattern[str]) -> Callable[[re.Match[str]], str]:
-    if "secret" in rx.groupindex:
-
-        def replace_group(m: re.Match[str]) -> str:
-            s, e = m.span("secret")
-            if s == e or _is_masked(m.string[s:e]):  # group absent (-1, -1) or empty/masked
-                return m.group(0)
-            return m.string[m.start() : s] + MASK + m.string[e : m.end()]
-
-        return replace_group
-
-    def replace_all(m: re.Match[str]) -> str:
-        whole = m.group(0)
-        return whole if _is_masked(whole) else MASK
-
-    return replace_all
-
-
-class Masker:
-    """Masks secrets: redactors first, then the built-in families, then user patterns."""
-
-    def __init__(
-        self,
-        patterns: Iterable[str] = (),
-        redactors: Iterable[Callable[[str], str]] = (),
-    ) -> None:
-        if isinstance(patterns, str | re.Pattern):
-            patterns = (patterns,)  # type: ignore[assignment]
-        compiled: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = []
-        for p in patterns:
-            if isinstance(p, re.Pattern):
-                rx = p
-            elif isinstance(p, str):
-                try:
-                    rx = re.compile(p)
-                except (re.error, RecursionError, OverflowError) as exc:
-                    raise ConfigError(f"mask pattern {p!r} is not a valid regular expression: {exc}") from None
-            else:
-                raise ConfigError(f"mask pattern {p!r} is not a string; give a regex as a str")
-            if not isinstance(rx.pattern, str):
-                raise ConfigError(f"mask pattern {p!r} is a bytes regex; give a str regex")
-            compiled.append((rx, _user_replacer(rx)))
-        funcs = list(redactors)
-        for f in funcs:
-            if not callable(f):
-                raise ConfigError(f"redactor {f!r} is not callable; give a function str -> str")
-        self._patterns = tuple(compiled)
-        self._redactors = tuple(funcs)
-
-    def _pre(self, text: Any) -> str:
-        text = _coerce(text)
-        for redact in self._redactors:
-            try:
-                out = redact(text)
-            except Exception:  # noqa: BLE001 - a broken redactor is skipped, never fatal
-                continue
-            if isinstance(out, str):
-                text = out
+    Raises only on a bug here (the caller withholds the text then)."""
+    spans = _find_spans(text)
+    if not spans:
         return text
-
-    def _post(self, text: str) -> str:
-        for rx, replace in self._patterns:
-            try:
-                text = rx.sub(replace, text)
-            except Exception:  # noqa: BLE001 - e.g. RecursionError in a pathological regex
-                continue
-        return text
-
-    def mask(self, text: str) -> str:
-        """`text` with every secret found replaced by MASK; unchanged if none is found."""
-        if self._redactors or type(text) is not str:
-            text = self._pre(text)
-        text = _mask_builtin(text)
-        return self._post(text) if self._patterns else text
-
-    def mask_many(self, texts: Sequence[str]) -> list[str]:
-        """Same as `[self.mask(t) for t in texts]`, with one scan over all the texts."""
-        if len(texts) < 2:
-            return [self.mask(t) for t in texts]
-        items = [self._pre(t) for t in texts] if self._redactors else list(texts)
-        try:
-            joined = _JOIN_SEP.join(items)
-        except TypeError:
-            items = [_coerce(t) for t in items]
-            joined = _JOIN_SEP.join(items)
-        try:
-            # No finding can cross a separator ("\n\x00\n"): every pattern stops at "\n"
-            # except PEM key material, which stops at "\x00" and never ends in whitespace.
-            spans = _find_spans(joined)
-            if spans:
-                out, marks = _apply_many(items, spans)
-                _settle(out, marks)
-            else:
-                out = items
-        except Exception:  # noqa: BLE001 - fall back to one text at a time
-            out = [_mask_builtin(t) for t in items]
-        return [self._post(t) for t in out] if self._patterns else out
+    out, marks = _apply(text, spans)
+    texts = [out]
+    _settle(texts, {0: marks})
+    return texts[0]
 
 
-DEFAULT_MASKER = Masker()
+def mask_texts(items: list[str]) -> list[str]:
+    """Same as `[mask_text(t) for t in items]`, with one scan over all the texts.
 
-__all__ = ["MASK", "Masker", "DEFAULT_MASKER"]
+    No finding can cross the separator ("\\n\\x00\\n"): every pattern stops at "\\n" except
+    PEM key material, which stops at "\\x00" and never ends in whitespace."""
+    if len(items) < 2:
+        return [mask_text(t) for t in items]
+    spans = _find_spans(_JOIN_SEP.join(items))
+    if not spans:
+        return list(items)
+    out, marks = _apply_many(items, spans)
+    _settle(out, marks)
+    return out
+
+
+def is_masked(segment: str) -> bool:
+    """Empty, blank or only `*`: nothing (left) to mask."""
+    return _is_masked(segment)
+
+
+def secret_value(key: str, value: str) -> bool:
+    """True when `key=value` reads as a secret-named key with a value worth hiding, by the rules
+    that apply in text (`password` yes, `max_tokens` with a count no, `author` no). `value` is
+    written as in JSON (a str quoted). A finding inside the value (a token) does not count."""
+    start = len(key) + 1
+    return any(s in (start, start + 1) for s, _ in _find_spans(f"{key}={value}"))
+
+
+__all__ = ["MASK", "FAMILIES", "mask_text", "mask_texts", "is_masked", "secret_value"]
