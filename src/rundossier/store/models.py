@@ -22,6 +22,8 @@ from .types import UTCDateTime
 #: Error messages kept on rows are bounded; the full text lives in the trace blob.
 ERROR_MESSAGE_MAX = 4000
 SUMMARY_MAX = 1000
+#: the largest try number a row holds (an INTEGER column: 32 bits on PostgreSQL)
+MAX_TRY = 2**31 - 1
 
 
 def _dt(**kw: Any) -> Any:
@@ -196,4 +198,5 @@ __all__ = [
     "TABLES",
     "ERROR_MESSAGE_MAX",
     "SUMMARY_MAX",
+    "MAX_TRY",
 ]
