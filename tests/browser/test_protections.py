@@ -89,7 +89,8 @@ def test_the_csp_blocks_injected_script_style_and_handlers(site: Site, console: 
 
 def test_the_pages_load_with_no_csp_violation(site: Site, console: Console) -> None:
     page = console.page
-    for hash_ in ("#/runs", f"#/run/{site.ids['failed']}", f"#/run/{site.ids['failed']}/step/load", "#/failures", "#/retention"):
+    failed = site.ids["failed"]
+    for hash_ in ("#/runs", f"#/run/{failed}", f"#/run/{failed}/step/load", "#/failures", "#/retention"):
         page.goto(f"{site.url}/{hash_}")
         page.wait_for_load_state("networkidle")
         expect(page.locator("main")).not_to_contain_text("Loading…")

@@ -16,7 +16,9 @@ from rundossier.cli.main import EXIT_ERROR, EXIT_NOT_FOUND, EXIT_USAGE, main
 from rundossier.cli.text import json_safe, visible
 
 #: Rich markup that crashed `runs` and `show`, an OSC 8 hyperlink, clear-screen, a C1 CSI, a bidi override
-MESSAGE = "bad [/] and [bold]loud[/bold] :x: \x1b]8;;http://evil.example/\x1b\\click\x1b]8;;\x1b\\ \x1b[2J\x9b31m \u202eevil"
+MESSAGE = (
+    "bad [/] and [bold]loud[/bold] :x: \x1b]8;;http://evil.example/\x1b\\click\x1b]8;;\x1b\\ \x1b[2J\x9b31m \u202eevil"
+)
 FLOW = "flow[/]\x1b[31m"
 STEP = "step[bold]\x07"
 
@@ -44,7 +46,14 @@ def _no_raw_controls(text: str) -> None:
 
 @pytest.mark.parametrize(
     "argv",
-    [["runs"], ["show", "{run}"], ["failures"], ["retention", "show"], ["trace", "{run}"], ["trace", "{run}", "--step", STEP]],
+    [
+        ["runs"],
+        ["show", "{run}"],
+        ["failures"],
+        ["retention", "show"],
+        ["trace", "{run}"],
+        ["trace", "{run}", "--step", STEP],
+    ],
 )
 def test_recorded_text_is_printed_as_text(hostile: str, capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
     assert main([a.format(run=hostile) for a in argv]) == 0
@@ -133,7 +142,11 @@ def test_bad_input_is_one_line_with_the_documented_exit_code(
 
 @pytest.mark.parametrize(
     "url",
-    ["postgresql+psycopg2://rd:s3cr3t-pw@127.0.0.1/rd", "postgresql+nosuchdriver://rd@127.0.0.1/rd", "sqlite+pysqlcipher:///x.db"],
+    [
+        "postgresql+psycopg2://rd:s3cr3t-pw@127.0.0.1/rd",
+        "postgresql+nosuchdriver://rd@127.0.0.1/rd",
+        "sqlite+pysqlcipher:///x.db",
+    ],
 )
 def test_a_database_url_whose_driver_is_missing(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], url: str

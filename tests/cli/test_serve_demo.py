@@ -140,7 +140,11 @@ def test_serve_answers_to_the_names_it_is_given(tmp_path: Path) -> None:
     from tests.s3server import free_port
 
     port = free_port()
-    env = {**os.environ, "RUNDOSSIER_HOME": str(tmp_path / "home"), "RUNDOSSIER_ALLOWED_HOSTS": "rd.internal, other.internal"}
+    env = {
+        **os.environ,
+        "RUNDOSSIER_HOME": str(tmp_path / "home"),
+        "RUNDOSSIER_ALLOWED_HOSTS": "rd.internal, other.internal",
+    }
     exe = Path(sys.executable).with_name("rundossier")
     argv = [str(exe), "serve", "--port", str(port), "--allowed-host", "rd.example.com", "--host", "127.0.0.1"]
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

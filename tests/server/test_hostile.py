@@ -187,7 +187,9 @@ def test_a_foreign_host_is_refused(loopback_only: str, host: str) -> None:
     assert r.status_code == 400
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.1:1234", "localhost", "localhost:8765", "[::1]:9", "rd.internal"])
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "127.0.0.1:1234", "localhost", "localhost:8765", "[::1]:9", "rd.internal"]
+)
 def test_loopback_names_with_any_port_and_the_configured_name_are_served(loopback_only: str, host: str) -> None:
     r = httpx.get(loopback_only + "/api/runs", headers={"Host": host})
     assert r.status_code == 200, r.text

@@ -22,7 +22,9 @@ def bounded_int(low: int, high: int, what: str) -> Callable[[str], int]:
         try:
             value = int(text.strip())
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; use {what} from {low} to {high}") from None
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a whole number; use {what} from {low} to {high}"
+            ) from None
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(f"{text} is out of range; use {what} from {low} to {high}")
         return value

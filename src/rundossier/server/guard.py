@@ -105,7 +105,8 @@ def nul_refusal(path: str, query_string: bytes) -> tuple[int, str, str] | None:
         return 404, "not_found", "nothing here has a NUL character in its address (no run, step or flow id holds one)"
     for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
         if "\x00" in name or "\x00" in value:
-            return 422, "invalid_request", f"query parameter {name!r} contains a NUL character, which no stored value holds"
+            why = f"query parameter {name!r} contains a NUL character, which no stored value holds"
+            return 422, "invalid_request", why
     return None
 
 
