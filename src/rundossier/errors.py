@@ -2,8 +2,11 @@
 
 RundossierError
  +-- ConfigError        a setting is malformed (bad URL, bad JSON, bad regex); says which and how to fix it
+ +-- InvalidInput       a value a caller gave (API parameter, CLI option) is outside what rundossier accepts
+ |                      (also a ValueError); HTTP 422, CLI exit code 2
  +-- StorageError       the blob store (fsspec) refused a read, write or delete
  |    +-- BlobNotFound  no blob at that URI
+ |    +-- BlobCorrupt   a stored blob cannot be decoded (not gzip, truncated, not a trace document)
  +-- StoreError         the run history database refused a read or write
  |    +-- StoreUnavailable  it could not be reached, was locked or read-only, or did not answer in time
  |    +-- RunNotFound   no run with that id
@@ -27,12 +30,22 @@ class ConfigError(RundossierError):
     """A configuration value is malformed."""
 
 
+class InvalidInput(RundossierError, ValueError):
+    """A value given by a caller is outside what rundossier accepts: the message names it and what
+    is accepted. The only errors the HTTP API answers with a 4xx of its own making (422); any other
+    exception in a handler is a bug and answers 500. Also a ValueError, for callers that catch those."""
+
+
 class StorageError(RundossierError):
     """The blob store could not complete an operation."""
 
 
 class BlobNotFound(StorageError):
     """No blob exists at the given URI."""
+
+
+class BlobCorrupt(StorageError):
+    """A stored blob exists but cannot be decoded: it was damaged after it was written."""
 
 
 class StoreError(RundossierError):
@@ -68,8 +81,10 @@ class TraceExpired(TraceUnavailable):
 __all__ = [
     "RundossierError",
     "ConfigError",
+    "InvalidInput",
     "StorageError",
     "BlobNotFound",
+    "BlobCorrupt",
     "StoreError",
     "StoreUnavailable",
     "RunNotFound",

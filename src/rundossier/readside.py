@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from typing import Any
 from .blobs import LOG_LIVE, BlobStore, blob_key, legacy_blob_key, log_part_name, row_step, structured_trace
 from .dossier import Baseline, Dossier, build_dossier
 from .dossier.events import KINDS
-from .errors import BlobNotFound, StorageError, StoreError, TraceExpired, TraceNotFound
+from .errors import BlobCorrupt, BlobNotFound, StorageError, StoreError, TraceExpired, TraceNotFound
 from .logcapture import LiveSnapshot, LogLine, decode_live, gunzip_stream
 from .status import Status
 from .store import Run, RunQuery, RunStore, Step
@@ -107,14 +108,32 @@ def _read_doc(blobs: BlobStore, text_uri: str) -> dict[str, Any]:
     if uri is None:
         raise TraceNotFound("this trace has no structured form")
     try:
-        data = json.loads(gzip.decompress(blobs.get(uri)).decode("utf-8", errors="replace"))
+        raw = blobs.get(uri)
     except BlobNotFound:
         raise TraceNotFound(f"the structured trace {uri} is missing from storage") from None
-    except (OSError, EOFError, ValueError) as exc:
-        raise TraceNotFound(f"the structured trace {uri} cannot be read: {exc}") from None
+    text = _gunzip_text(raw, uri, "structured trace")
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise _corrupt(uri, "structured trace", f"not JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise TraceNotFound(f"the structured trace {uri} is not a trace document")
+        raise _corrupt(uri, "structured trace", f"a JSON {type(data).__name__}, not a trace document")
     return data
+
+
+def _gunzip_text(data: bytes, uri: str, what: str) -> str:
+    """The text of a gzipped blob; BlobCorrupt naming it when the bytes are not a whole gzip stream."""
+    try:
+        return gzip.decompress(data).decode("utf-8", errors="replace")
+    except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError; a truncated stream, EOFError
+        raise _corrupt(uri, what, f"not a whole gzip stream ({type(exc).__name__}: {exc})") from None
+
+
+def _corrupt(uri: str, what: str, detail: str) -> BlobCorrupt:
+    return BlobCorrupt(
+        f"the {what} blob {uri} is damaged: {detail}; it was changed or cut after it was written "
+        "(restore it from a backup of the storage, or ignore it: the run's rows are intact)"
+    )
 
 
 def step_log_lines(store: RunStore, blobs: BlobStore, step: Step) -> Iterator[LogLine]:
@@ -285,7 +304,7 @@ def _read_text(blobs: BlobStore, uri: str, run: Run) -> str:
         data = blobs.get(uri)
     except BlobNotFound:
         raise TraceNotFound(f"the trace blob {uri} is missing from storage") from None
-    return gzip.decompress(data).decode("utf-8", errors="replace")
+    return _gunzip_text(data, uri, "trace")
 
 
 def _no_trace_reason(status: str, error_type: str | None, message: str | None, what: str) -> str:

@@ -12,7 +12,7 @@ from rundossier.cli.main import main
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "::"])
 def test_serve_on_a_public_address_needs_a_token(host: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["serve", "--host", host]) == 1
+    assert main(["serve", "--host", host]) == 2  # a usage error: the options do not go together
     err = capsys.readouterr().err
     assert "RUNDOSSIER_API_TOKEN" in err and "--no-auth" in err
 
@@ -24,7 +24,7 @@ def test_serve_refuses_a_short_token(monkeypatch: pytest.MonkeyPatch, capsys: py
 
 
 def test_demo_does_not_serve_on_a_public_address(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--host", "0.0.0.0"]) == 1
+    assert main(["demo", "--host", "0.0.0.0"]) == 2
     assert "loopback" in capsys.readouterr().err
 
 
@@ -114,8 +114,53 @@ def test_serve_and_demo_serve_the_ui_until_interrupted(command: list[str], tmp_p
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/runs?limit=500", timeout=5) as r:
             runs = json.loads(r.read())["items"]
         assert (len(runs) > 100) == (command == ["demo"])
+        # no token: a page on another site reaching it through its own name (DNS rebinding) is refused
+        import httpx
+
+        r = httpx.get(f"http://127.0.0.1:{port}/api/runs", headers={"Host": f"evil.example:{port}"})
+        assert r.status_code == 400 and r.json()["error"]["type"] == "host_not_allowed"
+        assert httpx.get(f"http://127.0.0.1:{port}/api/runs", headers={"Host": f"localhost:{port}"}).status_code == 200
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert f"http://127.0.0.1:{port}/" in out + err
+
+
+def test_serve_answers_to_the_names_it_is_given(tmp_path: Path) -> None:
+    """`--allowed-host` and RUNDOSSIER_ALLOWED_HOSTS add names; `--no-auth` on a public address keeps
+    the Host check (that host's address and the given names only)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
+    from tests.s3server import free_port
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "RUNDOSSIER_HOME": str(tmp_path / "home"),
+        "RUNDOSSIER_ALLOWED_HOSTS": "rd.internal, other.internal",
+    }
+    exe = Path(sys.executable).with_name("rundossier")
+    argv = [str(exe), "serve", "--port", str(port), "--allowed-host", "rd.example.com", "--host", "127.0.0.1"]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/healthz", proc)
+        url = f"http://127.0.0.1:{port}/api/runs"
+        for host in ("rd.internal", "other.internal:443", "rd.example.com", "127.0.0.1", "[::1]"):
+            assert httpx.get(url, headers={"Host": host}).status_code == 200, host
+        r = httpx.get(url, headers={"Host": "evil.example"})
+        assert r.status_code == 400 and "--allowed-host" in r.json()["error"]["message"]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=20)
+    assert proc.returncode == 0
+
+
+def test_a_bad_allowed_host_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--allowed-host", "bad host/x"]) == 2
+    assert "not a host name" in capsys.readouterr().err

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rundossier import Recorder
-from rundossier.cli.main import EXIT_ERROR, EXIT_NOT_FOUND, main
+from rundossier.cli.main import EXIT_NOT_FOUND, EXIT_USAGE, main
 from rundossier.cli.retention import human_bytes, parse_span
 from tests.retention.helpers import make_run
 
@@ -97,7 +97,7 @@ def test_sweep_prints_a_summary_per_flow(rec: Recorder, capsys: pytest.CaptureFi
 def test_bad_input_is_a_clear_error(
     _isolated_home: Path, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(argv) == EXIT_ERROR
+    assert main(argv) == EXIT_USAGE
     assert message in capsys.readouterr().err
 
 

@@ -10,6 +10,7 @@ import pytest
 from fastapi import FastAPI
 
 from rundossier.config import Settings
+from rundossier.errors import ConfigError
 from rundossier.server import create_app
 from rundossier.server.ui import STATIC
 from tests.liveserver import LiveServer
@@ -124,7 +125,7 @@ def test_token_guard(guarded: LiveServer) -> None:
 
 def test_short_tokens_are_refused(tmp_path: Path) -> None:
     settings = Settings.resolve(explicit={"home": str(tmp_path)})
-    with pytest.raises(ValueError, match="at least 16"):
+    with pytest.raises(ConfigError, match="at least 16"):
         create_app(settings, api_token="short")
 
 

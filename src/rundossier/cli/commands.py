@@ -13,18 +13,21 @@ from typing import Any
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+from rich.text import Text
 
 from ..blobs import BlobStore
 from ..config import Settings
 from ..dossier import Dossier, dossier_json, dossier_text
-from ..errors import RunNotFound, TraceUnavailable
+from ..errors import ConfigError, InvalidInput, RunNotFound, TraceUnavailable
 from ..readside import reap_crashed, run_dossier, run_trace, step_trace
 from ..serialize import event_json, run_json, step_json
 from ..store import RunQuery, RunStore
+from .text import json_safe, visible
 
-# piped output (files, CI logs) gets wide lines instead of rich's 80-column default
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
-_err = Console(stderr=True, highlight=False)
+# piped output (files, CI logs) gets wide lines instead of rich's 80-column default. Strings are
+# never parsed as markup or emoji codes (recorded text holds `[/]`, `:x:`...): styles are Text objects.
+out = Console(highlight=False, markup=False, emoji=False, width=None if sys.stdout.isatty() else 200)
+_err = Console(stderr=True, highlight=False, markup=False, emoji=False)
 
 STATUS_STYLE = {
     "success": "green",
@@ -44,7 +47,7 @@ class NotFound(Exception):
 
 
 def err(message: str) -> None:
-    _err.print(f"[red]error:[/red] {message}", markup=True)
+    _err.print(Text.assemble(("error:", "red"), " ", visible(message)), soft_wrap=True)  # one line, never wrapped
 
 
 def _settings() -> Settings:
@@ -60,17 +63,23 @@ def _blobs(settings: Settings) -> BlobStore:
 
 
 def parse_since(text: str) -> datetime:
-    """`6h`, `30m`, `3d`, `2w` ago, or an ISO-8601 time (UTC when it has no zone)."""
+    """`6h`, `30m`, `3d`, `2w` ago, or an ISO-8601 time (UTC when it has no zone), in UTC."""
     m = re.fullmatch(r"(\d+)\s*([smhdw])", text.strip())
-    if m:
-        n, unit = int(m.group(1)), m.group(2)
-        seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[unit]
-        return datetime.now(UTC) - timedelta(seconds=n * seconds)
     try:
-        ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"--since {text!r}: use a span like 6h or 3d, or an ISO time") from None
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+        if m:
+            n, unit = int(m.group(1)), m.group(2)
+            seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[unit]
+            return datetime.now(UTC) - timedelta(seconds=n * seconds)
+        try:
+            ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidInput(f"--since {text!r}: use a span like 6h or 3d, or an ISO time") from None
+        return ts.astimezone(UTC) if ts.tzinfo else ts.replace(tzinfo=UTC)
+    except OverflowError:
+        raise InvalidInput(
+            f"--since {text!r} reaches outside the dates Python can hold (years 1 to 9999 in UTC); "
+            "use a shorter span such as 30d, or an ISO time"
+        ) from None
 
 
 def _fmt_time(value: datetime | None) -> str:
@@ -92,15 +101,16 @@ def _short_error(error_type: str | None, message: str | None) -> str:
     if not (error_type or message):
         return ""
     short_type = (error_type or "").rsplit(".", 1)[-1]
-    return f"{short_type}: {message or ''}".strip(": ").splitlines()[0][:200]
+    text = f"{short_type}: {message or ''}".strip(": ")
+    return visible((text.splitlines() or [""])[0][:200])
 
 
-def _status(s: str) -> str:
-    return f"[{STATUS_STYLE.get(s, 'white')}]{s}[/]"
+def _status(s: str) -> Text:
+    return Text(visible(s), style=STATUS_STYLE.get(s, "white"))
 
 
 def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.write(json_safe(json.dumps(data, indent=2, ensure_ascii=False)) + "\n")
 
 
 def runs(args: argparse.Namespace) -> int:
@@ -132,7 +142,12 @@ def runs(args: argparse.Namespace) -> int:
     for r in page.items:
         error = _short_error(r.error_type, r.error_message)
         table.add_row(
-            r.run_id, r.flow_id, _status(r.status), _fmt_time(r.started_at), fmt_duration(r.duration_ms), error
+            visible(r.run_id),
+            visible(r.flow_id),
+            _status(r.status),
+            _fmt_time(r.started_at),
+            fmt_duration(r.duration_ms),
+            error,
         )
     out.print(table)
     if page.next_cursor:
@@ -159,8 +174,8 @@ def show(args: argparse.Namespace) -> int:
         _print_json(data)
         return 0
     if dossier is not None and (dossier.classification is not None or dossier.live):
-        out.print(dossier_text(dossier), markup=False)
-    out.print(f"[bold]{run.flow_id}[/bold]  run {run.run_id}  {_status(run.status)}")
+        out.print(visible(dossier_text(dossier), lines=True))
+    out.print(Text.assemble((visible(run.flow_id), "bold"), f"  run {visible(run.run_id)}  ", _status(run.status)))
     rows = [
         ("run key", run.run_key),
         ("orchestrator", run.orchestrator),
@@ -172,11 +187,12 @@ def show(args: argparse.Namespace) -> int:
         ("duration", fmt_duration(run.duration_ms)),
     ]
     for k, v in rows:
-        out.print(f"  {k:<13}{v}", markup=False)
+        out.print(f"  {k:<13}{visible(v)}")
     if run.error_type or run.error_message:
-        out.print(f"  [red]error[/red]        {run.error_type or ''}: {run.error_message or ''}", markup=True)
+        error = visible(f"{run.error_type or ''}: {run.error_message or ''}", lines=True)
+        out.print(Text.assemble("  ", ("error", "red"), "        ", error))
         if run.root_step_id:
-            out.print(f"  root cause   step {run.root_step_id}", markup=False)
+            out.print(f"  root cause   step {visible(run.root_step_id)}")
         if run.blobs_expired:
             out.print(f"  trace        expired by retention on {_fmt_time(run.blobs_expired_at)}", markup=False)
         elif run.spooled:
@@ -194,7 +210,7 @@ def show(args: argparse.Namespace) -> int:
         for s in steps:
             logs = f"{s.log_lines_stdout} out, {s.log_lines_stderr} err" if s.log_uri else "-"
             table.add_row(
-                s.step_id,
+                visible(s.step_id),
                 str(s.try_number),
                 _status(s.status),
                 _fmt_time(s.started_at),
@@ -204,9 +220,9 @@ def show(args: argparse.Namespace) -> int:
             )
         out.print(table)
     if events:
-        out.print("[bold]events[/bold]")
+        out.print(Text("events", style="bold"))
         for e in events:
-            out.print(f"  {_fmt_time(e.ts)}  {e.kind:<14} {e.step_id or '':<16} {e.summary}", markup=False)
+            out.print(f"  {_fmt_time(e.ts)}  {visible(e.kind):<14} {visible(e.step_id or ''):<16} {visible(e.summary)}")
     return 0
 
 
@@ -231,11 +247,11 @@ def trace(args: argparse.Namespace) -> int:
         raise NotFound(str(exc)) from None
     except TraceUnavailable as exc:
         raise NotFound(f"{args.run_id}: {exc}") from None
-    if args.output:
+    if args.output:  # the file gets the trace exactly as stored
         Path(args.output).write_text(doc.text, encoding="utf-8")
-        _err.print(f"wrote {len(doc.text.encode('utf-8'))} bytes to {args.output}")
-    else:
-        sys.stdout.write(doc.text)
+        _err.print(f"wrote {len(doc.text.encode('utf-8'))} bytes to {visible(args.output)}")
+    else:  # a terminal shows control characters instead of obeying them
+        sys.stdout.write(visible(doc.text, lines=True))
     return 0
 
 
@@ -265,7 +281,7 @@ def flush(args: argparse.Namespace) -> int:
     else:
         out.print(f"delivered {report.delivered}, failed {report.failed}, remaining {report.remaining}")
         for e in report.errors[:20]:
-            out.print(f"  {e}", markup=False)
+            out.print(f"  {visible(e, lines=True)}")
     return 1 if report.failed else 0
 
 
@@ -280,6 +296,28 @@ def db_upgrade(args: argparse.Namespace) -> int:
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+#: addresses that bind every interface: not a name a browser sends in Host
+WILDCARDS = ("0.0.0.0", "::", "")
+
+
+def allowed_hosts(args: argparse.Namespace, token: str | None, environ: Any) -> list[str] | None:
+    """The Host names `serve` answers to besides the loopback ones, or None for any Host.
+
+    Without a token the check is on (a page on another site could reach an unguarded server
+    through DNS rebinding); with one it is on only when names were given."""
+    given = list(args.allowed_host or [])
+    given += [h for h in str(environ.get("RUNDOSSIER_ALLOWED_HOSTS", "")).split(",") if h.strip()]
+    if token is not None and not given:
+        return None
+    if args.host not in WILDCARDS and args.host not in LOOPBACK:
+        given.append(args.host)
+    from ..server.guard import allowed_host_names
+
+    try:
+        allowed_host_names(given)
+    except ValueError as exc:
+        raise InvalidInput(f"--allowed-host / RUNDOSSIER_ALLOWED_HOSTS: {exc}") from None
+    return given
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -290,15 +328,16 @@ def serve(args: argparse.Namespace) -> int:
 
         from ..server import create_app
     except ImportError as exc:
-        raise ValueError(f"serving needs the server extra: pip install 'rundossier[server]' ({exc})") from None
+        raise ConfigError(f"serving needs the server extra: pip install 'rundossier[server]' ({exc})") from None
     token = os.environ.get("RUNDOSSIER_API_TOKEN") or None
     if args.host not in LOOPBACK and token is None and not args.no_auth:
-        raise ValueError(
+        raise InvalidInput(
             f"--host {args.host} is reachable from other machines: set RUNDOSSIER_API_TOKEN "
             "(clients send it as a bearer token or enter it in the page), or pass --no-auth"
         )
+    token = None if args.no_auth else token
     settings = _settings()
-    app = create_app(settings, api_token=None if args.no_auth else token)
+    app = create_app(settings, api_token=token, allowed_hosts=allowed_hosts(args, token, os.environ))
     shown = f"[{args.host}]" if ":" in args.host else args.host
     _err.print(
         f"rundossier UI on http://{shown}:{args.port}/  (database {settings.db_url}, storage {settings.storage_url})"
@@ -311,5 +350,5 @@ def demo(args: argparse.Namespace) -> int:
     from ..demo import run_demo
 
     if not args.no_serve and args.host not in LOOPBACK:
-        raise ValueError(f"the demo serves without a token: use a loopback --host, not {args.host}")
+        raise InvalidInput(f"the demo serves without a token: use a loopback --host, not {args.host}")
     return run_demo(home=args.home, console=out, serve=not args.no_serve, host=args.host, port=args.port)

@@ -9,6 +9,8 @@ from rich.table import Table
 from ..dossier import group_json, merge_groups
 from ..store import GroupQuery
 from .commands import _fmt_time, _print_json, _settings, _short_error, _store, out, parse_since
+from .options import group_limit
+from .text import visible
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -17,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--orchestrator", choices=["airflow", "prefect", "python"])
     p.add_argument("--since", help="ISO time or a span such as 24h, 7d (counted per UTC day)")
     p.add_argument("--sort", choices=["last_seen", "count"], default="last_seen")
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--limit", type=group_limit, default=20, help="at most this many groups (1 to 500)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=failures)
 
@@ -54,13 +56,13 @@ def failures(args: argparse.Namespace) -> int:
     for g in groups:
         flows = ", ".join(g.flows[:3]) + (f" +{len(g.flows) - 3}" if len(g.flows) > 3 else "")
         table.add_row(
-            g.fingerprint,
+            visible(g.fingerprint),
             str(g.count),
-            g.failure_class or "-",
+            visible(g.failure_class or "-"),
             _fmt_time(g.first_seen),
             _fmt_time(g.last_seen),
-            flows,
-            g.latest_run_id,
+            visible(flows),
+            visible(g.latest_run_id),
             _short_error(g.error_type, g.error_message),
         )
     out.print(table)

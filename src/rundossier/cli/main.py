@@ -1,22 +1,45 @@
-"""`rundossier` entry point: argument parsing and dispatch to the command modules."""
+"""`rundossier` entry point: argument parsing and dispatch to the command modules.
+
+Exit codes (a contract, see README "CLI"): 0 ok, 1 error, 2 usage (a bad option or value),
+3 not found. Every error is one line on stderr saying what is wrong and how to fix it; the
+traceback is printed only with `--debug` (accepted before or after the command).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
-from ..errors import RundossierError
+from ..errors import InvalidInput, RundossierError
 from . import commands, failures
 from . import retention as retention_cli
+from .options import port, positive_limit, status_name, try_number
+from .text import visible
 
 EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
 EXIT_ERROR = 1
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line usage error (exit 2) and `--debug` on every (sub)command."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        # SUPPRESS: a subcommand's parser must not reset a --debug given before the command
+        self.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help="print the traceback of an error"
+        )
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {visible(message)} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="rundossier",
         description="Run debugger for Airflow, Prefect and plain Python: run history, full traces, logs.",
     )
@@ -24,12 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     runs = sub.add_parser("runs", help="list runs, newest first")
     runs.add_argument("--flow", help="only this flow / DAG id")
-    runs.add_argument("--status", action="append", help="only this status (repeatable)")
+    runs.add_argument("--status", action="append", type=status_name, help="only this status (repeatable)")
     runs.add_argument("--orchestrator", choices=["airflow", "prefect", "python"])
     runs.add_argument("-q", "--search", help="text in flow id or run key")
     runs.add_argument("--since", help="ISO time or a span such as 6h, 3d")
     runs.add_argument("--fingerprint", help="only runs of this failure group (see `rundossier failures`)")
-    runs.add_argument("--limit", type=int, default=20)
+    runs.add_argument("--limit", type=positive_limit, default=20, help="at most this many runs (1 to 500)")
     runs.add_argument("--cursor", help="next_cursor of a previous page")
     runs.add_argument("--json", action="store_true", help="machine-readable output")
     runs.set_defaults(func=commands.runs)
@@ -42,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     trace = sub.add_parser("trace", help="a run's root-cause trace (or one step's)")
     trace.add_argument("run_id")
     trace.add_argument("--step", help="a step id instead of the root cause")
-    trace.add_argument("--try", dest="try_number", type=int, help="the step's try (default: latest)")
+    trace.add_argument("--try", dest="try_number", type=try_number, help="the step's try (default: latest)")
     trace.add_argument("-o", "--output", help="write to this file instead of stdout")
     trace.set_defaults(func=commands.trace)
 
@@ -59,9 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="serve the web UI and the HTTP API")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--port", type=port, default=8765)
     serve.add_argument(
         "--no-auth", action="store_true", help="serve a non-loopback address without RUNDOSSIER_API_TOKEN"
+    )
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        metavar="NAME",
+        help="a name browsers reach the server by, besides 127.0.0.1/localhost/[::1] (repeatable; "
+        "also RUNDOSSIER_ALLOWED_HOSTS=a,b); other Host headers are refused when there is no token",
     )
     serve.set_defaults(func=commands.serve)
 
@@ -71,23 +101,39 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--home", help="RUNDOSSIER_HOME for the demo (default: the configured one)")
     demo.add_argument("--no-serve", action="store_true", help="only record the runs and print where to look")
     demo.add_argument("--host", default="127.0.0.1", help="address to serve the UI on (default 127.0.0.1)")
-    demo.add_argument("--port", type=int, default=8765)
+    demo.add_argument("--port", type=port, default=8765)
     demo.set_defaults(func=commands.demo)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    debug = getattr(args, "debug", False)
     try:
         return int(args.func(args) or 0)
-    except commands.NotFound as exc:
-        commands.err(str(exc))
-        return EXIT_NOT_FOUND
-    except (RundossierError, ValueError) as exc:
-        commands.err(f"{type(exc).__name__}: {exc}")
-        return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001 - the CLI's boundary: one line, the traceback only with --debug
+        if debug:
+            traceback.print_exc()
+        code, line = _error_line(exc)
+        commands.err(line)
+        return code
+
+
+def _error_line(exc: Exception) -> tuple[int, str]:
+    """The exit code and the one line that says what went wrong (and how to go on)."""
+    if isinstance(exc, commands.NotFound):
+        return EXIT_NOT_FOUND, str(exc)
+    if isinstance(exc, InvalidInput):
+        return EXIT_USAGE, str(exc)
+    if isinstance(exc, RundossierError):
+        return EXIT_ERROR, f"{type(exc).__name__}: {exc}"
+    first = (str(exc).splitlines() or [""])[0]
+    return EXIT_ERROR, (
+        f"unexpected {type(exc).__name__}: {first} (a bug in rundossier: run the command again with "
+        "--debug for the traceback and include it when you report this)"
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,12 +10,14 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..errors import InvalidInput
 from ..retention import sweep as run_sweep
 from ..retention import sweep_orphans
 from ..retention.overview import overview
 from ..retention.policy import FIELDS, Rule, check_pattern, parse_limit
 from ..retention.sweep import DEFAULT_BATCH, MAX_BATCH
-from .commands import NotFound, _blobs, _err, _print_json, _settings, _store, out
+from .commands import NotFound, _blobs, _err, _print_json, _settings, _store, err, out
+from .text import visible
 
 #: what `--keep-days inherit` stores: nothing, so the default rule (or the built-in) decides
 INHERIT = "inherit"
@@ -60,13 +62,16 @@ def register(sub: Any) -> None:
     sw.set_defaults(func=sweep)
 
 
-def parse_span(text: str) -> timedelta:
+def parse_span(text: str, option: str = "--orphan-grace") -> timedelta:
     """`90s`, `30m`, `24h`, `7d`, `2w`."""
     m = re.fullmatch(r"(\d+)\s*([smhdw])", text.strip())
     if not m:
-        raise ValueError(f"{text!r} is not a time span; use e.g. 30m, 24h or 7d")
+        raise InvalidInput(f"{option} {text!r} is not a time span; use e.g. 30m, 24h or 7d")
     seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
-    return timedelta(seconds=int(m.group(1)) * seconds)
+    try:
+        return timedelta(seconds=int(m.group(1)) * seconds)
+    except OverflowError:
+        raise InvalidInput(f"{option} {text!r} is longer than Python can count; use e.g. 30m, 24h or 7d") from None
 
 
 def _limit(name: str, raw: str | None, current: int | None) -> int | None:
@@ -81,7 +86,7 @@ def set_policy(args: argparse.Namespace) -> int:
     pattern = check_pattern(args.pattern)
     given = {name: getattr(args, name) for name in FIELDS}
     if all(v is None for v in given.values()):
-        raise ValueError("nothing to set: give --keep-days, --keep-last and/or --blob-days")
+        raise InvalidInput("nothing to set: give --keep-days, --keep-last and/or --blob-days")
     store = _store(_settings())
     current = next((Rule.from_row(r) for r in store.list_policies() if r.flow_pattern == pattern), None)
     limits = {name: _limit(name, raw, getattr(current, name, None)) for name, raw in given.items()}
@@ -137,7 +142,7 @@ def show(args: argparse.Namespace) -> int:
             t.add_column(col, no_wrap=col != "pattern")
         for r in data["rules"]:
             t.add_row(
-                r["flow_pattern"],
+                visible(r["flow_pattern"]),
                 r["kind"],
                 _off(r["keep_days"]),
                 _off(r["keep_last"]),
@@ -157,10 +162,10 @@ def show(args: argparse.Namespace) -> int:
     for f in data["flows"]:
         w = f["would_remove"]
         t.add_row(
-            f["flow_id"],
+            visible(f["flow_id"]),
             str(f["runs"]),
             f["describe"],
-            f["reason"],
+            visible(f["reason"]),
             "-" if w is None else str(w["runs"]),
             "-" if w is None else str(w["runs_expired"]),
             "-" if w is None else human_bytes(w["bytes"]),
@@ -212,7 +217,7 @@ def _print_report(report: Any) -> None:
             t.add_column(col, overflow="fold" if col == "flow" else "ellipsis")
         for f in acted:
             t.add_row(
-                f.flow_id,
+                visible(f.flow_id),
                 str(f.runs_removed),
                 str(f.runs_expired),
                 str(f.steps_removed),
@@ -245,10 +250,10 @@ def _print_report(report: Any) -> None:
             markup=False,
         )
         if o.error:
-            _err.print(f"[red]error:[/red] orphan sweep stopped: {o.error}")
+            err(f"orphan sweep stopped: {o.error}")
     if report.error:
-        _err.print(
-            f"[red]error:[/red] the sweep stopped: {report.error}. What it did is counted above; "
+        err(
+            f"the sweep stopped: {report.error}. What it did is counted above; "
             "run it again to finish (nothing is left half-done)."
         )
 

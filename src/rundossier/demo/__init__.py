@@ -58,7 +58,8 @@ def _summary(console: Console, rec: Recorder, settings: Settings, seeded: Seeded
     console.print()
     console.print(
         f"[bold]rundossier demo[/bold]: recorded {len(seeded.recorded)} example runs "
-        f"({len(seeded.failed)} failed)" + (f" and {seeded.history} runs of history" if seeded.history else "")
+        f"({len(seeded.failed)} failed)" + (f" and {seeded.history} runs of history" if seeded.history else ""),
+        markup=True,
     )
     console.print(f"  database:  {rec.store.describe()}")
     console.print(f"  storage:   {settings.storage_url}")
@@ -83,7 +84,7 @@ def _serve(console: Console, rec: Recorder, settings: Settings, host: str, port:
 
         from ..server import create_app
     except ImportError as exc:
-        console.print(f"[red]cannot serve the UI[/red]: install rundossier[server] ({exc}); the runs are recorded")
+        console.print(f"cannot serve the UI: install rundossier[server] ({exc}); the runs are recorded", style="red")
         return 1
     from .seed import load_pipelines
 
@@ -102,9 +103,14 @@ def _serve(console: Console, rec: Recorder, settings: Settings, host: str, port:
     thread = threading.Thread(target=live_job, name="rundossier-demo-live", daemon=True)
     thread.start()
     shown = f"[{host}]" if ":" in host else host
-    console.print(f"\n[bold]open http://{shown}:{port}/[/bold]  (a live example run starts every minute; Ctrl-C stops)")
+    console.print(
+        f"\n[bold]open http://{shown}:{port}/[/bold]  (a live example run starts every minute; Ctrl-C stops)",
+        markup=True,
+    )
     try:
-        uvicorn.run(create_app(settings, store=rec.store, blobs=rec.blobs), host=host, port=port, log_level="warning")
+        # no token: answer only to the loopback names (a foreign Host is a DNS rebinding attempt)
+        app = create_app(settings, store=rec.store, blobs=rec.blobs, allowed_hosts=())
+        uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         stop.set()
         thread.join(timeout=5)

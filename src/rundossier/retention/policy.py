@@ -25,6 +25,8 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import Any
 
+from ..errors import InvalidInput
+
 DEFAULT_PATTERN = "*"
 FIELDS = ("keep_days", "keep_last", "blob_days")
 MAX_DAYS = 36_500
@@ -94,7 +96,7 @@ class Rule:
         for name in FIELDS:
             check_limit(name, getattr(self, name))
         if self.source is not None and (not isinstance(self.source, str) or len(self.source) > MAX_SOURCE):
-            raise ValueError(f"source must be a string of at most {MAX_SOURCE} characters")
+            raise InvalidInput(f"source must be a string of at most {MAX_SOURCE} characters")
 
     @property
     def kind(self) -> str:
@@ -232,21 +234,21 @@ def is_glob(pattern: str) -> bool:
 def check_pattern(pattern: Any) -> str:
     """A flow pattern: an exact flow id or a glob (`finance_*`); `*` is the default rule."""
     if not isinstance(pattern, str):
-        raise ValueError(f"a flow pattern must be a string, got {type(pattern).__name__}")
+        raise InvalidInput(f"a flow pattern must be a string, got {type(pattern).__name__}")
     if not pattern:
-        raise ValueError("a flow pattern must not be empty; use '*' for the default rule")
+        raise InvalidInput("a flow pattern must not be empty; use '*' for the default rule")
     if len(pattern) > MAX_PATTERN:
-        raise ValueError(f"a flow pattern must be at most {MAX_PATTERN} characters, got {len(pattern)}")
+        raise InvalidInput(f"a flow pattern must be at most {MAX_PATTERN} characters, got {len(pattern)}")
     if pattern != pattern.strip():
-        raise ValueError(f"flow pattern {pattern!r} starts or ends with whitespace")
+        raise InvalidInput(f"flow pattern {pattern!r} starts or ends with whitespace")
     if any(ord(c) < 32 or ord(c) == 127 for c in pattern):
-        raise ValueError(f"flow pattern {pattern!r} contains a control character")
+        raise InvalidInput(f"flow pattern {pattern!r} contains a control character")
     return pattern
 
 
 def limit_bounds(name: str) -> int:
     if name not in FIELDS:
-        raise ValueError(f"unknown retention setting {name!r}; use one of {', '.join(FIELDS)}")
+        raise InvalidInput(f"unknown retention setting {name!r}; use one of {', '.join(FIELDS)}")
     return MAX_RUNS if name == "keep_last" else MAX_DAYS
 
 
@@ -257,7 +259,7 @@ def check_limit(name: str, value: Any, *, allow_none: bool = True) -> int | None
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= top:
-        raise ValueError(f"{name} must be a whole number of {unit} from 0 (no limit) to {top}, got {value!r}")
+        raise InvalidInput(f"{name} must be a whole number of {unit} from 0 (no limit) to {top}, got {value!r}")
     return value
 
 
@@ -276,7 +278,7 @@ def parse_limit(name: str, raw: Any) -> int | None:
         except ValueError:
             limit_bounds(name)
             unit = "runs" if name == "keep_last" else "days"
-            raise ValueError(f"{name} must be a number of {unit} or 'off' (no limit), got {raw!r}") from None
+            raise InvalidInput(f"{name} must be a number of {unit} or 'off' (no limit), got {raw!r}") from None
     return check_limit(name, raw)
 
 

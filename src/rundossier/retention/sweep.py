@@ -39,7 +39,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from ..blobs import BlobStore, run_prefix, structured_trace
-from ..errors import RundossierError, StorageError
+from ..errors import InvalidInput, RundossierError, StorageError
 from ..ids import is_run_id
 from ..store import RunStore
 from ..store.models import Event, Run
@@ -205,7 +205,7 @@ def sweep(
     report; what it did so far is counted, and the next sweep picks up where it stopped.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH:
-        raise ValueError(f"batch_size must be a whole number from 1 to {MAX_BATCH}, got {batch_size!r}")
+        raise InvalidInput(f"batch_size must be a whole number from 1 to {MAX_BATCH}, got {batch_size!r}")
     with Sweeper(store, blobs, dry_run=dry_run, now=now) as sweeper:
         return _sweep(sweeper, store, batch_size, flows, rules, progress)
 

@@ -6,11 +6,15 @@
 
 The app works at `/` and under any prefix (Airflow mounts it at `/rundossier`): the UI builds
 every URL relative to the page, and the API never emits absolute links.
+
+Every answer passes, from the outside in: the security headers (`headers`), the catch-all that
+turns a bug into a 500 with an error id (`errors.Unexpected`), the Host / cross-origin / NUL checks
+(`guard`), the token (`auth`, standalone serve only), then FastAPI's routes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -34,13 +38,17 @@ def create_app(
     dependencies: Sequence[Any] = (),
     access: Access | None = None,
     api_token: str | None = None,
+    allowed_hosts: Iterable[str] | None = None,
     ui: bool = True,
 ) -> FastAPI:
     """Build the app. `dependencies` guard every route (Airflow passes its auth); `access` decides
-    per-flow reads; `api_token` requires `Authorization: Bearer <token>` (standalone serve)."""
+    per-flow reads; `api_token` requires `Authorization: Bearer <token>` (standalone serve);
+    `allowed_hosts` turns the Host check on: loopback names plus these (`serve` without a token)."""
     from . import routes_failures, routes_retention, routes_runs, stream
     from . import ui as ui_routes
     from .auth import TokenAuth
+    from .guard import RequestGuard, allowed_host_names
+    from .headers import SecurityHeaders
 
     settings = settings or Settings.resolve()
     app = FastAPI(
@@ -50,6 +58,7 @@ def create_app(
         dependencies=list(dependencies),
         docs_url="/docs",
         redoc_url=None,
+        responses=errors.ERROR_RESPONSES,
     )
     app.state.backend = Backend(settings, store, blobs)
     app.state.access = access or AllowAll()
@@ -67,6 +76,10 @@ def create_app(
     app.include_router(stream.router)
     if ui:
         ui_routes.install(app)
+    # the last added is the outermost
+    app.add_middleware(RequestGuard, allowed_hosts=None if allowed_hosts is None else allowed_host_names(allowed_hosts))
+    app.add_middleware(errors.Unexpected)
+    app.add_middleware(SecurityHeaders)
     return app
 
 

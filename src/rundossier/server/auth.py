@@ -1,14 +1,21 @@
 """The standalone server's token: `Authorization: Bearer <token>`, or the `rundossier_token`
-cookie the page sets once the user has entered it. Airflow uses its own auth instead."""
+cookie the page sets once the user has entered it. Airflow uses its own auth instead.
+
+The comparison takes the same time whatever the guess: both sides are hashed to 32 bytes and
+compared with `hmac.compare_digest`, so neither the position of the first wrong character nor
+the token's length shows in the response time.
+"""
 
 from __future__ import annotations
 
-import secrets
+import hashlib
+import hmac
 from collections.abc import Awaitable, Callable
 from urllib.parse import unquote
 
 from fastapi import FastAPI, Request, Response
 
+from ..errors import ConfigError
 from .errors import error_response
 
 COOKIE = "rundossier_token"
@@ -20,8 +27,11 @@ OPEN_PREFIXES = ("/static/",)
 class TokenAuth:
     def __init__(self, token: str) -> None:
         if len(token) < 16:
-            raise ValueError("RUNDOSSIER_API_TOKEN must be at least 16 characters")
-        self.token = token
+            raise ConfigError(
+                "RUNDOSSIER_API_TOKEN must be at least 16 characters; make one with "
+                "python -c 'import secrets; print(secrets.token_urlsafe(24))'"
+            )
+        self._digest = _digest(token)
 
     def allowed(self, request: Request) -> bool:
         header = request.headers.get("authorization", "")
@@ -32,7 +42,7 @@ class TokenAuth:
         return self._matches(cookie) or self._matches(unquote(cookie))
 
     def _matches(self, given: str) -> bool:
-        return bool(given) and secrets.compare_digest(given.encode(), self.token.encode())
+        return hmac.compare_digest(_digest(given), self._digest) and bool(given)
 
     def install(self, app: FastAPI) -> None:
         @app.middleware("http")
@@ -47,6 +57,10 @@ class TokenAuth:
                 "or enter it in the page",
                 headers={"WWW-Authenticate": "Bearer"},
             )
+
+
+def _digest(value: str) -> bytes:
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
 
 
 __all__ = ["TokenAuth", "COOKIE"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -10,15 +10,9 @@ from fastapi import APIRouter, Query, Request
 from ..dossier import group_json, merge_groups
 from ..store import GroupQuery
 from ..store.failuregroups import MAX_GROUPS
-from .routes_runs import AccessDep, BackendDep, Orchestrator
+from .routes_runs import AccessDep, BackendDep, Orchestrator, utc_param
 
 router = APIRouter(prefix="/api", tags=["failures"])
-
-
-def _aware(ts: datetime | None) -> datetime | None:
-    if ts is None:
-        return None
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
 @router.get("/failures", summary="Failure groups by fingerprint: count, first and last seen, flows, latest run")
@@ -34,7 +28,7 @@ def list_failures(
     sort: Literal["last_seen", "count"] = "last_seen",
     limit: Annotated[int, Query(ge=1, le=MAX_GROUPS)] = 50,
 ) -> dict[str, Any]:
-    since = _aware(since)
+    since = utc_param("since", since)
     readable = acc.readable_flows(request)
     query = GroupQuery(
         flow_id=flow_id,

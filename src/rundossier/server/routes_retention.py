@@ -69,7 +69,7 @@ def get_retention(
 @router.put("/{pattern:path}", summary="Set the rule for a flow id, a glob such as finance_*, or * (the default)")
 def put_policy(pattern: str, body: PolicyBody, request: Request, b: BackendDep) -> dict[str, Any]:
     _manage(request)
-    rule = Rule(pattern, **body.model_dump(), source="api")  # ValueError -> 422 with the error shape
+    rule = Rule(pattern, **body.model_dump(), source="api")  # InvalidInput -> 422 with the error shape
     b.store.set_policy(pattern, **rule.limits(), source="api")
     stored = next(Rule.from_row(r) for r in b.store.list_policies() if r.flow_pattern == pattern)
     policies = PolicySet(load_rules(b.store))

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
-from ..errors import RunNotFound, TraceExpired, TraceNotFound
+from ..errors import InvalidInput, RunNotFound, TraceExpired, TraceNotFound
 from ..ids import is_run_id
 from ..logcapture import format_line
 from ..readside import (
@@ -27,14 +27,21 @@ from ..readside import (
 from ..serialize import event_json, run_json, step_json
 from ..status import Status
 from ..store import MAX_PAGE, GroupQuery, Run, RunQuery, Step
+from ..store.models import MAX_TRY
 from .access import Access
 from .app import Backend
+from .errors import error_doc
 
 router = APIRouter(prefix="/api", tags=["runs"])
 log = logging.getLogger("rundossier")
 
 Orchestrator = Literal["airflow", "prefect", "python"]
 StreamName = Literal["stdout", "stderr", "all"]
+TRACE_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: error_doc("no such run or step, or no trace captured (the message says why)"),
+    410: error_doc("expired by retention"),
+    500: error_doc("the stored trace is damaged (`blob_corrupt`, naming the blob), or an unexpected error"),
+}
 
 
 def backend(request: Request) -> Backend:
@@ -48,11 +55,22 @@ def access(request: Request) -> Access:
 BackendDep = Annotated[Backend, Depends(backend)]
 AccessDep = Annotated[Access, Depends(access)]
 
+TryNumber = Annotated[int | None, Query(alias="try", ge=1, le=MAX_TRY, description="the try (latest when omitted)")]
 
-def _aware(ts: datetime | None) -> datetime | None:
+
+def utc_param(name: str, ts: datetime | None) -> datetime | None:
+    """A time parameter in UTC (naive times are UTC); InvalidInput when UTC cannot hold it
+    (`0001-01-01T00:00:00+14:00` is a time before year 1 in UTC)."""
     if ts is None:
         return None
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+    if ts.tzinfo is None:
+        return ts.replace(tzinfo=UTC)
+    try:
+        return ts.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(
+            f"{name}: {ts.isoformat()} is outside the times rundossier can compare (years 1 to 9999 in UTC)"
+        ) from None
 
 
 def _statuses(values: list[str] | None) -> tuple[str, ...]:
@@ -66,7 +84,7 @@ def _statuses(values: list[str] | None) -> tuple[str, ...]:
                 out.append(Status(part).value)
             except ValueError:
                 known = ", ".join(s.value for s in Status)
-                raise ValueError(f"status: unknown status {part!r}; use one of {known}") from None
+                raise InvalidInput(f"status: unknown status {part!r}; use one of {known}") from None
     return tuple(out)
 
 
@@ -86,7 +104,7 @@ def list_runs(
     cursor: Annotated[str | None, Query(max_length=40)] = None,
 ) -> dict[str, Any]:
     if cursor is not None and not is_run_id(cursor):
-        raise ValueError("cursor: not a cursor this API returned")
+        raise InvalidInput("cursor: not a cursor this API returned; pass the next_cursor of a previous page")
     readable = acc.readable_flows(request)
     if readable is not None and flow_id is not None and flow_id not in readable:
         return {"items": [], "next_cursor": None}
@@ -95,8 +113,8 @@ def list_runs(
         status=_statuses(status),
         orchestrator=orchestrator,
         q=q or None,
-        since=_aware(since),
-        until=_aware(until),
+        since=utc_param("since", since),
+        until=utc_param("until", until),
         fingerprint=fingerprint,
         flows=tuple(sorted(readable)) if readable is not None and flow_id is None else None,
     )
@@ -199,7 +217,7 @@ def _attachment(trace: TraceText) -> PlainTextResponse:
     "/runs/{run_id}/trace",
     summary="Download the run's root-cause trace",
     response_class=PlainTextResponse,
-    responses={404: {"description": "no such run, or no trace captured"}, 410: {"description": "expired by retention"}},
+    responses=TRACE_ERRORS,
 )
 def get_run_trace(run_id: str, request: Request, b: BackendDep, acc: AccessDep) -> PlainTextResponse:
     readable_run(request, b, acc, run_id)
@@ -210,6 +228,7 @@ def get_run_trace(run_id: str, request: Request, b: BackendDep, acc: AccessDep) 
     "/runs/{run_id}/steps/{step_id:path}/trace",
     summary="Download one step's trace (latest try unless `try` is given)",
     response_class=PlainTextResponse,
+    responses=TRACE_ERRORS,
 )
 def get_step_trace(
     run_id: str,
@@ -217,7 +236,7 @@ def get_step_trace(
     request: Request,
     b: BackendDep,
     acc: AccessDep,
-    try_number: Annotated[int | None, Query(alias="try", ge=1)] = None,
+    try_number: TryNumber = None,
 ) -> PlainTextResponse:
     readable_run(request, b, acc, run_id)
     return _attachment(step_trace(b.store, b.blobs, run_id, step_id, try_number))
@@ -226,7 +245,7 @@ def get_step_trace(
 @router.get(
     "/runs/{run_id}/trace.json",
     summary="The run's root-cause trace as a structured document (exception chain, frames, log tail)",
-    responses={404: {"description": "no such run, or no trace captured"}, 410: {"description": "expired by retention"}},
+    responses=TRACE_ERRORS,
 )
 def get_run_trace_doc(run_id: str, request: Request, b: BackendDep, acc: AccessDep) -> dict[str, Any]:
     readable_run(request, b, acc, run_id)
@@ -236,6 +255,7 @@ def get_run_trace_doc(run_id: str, request: Request, b: BackendDep, acc: AccessD
 @router.get(
     "/runs/{run_id}/steps/{step_id:path}/trace.json",
     summary="One step's trace as a structured document (latest try unless `try` is given)",
+    responses=TRACE_ERRORS,
 )
 def get_step_trace_doc(
     run_id: str,
@@ -243,7 +263,7 @@ def get_step_trace_doc(
     request: Request,
     b: BackendDep,
     acc: AccessDep,
-    try_number: Annotated[int | None, Query(alias="try", ge=1)] = None,
+    try_number: TryNumber = None,
 ) -> dict[str, Any]:
     readable_run(request, b, acc, run_id)
     return step_trace_doc(b.store, b.blobs, run_id, step_id, try_number)
@@ -267,7 +287,7 @@ def get_step_logs(
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=5000)] = 500,
     q: Annotated[str | None, Query(max_length=200)] = None,
-    try_number: Annotated[int | None, Query(alias="try", ge=1)] = None,
+    try_number: TryNumber = None,
 ) -> dict[str, Any]:
     """A page of the log (lines numbered from 1 after the stream filter; `matches` are the numbers
     of every line containing `q`). While the step runs, `live` is true and the lines are those its
@@ -312,7 +332,7 @@ def download_step_logs(
     b: BackendDep,
     acc: AccessDep,
     stream: StreamName = "all",
-    try_number: Annotated[int | None, Query(alias="try", ge=1)] = None,
+    try_number: TryNumber = None,
 ) -> StreamingResponse:
     run = readable_run(request, b, acc, run_id)
     step = _step(b, run_id, step_id, try_number)

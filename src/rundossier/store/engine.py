@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
+from sqlalchemy.exc import NoSuchModuleError
 
 from ..errors import ConfigError
 
@@ -42,7 +43,7 @@ def _sqlite_engine(url: URL, *, timeout: float, write: bool) -> Engine:
     database = url.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": timeout, "check_same_thread": False})
+    engine = _create(url, connect_args={"timeout": timeout, "check_same_thread": False})
     begin = "BEGIN IMMEDIATE" if write else "BEGIN"
 
     @event.listens_for(engine, "connect")
@@ -67,7 +68,7 @@ def _sqlite_engine(url: URL, *, timeout: float, write: bool) -> Engine:
 
 def _postgres_engine(url: URL, *, timeout: float) -> Engine:
     ms = int(timeout * 1000)
-    engine = create_engine(
+    engine = _create(
         url,
         pool_pre_ping=True,
         pool_size=2,
@@ -79,6 +80,19 @@ def _postgres_engine(url: URL, *, timeout: float) -> Engine:
     )
     _dispose_after_fork(engine)
     return engine
+
+
+def _create(url: URL, **kwargs: Any) -> Engine:
+    """`create_engine`, with a missing driver (the DBAPI module a URL names) as a ConfigError."""
+    try:
+        return create_engine(url, **kwargs)
+    except (ImportError, NoSuchModuleError) as exc:
+        shown = url.render_as_string(hide_password=True)
+        raise ConfigError(
+            f"RUNDOSSIER_DB_URL {shown} needs a database driver that is not installed ({exc}); "
+            "use postgresql://... with pip install 'rundossier[postgres]' (psycopg 3), sqlite:///..., "
+            f"or install the driver {url.drivername!r} names"
+        ) from None
 
 
 _ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()

@@ -23,6 +23,8 @@ from .types import UTCDateTime
 ERROR_MESSAGE_MAX = 4000
 SUMMARY_MAX = 1000
 _RUNNING = text("status = 'running'")
+#: the largest try number a row holds (an INTEGER column: 32 bits on PostgreSQL)
+MAX_TRY = 2**31 - 1
 
 
 def _dt(**kw: Any) -> Any:
@@ -215,4 +217,5 @@ __all__ = [
     "TABLES",
     "ERROR_MESSAGE_MAX",
     "SUMMARY_MAX",
+    "MAX_TRY",
 ]

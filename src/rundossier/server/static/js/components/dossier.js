@@ -20,7 +20,9 @@ export function windowsBar(timing) {
       windows.map((w) => {
         const ms = w.duration_ms ?? w.elapsed_ms ?? 0;
         const grow = w.state === "closed" || w.state === "open" ? Math.max(ms / known, 0.04) : 0.04;
-        return h("span", { class: `wseg w-${w.name} ws-${w.state}`, style: `flex-grow:${grow}`, title: w.signal || `${WINDOW_LABEL[w.name] || w.name}: ${fmtDuration(ms)}` });
+        const seg = h("span", { class: `wseg w-${w.name} ws-${w.state}`, title: w.signal || `${WINDOW_LABEL[w.name] || w.name}: ${fmtDuration(ms)}` });
+        seg.style.flexGrow = String(grow); // CSSOM, not a style attribute: the CSP allows no inline styles
+        return seg;
       })),
     h("ul", { class: "wlegend" }, windows.map((w) => h("li", {},
       h("span", { class: `wkey w-${w.name}`, "aria-hidden": "true" }),

@@ -1,0 +1,84 @@
+"""Security headers on every answer: a Content-Security-Policy without inline script, and the usual.
+
+The page loads only its own files (no inline `<script>`, no `style="..."` attributes, no CDN):
+even text that slipped past the UI's `h()` (which never parses HTML) could not run as script.
+Framing is allowed from the same origin only, which is how Airflow shows the page: its UI frames
+`/rundossier/` from the same server. FastAPI's `/docs` page is the one exception: it is
+FastAPI's Swagger UI, which loads its script and style from a CDN and starts with an inline
+script, so it gets a policy that allows exactly that (nothing of the run history is shown there).
+"""
+
+from __future__ import annotations
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self'",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'self'",
+    ]
+)
+#: FastAPI's Swagger UI (`/docs`): its bundle and stylesheet from the CDN it uses, its inline start script
+#: and the inline styles its components set
+DOCS_CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net",
+        "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net",
+        "img-src 'self' data: https://fastapi.tiangolo.com",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'self'",
+    ]
+)
+DOCS_PATHS = ("/docs", "/docs/oauth2-redirect")
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "SAMEORIGIN",  # browsers without frame-ancestors
+    "Cross-Origin-Resource-Policy": "same-origin",  # no <script src> / <img src> reads from other sites
+}
+
+
+def headers_for(path: str) -> dict[str, str]:
+    """The security headers of an answer at `path` (relative to where the app is mounted)."""
+    return {"Content-Security-Policy": DOCS_CSP if path in DOCS_PATHS else CSP, **SECURITY_HEADERS}
+
+
+class SecurityHeaders:
+    """ASGI middleware adding `headers_for(path)` to every HTTP answer (a route's own value wins)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        root = str(scope.get("root_path", ""))
+        path = str(scope.get("path", ""))
+        wanted = headers_for(path[len(root) :] if root and path.startswith(root) else path)
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in wanted.items():
+                    if name not in headers:
+                        headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, sending)
+
+
+__all__ = ["SecurityHeaders", "headers_for", "CSP", "DOCS_CSP", "SECURITY_HEADERS"]
