@@ -10,7 +10,7 @@ every URL relative to the page, and the API never emits absolute links.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -35,9 +35,12 @@ def create_app(
     access: Access | None = None,
     api_token: str | None = None,
     ui: bool = True,
+    orchestrator_urls: Mapping[str, str] | None = None,
 ) -> FastAPI:
     """Build the app. `dependencies` guard every route (Airflow passes its auth); `access` decides
-    per-flow reads; `api_token` requires `Authorization: Bearer <token>` (standalone serve)."""
+    per-flow reads; `api_token` requires `Authorization: Bearer <token>` (standalone serve);
+    `orchestrator_urls` maps an orchestrator to its own UI's root, relative to the page
+    (`{"airflow": "../"}` inside Airflow), so the page can link a run to the orchestrator's pages."""
     from . import routes_failures, routes_retention, routes_runs, stream
     from . import ui as ui_routes
     from .auth import TokenAuth
@@ -60,6 +63,12 @@ def create_app(
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    about = {"version": _version(), "orchestrator_urls": dict(orchestrator_urls or {})}
+
+    @app.get("/api/about", tags=["meta"], summary="The server's version and the orchestrator UIs it can link to")
+    def get_about() -> dict[str, Any]:
+        return about
 
     app.include_router(routes_runs.router)
     app.include_router(routes_failures.router)
