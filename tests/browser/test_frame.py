@@ -133,9 +133,25 @@ def test_the_frame_follows_the_host_theme_with_readable_contrast(site: Site, pag
     checked = frame.locator("html").evaluate(
         f"(_, selectors) => ({CONTRAST_JS})(selectors)",
         [
-            ".muted", ".tl-time", ".tl-name", ".exc-type", ".frame-where", ".exc-relation", ".tab", ".kv dt",
-            ".crumbs a", ".tag-root", ".btn-primary", ".btn", ".badge", ".exc-message", ".exc-summary",
-            ".live-indicator", ".host-links .btn", "h1", "h2",
+            ".muted",
+            ".tl-time",
+            ".tl-name",
+            ".exc-type",
+            ".frame-where",
+            ".exc-relation",
+            ".tab",
+            ".kv dt",
+            ".crumbs a",
+            ".tag-root",
+            ".btn-primary",
+            ".btn",
+            ".badge",
+            ".exc-message",
+            ".exc-summary",
+            ".live-indicator",
+            ".host-links .btn",
+            "h1",
+            "h2",
         ],
     )
     assert len(checked) >= 15, checked

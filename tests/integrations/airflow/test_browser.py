@@ -313,9 +313,7 @@ def test_a_mapped_task_instance_tab_finds_its_map_index(page, api, store, blobs,
     assert frame.get_by_test_id("airflow-task-instance").get_attribute("href").endswith("/tasks/process/mapped/2")
 
 
-def test_a_retried_task_instance_tab_shows_its_last_try_and_reaches_the_failed_ones(
-    page, api, store, blobs, recorded
-):
+def test_a_retried_task_instance_tab_shows_its_last_try_and_reaches_the_failed_ones(page, api, store, blobs, recorded):
     run = recorded["rd_example_retry"]
     page.goto(task_instance_tab(api.base, run.flow_id, run.run_key, "flaky_fetch"))
     frame = rundossier_frame(page)
