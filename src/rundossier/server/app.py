@@ -14,7 +14,7 @@ turns a bug into a 500 with an error id (`errors.Unexpected`), the Host / cross-
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -40,10 +40,13 @@ def create_app(
     api_token: str | None = None,
     allowed_hosts: Iterable[str] | None = None,
     ui: bool = True,
+    orchestrator_urls: Mapping[str, str] | None = None,
 ) -> FastAPI:
     """Build the app. `dependencies` guard every route (Airflow passes its auth); `access` decides
     per-flow reads; `api_token` requires `Authorization: Bearer <token>` (standalone serve);
-    `allowed_hosts` turns the Host check on: loopback names plus these (`serve` without a token)."""
+    `allowed_hosts` turns the Host check on: loopback names plus these (`serve` without a token);
+    `orchestrator_urls` maps an orchestrator to its own UI's root, relative to the page
+    (`{"airflow": "../"}` inside Airflow), so the page can link a run to the orchestrator's pages."""
     from . import routes_failures, routes_retention, routes_runs, stream
     from . import ui as ui_routes
     from .auth import TokenAuth
@@ -69,6 +72,12 @@ def create_app(
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    about = {"version": _version(), "orchestrator_urls": dict(orchestrator_urls or {})}
+
+    @app.get("/api/about", tags=["meta"], summary="The server's version and the orchestrator UIs it can link to")
+    def get_about() -> dict[str, Any]:
+        return about
 
     app.include_router(routes_runs.router)
     app.include_router(routes_failures.router)

@@ -78,6 +78,18 @@ class Run:
         return airflow_tracebacks(self.output)
 
 
+def code_under_test() -> dict[str, str]:
+    """PYTHONPATH for Airflow's subprocesses: the rundossier this test process imported.
+
+    The venv's rundossier may be an editable install of another checkout (a git worktree runs its
+    tests with its own `src/` first on PYTHONPATH); the DAGs and the api-server must run that code too.
+    """
+    import rundossier
+
+    src = Path(rundossier.__file__).resolve().parents[1]
+    return {"PYTHONPATH": str(src)} if src == REPO / "src" else {}
+
+
 def base_env(home: Path) -> dict[str, str]:
     env = {
         k: v
@@ -96,6 +108,7 @@ def base_env(home: Path) -> dict[str, str]:
         AIRFLOW__LOGGING__LOGGING_LEVEL="INFO",
         AIRFLOW_CONN_RD_EXAMPLE_DB=EXAMPLE_CONN,
         PYTHONUNBUFFERED="1",
+        **code_under_test(),
     )
     return env
 

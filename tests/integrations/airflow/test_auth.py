@@ -81,3 +81,13 @@ def test_the_plugin_and_its_views_are_registered_once(api):
     assert b"rundossier" not in body
     status, body, _ = api.get("/api/v2/plugins/importErrors", token=api.token())
     assert b"rundossier" not in body
+
+
+def test_the_page_learns_where_airflows_ui_is(api):
+    """`/rundossier/api/about` tells the page Airflow's UI is at "../" (its links to task instances)."""
+    import json
+
+    status, body, _ = api.get(f"{URL_PREFIX}/api/about", token=api.token())
+    assert status == 200, body
+    assert json.loads(body)["orchestrator_urls"] == {"airflow": "../"}
+    assert api.get(f"{URL_PREFIX}/api/about")[0] == 401

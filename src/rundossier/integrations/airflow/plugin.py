@@ -17,7 +17,7 @@ from typing import Any
 
 from . import config as airflow_config
 from .listener import listener
-from .views import URL_PREFIX, external_views
+from .views import AIRFLOW_UI, URL_PREFIX, external_views
 
 try:  # the Task SDK's base class (workers); Airflow accepts it in every process
     from airflow.sdk.plugins_manager import AirflowPlugin
@@ -42,7 +42,12 @@ def build_app() -> Any:
     except ConfigError as exc:
         log.warning("rundossier: the Run History app cannot start: %s", exc)
         return _config_error_app(str(exc))
-    app = create_app(cfg.settings, dependencies=auth.route_dependencies(), access=auth.AirflowAccess())
+    app = create_app(
+        cfg.settings,
+        dependencies=auth.route_dependencies(),
+        access=auth.AirflowAccess(),
+        orchestrator_urls={"airflow": AIRFLOW_UI},
+    )
     auth.install(app)
     return app
 

@@ -14,6 +14,8 @@ from typing import Any
 URL_PREFIX = "/rundossier"
 #: the page, relative to Airflow's base URL
 PAGE = URL_PREFIX.lstrip("/") + "/"
+#: Airflow's UI root, relative to the page (for the page's links to task instances and DAG runs)
+AIRFLOW_UI = "../"
 
 RUN_HISTORY = {
     "name": "Run History",
@@ -42,4 +44,4 @@ def external_views() -> list[dict[str, Any]]:
     return [dict(v) for v in (RUN_HISTORY, DAG_RUN_HISTORY, TASK_TRACE)]
 
 
-__all__ = ["external_views", "URL_PREFIX", "RUN_HISTORY", "DAG_RUN_HISTORY", "TASK_TRACE"]
+__all__ = ["external_views", "URL_PREFIX", "AIRFLOW_UI", "RUN_HISTORY", "DAG_RUN_HISTORY", "TASK_TRACE"]

@@ -59,11 +59,21 @@ export function stepTraceHref(runId, stepId, tryNumber) {
   return `api/runs/${enc(runId)}/steps/${enc(stepId)}/trace${query({ try: tryNumber })}`;
 }
 
+/** The structured trace (JSON), for an <a download> with a filename of its own. */
+export function runTraceDocHref(runId) {
+  return `api/runs/${enc(runId)}/trace.json`;
+}
+
+export function stepTraceDocHref(runId, stepId, tryNumber) {
+  return `api/runs/${enc(runId)}/steps/${enc(stepId)}/trace.json${query({ try: tryNumber })}`;
+}
+
 export function logDownloadHref(runId, stepId, tryNumber, stream) {
   return `api/runs/${enc(runId)}/steps/${enc(stepId)}/logs/download${query({ try: tryNumber, stream })}`;
 }
 
 export const api = {
+  about: () => getJSON("api/about"),
   runs: (params) => getJSON("api/runs", params),
   run: (runId) => getJSON(`api/runs/${enc(runId)}`),
   flows: () => getJSON("api/flows"),

@@ -1,6 +1,7 @@
 // The page: hash router, live indicator, token prompt. One module per page under pages/.
 
 import { live } from "./api.js";
+import { installFrame } from "./frame.js";
 import { h, fill, parseHash } from "./util.js";
 import { renderRuns } from "./pages/runs.js";
 import { renderRun } from "./pages/run.js";
@@ -8,6 +9,8 @@ import { renderStep } from "./pages/step.js";
 import { renderFailures } from "./pages/failures.js";
 import { renderRetention } from "./pages/retention.js";
 import { renderFind } from "./pages/find.js";
+
+installFrame();
 
 const main = document.getElementById("main");
 const indicator = document.querySelector("[data-testid=live-indicator]");
@@ -20,15 +23,16 @@ function route() {
   const { parts, params } = parseHash();
   const [section, id, sub, subId] = parts;
   if (section === "run" && id && sub === "step" && subId !== undefined) {
-    return { nav: "runs", render: (ctx) => renderStep(ctx, id, subId, params) };
+    return { nav: "runs", view: "step", render: (ctx) => renderStep(ctx, id, subId, params) };
   }
-  if (section === "run" && id) return { nav: "runs", render: (ctx) => renderRun(ctx, id, params) };
-  if (section === "failures") return { nav: "failures", render: (ctx) => renderFailures(ctx, params) };
-  if (section === "retention") return { nav: "retention", render: (ctx) => renderRetention(ctx, params) };
-  if (section === "find") return { nav: "runs", render: (ctx) => renderFind(ctx, params) };
-  if (!section || section === "runs") return { nav: "runs", render: (ctx) => renderRuns(ctx, params) };
+  if (section === "run" && id) return { nav: "runs", view: "run", render: (ctx) => renderRun(ctx, id, params) };
+  if (section === "failures") return { nav: "failures", view: "failures", render: (ctx) => renderFailures(ctx, params) };
+  if (section === "retention") return { nav: "retention", view: "retention", render: (ctx) => renderRetention(ctx, params) };
+  if (section === "find") return { nav: "runs", view: "find", render: (ctx) => renderFind(ctx, params) };
+  if (!section || section === "runs") return { nav: "runs", view: "runs", render: (ctx) => renderRuns(ctx, params) };
   return {
     nav: null,
+    view: "not-found",
     render: ({ main }) => {
       fill(main, h("h1", {}, "Not found"), h("p", {}, "No page at this address. ", h("a", { href: "#/runs" }, "Go to the runs.")));
     },
@@ -41,7 +45,8 @@ async function show() {
     cleanup = null;
   }
   const mine = ++generation;
-  const { nav, render } = route();
+  const { nav, view, render } = route();
+  document.documentElement.dataset.view = view; // in a frame, the section links show on list views only
   document.querySelectorAll("[data-nav]").forEach((a) => {
     if (a.dataset.nav === nav) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");

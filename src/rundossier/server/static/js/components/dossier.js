@@ -3,6 +3,7 @@
 // A dossier of an unknown version is shown field by field.
 
 import { h, fmtDuration, runHash, hashFor, timeEl, stepHash } from "../util.js";
+import { copyButton } from "./copy.js";
 
 const WINDOW_LABEL = { queue_wait: "queue wait", setup: "setup", active_work: "active work", write_back: "write back" };
 
@@ -33,20 +34,6 @@ export function windowsBar(timing) {
       w.signal ? h("span", { class: "muted small" }, ` — ${w.signal}`) : null))));
 }
 
-function copyButton(text) {
-  const btn = h("button", { type: "button", class: "btn btn-small", title: "Copy the command" }, "Copy");
-  btn.addEventListener("click", async () => {
-    try {
-      await navigator.clipboard.writeText(text);
-      btn.textContent = "Copied";
-    } catch {
-      btn.textContent = "Select and copy";
-    }
-    setTimeout(() => { btn.textContent = "Copy"; }, 1500);
-  });
-  return btn;
-}
-
 function classificationEl(c) {
   if (!c) return null;
   return h("div", { class: "dz" },
@@ -58,15 +45,20 @@ function classificationEl(c) {
     c.also && c.also.length ? h("p", { class: "muted small" }, `Also matched: ${c.also.join(", ")}`) : null);
 }
 
-function actionsEl(actions, runId) {
-  if (!actions || !actions.length) return null;
-  return h("div", { class: "dz" },
-    h("h3", {}, "Next"),
-    h("ol", { class: "actions" }, actions.map((a) => h("li", {},
+/** The dossier's actions as a list: title, detail, and the exact command with a Copy button. */
+export function actionList(actions) {
+  return h("ol", { class: "actions" }, actions.map((a) => {
+    const code = a.command ? h("code", {}, a.command) : null;
+    return h("li", {},
       h("strong", {}, a.title),
       a.detail ? h("div", { class: "muted small" }, a.detail) : null,
-      a.command ? h("div", { class: "command" }, h("pre", {}, h("code", {}, a.command)), copyButton(a.command)) : null))),
-  );
+      code ? h("div", { class: "command" }, h("pre", {}, code), copyButton(a.command, code)) : null);
+  }));
+}
+
+function actionsEl(actions) {
+  if (!actions || !actions.length) return null;
+  return h("div", { class: "dz" }, h("h3", {}, "Next"), actionList(actions));
 }
 
 function comparisonEl(c) {
@@ -113,7 +105,7 @@ export function dossierPanel(dossier, run) {
     ? [
       classificationEl(dossier.classification),
       dossier.timing ? h("div", { class: "dz" }, h("h3", {}, dossier.live ? "Where the time goes (live)" : "Where the time went"), windowsBar(dossier.timing)) : null,
-      actionsEl(dossier.actions, runId),
+      actionsEl(dossier.actions),
       listEl("Said plainly", dossier.signals, (s) => [s.text, s.step_id ? h("span", { class: "muted small" }, ` (${s.step_id}${s.try_number ? ` try ${s.try_number}` : ""})`) : null]),
       listEl("What is kept", dossier.material, (m) => [h("strong", {}, m.name), `: ${m.state}`, m.detail ? h("span", { class: "muted small" }, ` — ${m.detail}`) : null]),
       comparisonEl(dossier.comparison),

@@ -22,13 +22,27 @@ function frameEl(frame) {
   );
 }
 
+/**
+ * The package a library frame is in, for the fold's summary: "airflow" for
+ * .../site-packages/airflow/models/x.py, "json" for /usr/lib/python3.11/json/decoder.py,
+ * "contextlib" for /usr/lib/python3.11/contextlib.py.
+ */
+export function libraryName(filename) {
+  const inPackages = filename.split(/[\\/](?:site|dist)-packages[\\/]/);
+  const parts = inPackages[inPackages.length - 1].split(/[\\/]/).filter(Boolean);
+  if (!parts.length) return filename;
+  if (inPackages.length > 1) return parts[0].replace(/\.py$/, "");
+  const dir = parts.length > 1 ? parts[parts.length - 2] : "";
+  return dir && !/^(python[\d.]*|lib)$/i.test(dir) ? dir : parts[parts.length - 1].replace(/\.py$/, "");
+}
+
 /** Frames with runs of library frames folded into one <details>. */
 function framesEl(node) {
   const out = [];
   let lib = [];
   const flush = () => {
     if (!lib.length) return;
-    const files = [...new Set(lib.map((f) => f.filename.split(/[\\/]site-packages[\\/]/).pop().split(/[\\/]/)[0]))];
+    const files = [...new Set(lib.map((f) => libraryName(f.filename)))];
     out.push(h("li", { class: "frame-fold" },
       h("details", {},
         h("summary", {}, `${lib.length} library frame${lib.length === 1 ? "" : "s"}`,
@@ -82,9 +96,10 @@ function chainEl(chain) {
 
 /**
  * Fill `container` with the failure panel. `load()` returns the trace document (or throws the
- * API's error: 404 says why none was captured, 410 that retention expired it).
+ * API's error: 404 says why none was captured, 410 that retention expired it); `downloadHref`
+ * is the text trace, `jsonHref` the same document as JSON, saved as `jsonName`.
  */
-export async function tracePanel(container, { load, downloadHref, title = "Failure", isCurrent = () => true }) {
+export async function tracePanel(container, { load, downloadHref, jsonHref = null, jsonName = "trace.json", title = "Failure", isCurrent = () => true }) {
   fill(container, h("h2", {}, title), h("p", { class: "muted" }, "Loading the trace…"));
   let doc;
   try {
@@ -119,7 +134,10 @@ export async function tracePanel(container, { load, downloadHref, title = "Failu
   }
   fill(
     container,
-    h("div", { class: "panel-head" }, h("h2", {}, title), viewTraceLink(downloadHref, "View Trace", "btn-primary")),
+    h("div", { class: "panel-head" }, h("h2", {}, title),
+      h("div", { class: "panel-actions" },
+        jsonHref ? h("a", { class: "btn", href: jsonHref, download: jsonName, "data-testid": "trace-json", title: "The structured trace (exception chain, frames, log tail) as JSON" }, "JSON") : null,
+        viewTraceLink(downloadHref, "View Trace", "btn-primary"))),
     h("p", { class: "exc-summary" }, h("strong", {}, shortType(doc.error_type) || "Error"), doc.error_message ? `: ${doc.error_message.split("\n")[0]}` : ""),
     body,
   );

@@ -1,12 +1,13 @@
 // Run detail: dossier, details card, lifecycle timeline, steps with tries, dependency graph,
 // failure panel (chain of exceptions, download), events.
 
-import { api, runTraceHref, stepTraceHref } from "../api.js";
+import { api, runTraceHref, runTraceDocHref, stepTraceHref } from "../api.js";
 import { errorChip, traceMissingReason, viewTraceLink } from "../components/chip.js";
 import { dossierPanel } from "../components/dossier.js";
 import { dependencyGraph } from "../components/graph.js";
 import { timeline } from "../components/lifecycle.js";
 import { tracePanel } from "../components/tracepanel.js";
+import { orchestratorLinks, orchestratorUrls } from "../orchestrator.js";
 import {
   h, fill, timeEl, fmtDuration, statusBadge, stepHash, hashFor, notice, FAILED, ERRORED,
 } from "../util.js";
@@ -76,6 +77,7 @@ export async function renderRun(ctx, runId) {
   const { main } = ctx;
   let run = null;
   let timer = null;
+  const known = await orchestratorUrls();
 
   async function refresh() {
     let next;
@@ -106,7 +108,8 @@ export async function renderRun(ctx, runId) {
       h("div", { class: "title-row" },
         h("h1", { tabindex: "-1" }, run.flow_id, h("span", { class: "muted title-key mono" }, ` ${run.run_key}`)),
         statusBadge(run.status),
-        failed && !missing ? viewTraceLink(runTraceHref(run.run_id), "View Trace", "btn-primary") : null));
+        failed && !missing ? viewTraceLink(runTraceHref(run.run_id), "View Trace", "btn-primary") : null,
+        orchestratorLinks(known, run)));
     const failure = h("section", { class: "card failure", "aria-label": "Failure" });
     const showFailure = failed || Boolean(run.error);
     fill(
@@ -131,6 +134,8 @@ export async function renderRun(ctx, runId) {
         tracePanel(failure, {
           load: () => api.runTraceDoc(run.run_id),
           downloadHref: runTraceHref(run.run_id),
+          jsonHref: runTraceDocHref(run.run_id),
+          jsonName: `${run.run_id}_trace.json`,
           title: run.root_step_id && run.root_step_id !== "_run" ? `Failure in step ${run.root_step_id}` : "Failure",
           isCurrent: ctx.current,
         });

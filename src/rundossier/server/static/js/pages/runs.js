@@ -111,7 +111,7 @@ export async function renderRuns(ctx, params) {
     h("caption", { class: "sr-only" }, "Runs, newest first"),
     h("thead", {}, h("tr", {},
       ["Flow", "Run key", "Triggered", "Lifecycle", "Status", "Host / agent", "Started", "Finished", "Duration", "Error"]
-        .map((t) => h("th", { scope: "col", class: t === "Duration" ? "num" : null }, t)))),
+        .map((t) => h("th", { scope: "col", class: t === "Duration" ? "num" : t === "Error" ? "col-error" : null }, t)))),
     tbody,
   );
   const status = h("p", { class: "muted small", "aria-live": "polite" });

@@ -1,11 +1,35 @@
-// One step try: its error, the trace panel with View Trace, and the log viewer.
+// One step try: its error, the trace panel with View Trace, and the log viewer. A failed try shows
+// its failure first (Airflow's Trace tab lands here), with the command that re-runs the step.
 
-import { api, stepTraceHref } from "../api.js";
+import { api, stepTraceHref, stepTraceDocHref } from "../api.js";
 import { traceMissingReason } from "../components/chip.js";
+import { actionList } from "../components/dossier.js";
 import { timeline } from "../components/lifecycle.js";
 import { logViewer } from "../components/logviewer.js";
 import { tracePanel } from "../components/tracepanel.js";
-import { h, fill, timeEl, fmtDuration, statusBadge, stepHash, runHash, hashFor, notice } from "../util.js";
+import { orchestratorLinks, orchestratorUrls } from "../orchestrator.js";
+import {
+  h, fill, timeEl, fmtDuration, statusBadge, stepHash, runHash, hashFor, notice, errorSummary, ERRORED,
+} from "../util.js";
+
+/** How to re-run this step, from the run's dossier, when it is the step the run failed on. */
+function rerunEl(run, step) {
+  const d = run.dossier;
+  if (!d || d.failed_step !== step.step_id || !Array.isArray(d.actions)) return null;
+  const retry = d.actions.filter((a) => a.kind === "retry");
+  if (!retry.length) return null;
+  return h("div", { class: "rerun" }, h("h3", {}, "Re-run"), actionList(retry));
+}
+
+/** On a try that did not fail: the earlier tries of the step that did, with a link to each. */
+function earlierFailures(run, tries, step) {
+  const failed = tries.filter((t) => t.try_number < step.try_number && (t.error || ERRORED.has(t.status)));
+  if (!failed.length) return null;
+  return notice("info",
+    failed.length === 1 ? "An earlier try failed: " : `${failed.length} earlier tries failed: `,
+    failed.map((t, i) => [i ? "; " : "", h("a", { href: stepHash(run.run_id, step.step_id, t.try_number) }, `try ${t.try_number}`),
+      ` (${t.error ? errorSummary(t.error, 80) : t.status})`]));
+}
 
 export async function renderStep(ctx, runId, stepId, params, { ended = false } = {}) {
   const { main } = ctx;
@@ -32,6 +56,8 @@ export async function renderStep(ctx, runId, stepId, params, { ended = false } =
   const asRun = { ...step, run_id: run.run_id, flow_id: run.flow_id, blobs_expired: run.blobs_expired, blobs_expired_at: run.blobs_expired_at };
   const missing = step.error ? traceMissingReason(asRun) : null;
   const failure = h("section", { class: "card failure", "aria-label": "Failure" });
+  const known = await orchestratorUrls();
+  if (!ctx.current()) return;
 
   fill(
     main,
@@ -43,7 +69,9 @@ export async function renderStep(ctx, runId, stepId, params, { ended = false } =
             class: `try st-${t.status}`,
             "aria-current": t.try_number === step.try_number ? "page" : null,
             title: `try ${t.try_number}: ${t.status}`,
-          }, String(t.try_number)))) : null)),
+          }, String(t.try_number)))) : null,
+        orchestratorLinks(known, run, step))),
+    step.error ? failure : earlierFailures(run, tries, step),
     h("div", { class: "grid-2" },
       h("section", { class: "card details", "aria-label": "Details" }, h("h2", {}, "Details"),
         h("dl", { class: "kv" },
@@ -54,7 +82,6 @@ export async function renderStep(ctx, runId, stepId, params, { ended = false } =
           ].map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]))),
       h("section", { class: "card", "aria-label": "Lifecycle" }, h("h2", {}, "Lifecycle"), timeline(step),
         step.error ? h("p", { class: "run-error" }, h("strong", {}, "Error: "), step.error.type ? `${step.error.type}: ` : "", (step.error.message || "").split("\n")[0]) : null)),
-    step.error ? failure : null,
     h("section", { class: "card", "aria-label": "Log" }, h("h2", {}, "Log"),
       ended ? notice("info", `The step ended (${step.status}) while you followed it; this is its stored log.`) : null,
       logViewer(ctx, {
@@ -66,14 +93,18 @@ export async function renderStep(ctx, runId, stepId, params, { ended = false } =
       })),
   );
   if (step.error) {
+    const rerun = rerunEl(run, step);
     if (missing) {
-      fill(failure, h("h2", {}, "Failure"), notice(run.blobs_expired ? "warn" : "info", missing));
+      fill(failure, h("h2", {}, "Failure"), notice(run.blobs_expired ? "warn" : "info", missing), rerun);
     } else {
-      tracePanel(failure, {
+      await tracePanel(failure, {
         load: () => api.stepTraceDoc(run.run_id, step.step_id, step.try_number),
         downloadHref: stepTraceHref(run.run_id, step.step_id, step.try_number),
+        jsonHref: stepTraceDocHref(run.run_id, step.step_id, step.try_number),
+        jsonName: `${run.run_id}_trace.json`,
         isCurrent: ctx.current,
       });
+      if (rerun && ctx.current()) failure.append(rerun);
     }
   }
 }
