@@ -248,7 +248,7 @@ class _Client:
 
 def _read_api(c: _Client, run_ids: list[str]) -> set[str]:
     """Every GET route, for every run and step; returns the route templates it went through."""
-    routes = {"/healthz", "/api/runs", "/api/flows", "/api/failures", "/api/retention", "/api/lookup"}
+    routes = {"/healthz", "/api/about", "/api/runs", "/api/flows", "/api/failures", "/api/retention", "/api/lookup"}
     cursor = None
     runs: list[dict[str, Any]] = []
     while True:
@@ -259,6 +259,7 @@ def _read_api(c: _Client, run_ids: list[str]) -> set[str]:
             break
     assert {r["run_id"] for r in runs} >= set(run_ids)
     c.get("/healthz")
+    c.get("/api/about")
     c.get("/api/flows")
     c.get("/api/failures", limit=500)
     c.get("/api/retention")
