@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 import sqlite3
@@ -10,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ from rundossier import Recorder
 from rundossier.config import Settings
 from rundossier.readside import run_trace
 from tests.s3server import free_port
+from tests.tcpproxy import TcpProxy
 
 
 class PipelineError(RuntimeError):
@@ -415,3 +417,207 @@ def test_a_worker_killed_while_writing_a_trace_leaves_no_torn_blob(tmp_path: Pat
     report = sweep_orphans(rec.store, rec.blobs, grace=timedelta(0))
     assert report.complete
     assert not [b.key for b in rec.blobs.iter_blobs("python/torn") if ".tmp-" in b.key]
+
+
+# -- faults of real backends mid-run: PostgreSQL cut, S3 stopped and slow, a read-only SQLite -----
+
+
+def _one_warning(caplog: pytest.LogCaptureFixture, what: str) -> None:
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and r.name == "rundossier"]
+    assert len(warnings) == 1 and what in warnings[0], warnings
+
+
+def _ok_then_fail(rec: Recorder, key: str, fault: Callable[[], None]) -> tuple[str, float]:
+    """Step `a` succeeds, the fault happens, step `b` fails; the task's own error passes through."""
+    start = time.monotonic()
+    with pytest.raises(PipelineError) as excinfo:
+        with rec.run("faulty", run_key=key) as run:
+            with run.step("a"):
+                print("a did its work")
+            fault()
+            with run.step("b", upstream=["a"]):
+                print("b is about to fail")
+                _fail()
+    assert str(excinfo.value) == "the step's own error"
+    return run.run_id, time.monotonic() - start
+
+
+def _delivered_once(rec: Recorder, key: str) -> None:
+    row = rec.store.find_run("python", "faulty", key)
+    assert row is not None and row.status == "failed" and row.root_step_id == "b" and not row.spooled
+    steps = rec.store.list_steps(row.run_id)
+    assert sorted((s.step_id, s.status) for s in steps) == [("a", "success"), ("b", "failed")]
+    assert all(s.started_at and s.finished_at and s.log_lines_stdout == 1 and not s.spooled for s in steps)
+    events = [e.kind for e in rec.store.list_events(row.run_id)]
+    assert sorted(events) == ["run_finished", "step_failed"]
+    text = run_trace(rec.store, rec.blobs, row.run_id).text
+    assert "Error: the step's own error" in text and "b is about to fail" in text
+
+
+@pytest.mark.postgres
+def test_postgres_connections_cut_mid_run(tmp_path: Path, pg_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(pg_url)
+    with TcpProxy(url.port or 5432) as proxy:
+        through = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        rec = Recorder(_settings(tmp_path, db_url=through, write_budget=2))
+        _ = rec.store  # connected through the proxy before the cut
+        with caplog.at_level(logging.WARNING, logger="rundossier"):
+            _, elapsed = _ok_then_fail(rec, "pg-cut", proxy.cut)
+        assert elapsed < 8, f"the task waited {elapsed:.1f}s (budget 2s)"
+        _one_warning(caplog, "database is unavailable")
+        assert rec.spool.pending()
+        proxy.heal()  # the database is reachable again: the process's own recovery delivers
+        assert _wait_for(lambda: not rec.spool.pending() and not rec.writer.store_down)
+        _delivered_once(rec, "pg-cut")
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    from tests.s3server import moto_s3_server
+
+    with moto_s3_server() as endpoint:
+        yield endpoint
+
+
+@pytest.mark.s3
+@pytest.mark.parametrize("fault", ["stopped", "slow"])
+def test_s3_stopped_or_slow_during_a_failure(
+    tmp_path: Path, moto_endpoint: str, fault: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.s3server import create_bucket, storage_options
+
+    bucket = create_bucket(moto_endpoint)
+    with TcpProxy(int(moto_endpoint.rsplit(":", 1)[1])) as proxy:
+        settings = _settings(
+            tmp_path,
+            storage_url=f"s3://{bucket}/rd",
+            storage_options=storage_options(f"http://127.0.0.1:{proxy.port}"),
+            write_budget=2,
+        )
+        rec = Recorder(settings, live_log_interval=None)
+        with caplog.at_level(logging.WARNING, logger="rundossier"):
+            _, elapsed = _ok_then_fail(rec, f"s3-{fault}", proxy.cut if fault == "stopped" else proxy.stall)
+        assert elapsed < 8, f"the task waited {elapsed:.1f}s (budget 2s)"
+        _one_warning(caplog, "blob storage is unavailable")
+        row = rec.store.find_run("python", "faulty", f"s3-{fault}")
+        assert row.status == "failed" and row.spooled  # the rows are there; the trace waits
+        proxy.heal()
+        assert _wait_for(lambda: not rec.spool.pending() and not rec.writer.blobs_down, timeout=60)
+        _delivered_once(rec, f"s3-{fault}")
+
+
+def test_a_read_only_sqlite_directory(tmp_path: Path) -> None:
+    """The database and its directory are read-only for the user the task runs as."""
+    shared = tmp_path / "shared"
+    (shared / "db").mkdir(parents=True)
+    shared.chmod(0o777)
+    (shared / "db").chmod(0o777)
+    # root ignores permissions: the child runs without the capabilities that let it (util-linux's setpriv)
+    unprivileged = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+    proc = subprocess.run(
+        [*unprivileged, sys.executable, "-c", READ_ONLY_DB, str(shared)], capture_output=True, timeout=120
+    )
+    out = proc.stdout.decode()
+    assert proc.returncode == 0, out + proc.stderr.decode()
+    assert "task error passed through" in out and "spooled while read-only" in out
+    warnings = [ln for ln in proc.stderr.decode().splitlines() if "unavailable" in ln]
+    assert len(warnings) == 1 and "database is unavailable" in warnings[0]
+    rec = Recorder(
+        Settings.resolve(explicit={"home": str(shared / "home"), "db_url": f"sqlite:///{shared}/db/runs.db"})
+    )
+    _delivered_once(rec, "ro")
+
+
+READ_ONLY_DB = """
+import logging, os, stat, sys, time
+from pathlib import Path
+from rundossier import Recorder
+from rundossier.config import Settings
+
+logging.basicConfig(level=logging.WARNING)
+shared = Path(sys.argv[1])
+db_dir = shared / "db"
+rec = Recorder(Settings.resolve(explicit={
+    "home": str(shared / "home"), "db_url": f"sqlite:///{db_dir}/runs.db", "write_budget": 1}), live_log_interval=None)
+_ = rec.store
+rec.store.close()  # (an open connection keeps writing through its open files: the fault is at open)
+for p in [db_dir, *db_dir.iterdir()]:
+    p.chmod(0o555 if p.is_dir() else 0o444)
+try:
+    with rec.run("faulty", run_key="ro") as run:
+        with run.step("a"):
+            print("a did its work")
+        with run.step("b", upstream=["a"]):
+            print("b is about to fail")
+            raise RuntimeError("the step's own error")
+except RuntimeError as exc:
+    assert str(exc) == "the step's own error"
+    print("task error passed through")
+if rec.spool.pending():
+    print("spooled while read-only")
+for p in [db_dir, *db_dir.iterdir()]:
+    p.chmod(0o777 if p.is_dir() else 0o666)
+deadline = time.monotonic() + 60
+while (rec.spool.pending() or rec.writer.store_down) and time.monotonic() < deadline:
+    time.sleep(0.1)
+print("delivered" if not rec.spool.pending() else "NOT delivered")
+"""
+
+
+FULL_SPOOL_DISK = """
+import os, resource, sys, time
+from pathlib import Path
+from rundossier import Recorder
+from rundossier.config import Settings
+
+home, blocker = Path(sys.argv[1]), Path(sys.argv[2])
+rec = Recorder(Settings.resolve(explicit={
+    "home": str(home), "storage_url": f"file://{blocker}/blobs"}), live_log_interval=None)
+_ = rec.store
+soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, hard))  # no file may grow past 256 KiB
+try:
+    with rec.run("faulty", run_key="full") as run:
+        with run.step("a"):
+            print("a did its work")
+        with run.step("b", upstream=["a"]):
+            print("b is about to fail")
+            raise RuntimeError("the step's own error: " + "x" * 600_000)  # a trace bigger than the limit
+except RuntimeError:
+    print("task error passed through")
+print("held", rec.writer.held)
+resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))  # the disk has room again
+blocker.unlink()  # and storage is back
+deadline = time.monotonic() + 60
+while (rec.writer.held or rec.spool.pending() or rec.writer.blobs_down) and time.monotonic() < deadline:
+    time.sleep(0.1)
+print("delivered" if not (rec.writer.held or rec.spool.pending()) else "NOT delivered")
+"""
+
+
+def test_a_full_disk_under_the_spool_holds_records_until_it_has_room(tmp_path: Path) -> None:
+    home, blocker = tmp_path / "home", tmp_path / "blocked"
+    blocker.write_text("a file where the storage directory should be")
+    proc = subprocess.run(
+        [sys.executable, "-c", FULL_SPOOL_DISK, str(home), str(blocker)], capture_output=True, timeout=120
+    )
+    out = proc.stdout.decode()
+    assert proc.returncode == 0, out + proc.stderr.decode()
+    lines = out.splitlines()
+    assert "task error passed through" in lines and "delivered" in lines
+    assert int(next(ln for ln in lines if ln.startswith("held ")).split()[1]) >= 1
+    rec = Recorder(Settings.resolve(explicit={"home": str(home), "storage_url": f"file://{blocker}/blobs"}))
+    row = rec.store.find_run("python", "faulty", "full")
+    assert row is not None and row.status == "failed" and not row.spooled
+    assert "the step's own error" in run_trace(rec.store, rec.blobs, row.run_id).text
+
+
+def _wait_for(cond: Callable[[], bool], timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.1)
+    return cond()
