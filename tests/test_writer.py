@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from rundossier import Recorder
 from rundossier.blobs import BlobStore
 from rundossier.config import Settings
-from rundossier.errors import SpoolError, StoreUnavailable
+from rundossier.errors import SpoolError, StorageError, StoreUnavailable
 from rundossier.spool import Spool
 from rundossier.store import RunStore, WriteBatch
 from rundossier.writer import Budget, Unavailable, Writer, _NetworkCalls
@@ -270,3 +270,35 @@ def test_history_after_faults_and_flush_equals_history_without_faults(
         assert _history(flaky) == _history(clean.store)
         clean.close()
         faulty.close()
+
+
+class DownBlobs:
+    """Blob storage that refuses everything until `up` is set."""
+
+    def __init__(self) -> None:
+        self.up = False
+        self.puts: list[str] = []
+
+    def put(self, key: str, data: bytes) -> str:
+        if not self.up:
+            raise StorageError("blob store put failed: connection refused (test)")
+        self.puts.append(key)
+        return key
+
+    def uri_for(self, key: str) -> str:
+        return "s3://b/" + key
+
+    def exists(self, uri: str) -> bool:
+        if not self.up:
+            raise StorageError("blob store lookup failed: connection refused (test)")
+        return False
+
+
+def test_an_empty_spool_does_not_end_an_outage_before_the_backend_answers(tmp_path: Path) -> None:
+    # the recovery may run before the write that found the outage has spooled anything
+    blobs = DownBlobs()
+    writer = Writer(lambda: blobs, lambda: None, Spool(tmp_path / "spool"), warn=lambda m: None, local_blobs=False)  # type: ignore[arg-type,return-value]
+    writer._open("blobs", "connection refused (test)")
+    assert not writer.try_recover() and writer.blobs_down
+    blobs.up = True
+    assert writer.try_recover() and not writer.blobs_down

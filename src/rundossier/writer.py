@@ -50,6 +50,8 @@ HELD_MAX_BYTES = 64 * 1024 * 1024
 #: how long the recovery thread waits between attempts (doubling up to the max)
 RETRY_FIRST_S = 0.2
 RETRY_MAX_S = 5.0
+#: what the recovery looks up in blob storage to see whether it answers again (it need not exist)
+PROBE_KEY = ".rundossier-probe"
 #: network calls run on this many daemon threads (one hung call must not stop the others)
 NETWORK_THREADS = 4
 
@@ -350,16 +352,37 @@ class Writer:
             delay = min(delay * 2, RETRY_MAX_S)
 
     def try_recover(self) -> bool:
-        """One attempt to deliver what waits (held, then spooled); True once nothing is down or held."""
+        """One attempt to end the outages and deliver what waits (held, then spooled); True once
+        nothing is down, held or waiting. A backend is back when a probe of it answers (a write
+        transaction on the database, a lookup in blob storage) and the spool then flushes clean:
+        an empty spool alone proves nothing (the write that found the outage may not have spooled
+        yet)."""
         self._release_held()
+        with self._lock:
+            down = [b for b, o in (("store", self._store_down), ("blob store", self._blobs_down)) if o]
+        budget = Budget(self.budget_s)
+        try:
+            for backend in down:
+                self._call(backend, self._probe_store if backend == "store" else self._probe_blobs, budget)
+        except Exception as exc:  # noqa: BLE001 - still down: the next round tries again
+            log.debug("rundossier: still unavailable: %s", _describe(exc))
+            return False
         report = self.flush()
+        self._end_outages(report, probed=True)
         with self._lock:
             if self._store_down is not None or self._blobs_down is not None or self._held:
                 return False
             waiting = [p for p in self.spool.pending() if p.name not in report.rejected]
             return len(waiting) <= report.skipped
 
-    def _end_outages(self, report: FlushReport) -> None:
+    def _probe_store(self) -> None:
+        self._store().check_writable()
+
+    def _probe_blobs(self) -> None:
+        blobs = self._blobs()
+        blobs.exists(blobs.uri_for(PROBE_KEY))
+
+    def _end_outages(self, report: FlushReport, *, probed: bool) -> None:
         """After a flush that met no outage: the backends answer again, unless more was spooled meanwhile.
 
         Decided under the lock: a write that found the outage open has spooled by now, and anything
@@ -367,7 +390,7 @@ class Writer:
         with self._lock:
             if self._store_down is None and self._blobs_down is None:
                 return
-            if report.unavailable or self._held:
+            if not probed or report.unavailable or self._held:
                 return
             waiting = [p for p in self.spool.pending() if p.name not in report.rejected]
             if len(waiting) > report.skipped:
@@ -393,8 +416,8 @@ class Writer:
         self, *, budget_s: float | None = None, progress: Callable[[int, int], None] | None = None
     ) -> FlushReport:
         """Deliver spooled items, oldest first; stops early when `budget_s` runs out or a backend
-        is still unavailable. Tried even during an outage (that is how one ends): a flush that meets
-        none ends it."""
+        is still unavailable. Tried even during an outage (the recovery thread ends one after a
+        probe of the backend and a clean flush)."""
         report = FlushReport()
         start = time.monotonic()
         paths = self.spool.pending()
@@ -423,8 +446,6 @@ class Writer:
                 progress(n + 1, len(paths))
         report.remaining += report.failed + report.skipped
         self.spool.clean_temp()
-        if budget_s is None or not report.remaining:
-            self._end_outages(report)
         return report
 
     def _deliver_item(self, item: SpoolItem) -> None:

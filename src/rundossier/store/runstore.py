@@ -345,6 +345,12 @@ class RunStore:
                 self._exec_clear(cur, remap.get(run_id, run_id))
         return result
 
+    def check_writable(self) -> None:
+        """An empty write transaction (BEGIN IMMEDIATE on SQLite): StoreUnavailable while the
+        database is out of reach, locked or read-only."""
+        with self._fast("check that the database takes writes"):
+            pass
+
     def update_run(self, run_id: str, **values: Any) -> None:
         """Set columns of an existing run (no merge rules): retention and spool flush use it."""
         values.setdefault("updated_at", utcnow())
