@@ -63,7 +63,7 @@ def test_unreachable_s3_is_a_warning_and_changes_nothing_in_airflow(af_home, exa
     # the fault is a warning in the task's log, and what could not be written waits in the spool
     warnings = [ln for ln in result.output.splitlines() if "rundossier: blob storage is unavailable" in ln]
     assert len(warnings) == 1 and "waits in" in warnings[0] and "spool" in warnings[0]
-    assert "answers again" not in result.output  # nothing pretends storage came back
+    assert "storage answers again;" not in result.output  # nothing pretends storage came back
     store = RunStore(f"sqlite:///{rd_home / 'rundossier.db'}")
     try:
         run = latest_run(store, "rd_example_chained_failure")
