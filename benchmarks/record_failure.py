@@ -17,8 +17,8 @@ Measured per operation (median and p99), all in this process, on the same machin
   sentry      sentry_sdk.capture_exception of the same exception, with a transport that drops
               the event
   step        a successful step: its start and its finish recorded (no log lines)
-  2 writes    the bare SQL a step needs: one INSERT and one UPDATE of the same row, on the same
-              schema, with the DBAPI driver directly
+  2 writes    the bare SQL a step needs: one INSERT (with its lease) and one UPDATE of the same
+              row, on the same schema, with the DBAPI driver directly
 The three failure measurements are interleaved (one of each per round, rounds in a row), and so
 are the step and its two writes, so a disk or CPU that slows down or speeds up during the run
 weighs on what is compared alike.
@@ -293,10 +293,11 @@ class _BareDB:
         )
 
     def step_writes(self, run_id: str, step_id: str) -> None:
+        # a running step row holds its lease (until when, held by which process): part of its data
         self._x(
-            "INSERT INTO rd_step (run_id, step_id, try_number, status, started_at, spooled, log_lines_stdout,"
-            " log_lines_stderr, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
-            (run_id, step_id, 1, "running", _now(), False, 0, 0, _now()),
+            "INSERT INTO rd_step (run_id, step_id, try_number, status, started_at, lease_until, lease_holder,"
+            " spooled, log_lines_stdout, log_lines_stderr, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (run_id, step_id, 1, "running", _now(), _now(), "benchhost/12345/0123456789ab", False, 0, 0, _now()),
         )
         self._x(
             "UPDATE rd_step SET status=?, finished_at=?, duration_ms=?, updated_at=?"

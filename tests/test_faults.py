@@ -584,7 +584,8 @@ try:
             print("a did its work")
         with run.step("b", upstream=["a"]):
             print("b is about to fail")
-            raise RuntimeError("the step's own error: " + "x" * 600_000)  # a trace bigger than the limit
+            # a trace bigger than the limit even gzipped (random bytes do not compress)
+            raise RuntimeError("the step's own error: " + os.urandom(400_000).hex())
 except RuntimeError:
     print("task error passed through")
 print("held", rec.writer.held)

@@ -44,6 +44,7 @@ class Heartbeat:
             raise ValueError(f"the heartbeat interval must be positive, got {interval}")
         self._renew = renew
         self.interval = interval
+        self._length = timedelta(seconds=interval * LEASE_BEATS)
         self.linger = linger if linger is not None else 2 * interval
         self._clock = clock
         self._lock = threading.Lock()
@@ -58,7 +59,11 @@ class Heartbeat:
     def lease(self) -> tuple[datetime, datetime]:
         """(now, until) for a row that starts running now."""
         now = self._clock()
-        return now, now + timedelta(seconds=self.interval * LEASE_BEATS)
+        return now, now + self._length
+
+    def until(self, now: datetime) -> datetime:
+        """When a lease taken at `now` runs out."""
+        return now + self._length
 
     @property
     def holder(self) -> str:

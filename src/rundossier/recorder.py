@@ -427,7 +427,6 @@ class Recorder:
             host=host or run.host,
             budget=budget,
         )
-        beat, until = self.heartbeat.lease()
         row = {
             "run_id": run.run_id,
             "step_id": step_id,
@@ -439,8 +438,8 @@ class Recorder:
             "started_at": start,
             "upstream": list(upstream) if upstream else None,
             "host": handle.host,
-            "heartbeat_at": beat,
-            "lease_until": until,
+            # the lease starts with the try (heartbeat_at is set by the first renewal)
+            "lease_until": self.heartbeat.until(start if started_at is None else _now()),
             "lease_holder": self.heartbeat.holder,
         }
         self._write("record the start of a step", [], WriteBatch().step(row), budget)

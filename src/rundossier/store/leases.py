@@ -1,9 +1,10 @@
 """Leases: how a run or step whose process died stops being `running`.
 
 A process that records a running run or step renews its lease every heartbeat: `heartbeat_at` is
-when it last said it was alive, `lease_until` how long that holds (the writer picks it from its
-own heartbeat interval, so readers need no setting to judge it), `lease_holder` which process
-(host, pid and a token drawn at its start: a reused pid is another holder). A row still `running` past its
+when it last said it was alive (until the first renewal, its start time stands for it),
+`lease_until` how long that holds (the writer picks it from its own heartbeat interval, so
+readers need no setting to judge it), `lease_holder` which process (host, pid and a token drawn
+at its start: a reused pid is another holder). A row still `running` past its
 lease belongs to a process that was killed, ran out of memory or lost its host: `reap` marks it
 `crashed`, with the reason ("no heartbeat since ..."), a `heartbeat_lost` event, and, for a run,
 the step that was running as its root cause. Rows without a lease (a run only an orchestrator's
@@ -38,6 +39,8 @@ LOST_HEARTBEAT_TYPE = "Crashed (no heartbeat)"
 LOST_HEARTBEAT_CLASS = "killed"
 RUNNING = "running"
 CRASHED = "crashed"
+#: runs whose steps may still be running (a step of a finished run is left as it is)
+UNFINISHED = ("queued", "running", "paused")
 
 
 def lost_heartbeat_message(heartbeat_at: datetime | None) -> str:
@@ -93,20 +96,24 @@ def reap(conn: Connection, now: datetime, *, limit: int = 500) -> Reaped:
     """Mark rows running past their lease as crashed; at most `limit` runs and `limit` steps."""
     out = Reaped()
     c = STEP.c
+    r = RUN.c
+    # steps are found through the runs that are not finished (few, on the status index), each
+    # read on the step table's key: no index on the step table to keep up on every step's write
     expired_steps = conn.execute(
         select(c.run_id, c.step_id, c.try_number, c.heartbeat_at, c.lease_until, c.started_at)
-        .where(c.status == RUNNING, c.lease_until < now)
+        .join(RUN, r.run_id == c.run_id)
+        .where(r.status.in_(UNFINISHED), c.status == RUNNING, c.lease_until < now)
         .limit(limit)
     ).all()
     for run_id, step_id, try_number, beat, lease, started in expired_steps:
-        _crash_step(conn, out, run_id, step_id, try_number, beat, lease, started)
-    r = RUN.c
+        _crash_step(conn, out, run_id, step_id, try_number, beat or started, lease, started)
     expired_runs = conn.execute(
         select(r.run_id, r.heartbeat_at, r.lease_until, r.lease_holder, r.started_at)
         .where(r.status == RUNNING, r.lease_until < now)
         .limit(limit)
     ).all()
     for run_id, beat, lease, holder, started in expired_runs:
+        beat = beat or started  # not renewed yet: it was last known alive when it started
         message = lost_heartbeat_message(beat)
         done = conn.execute(
             update(RUN)
@@ -128,7 +135,7 @@ def reap(conn: Connection, now: datetime, *, limit: int = 500) -> Reaped:
             else []
         )
         for step_id, try_number, step_beat, step_lease, step_started in orphans:
-            _crash_step(conn, out, run_id, step_id, try_number, step_beat, step_lease, step_started)
+            _crash_step(conn, out, run_id, step_id, try_number, step_beat or step_started, step_lease, step_started)
         root_step, root_try = _last_crashed_step(conn, run_id)
         conn.execute(
             update(RUN)

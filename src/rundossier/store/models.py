@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Column, Index, Integer, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from .types import UTCDateTime
@@ -22,7 +22,6 @@ from .types import UTCDateTime
 #: Error messages kept on rows are bounded; the full text lives in the trace blob.
 ERROR_MESSAGE_MAX = 4000
 SUMMARY_MAX = 1000
-_RUNNING = text("status = 'running'")
 #: the largest try number a row holds (an INTEGER column: 32 bits on PostgreSQL)
 MAX_TRY = 2**31 - 1
 
@@ -87,11 +86,7 @@ class Step(SQLModel, table=True):
     """One try of one task inside a run."""
 
     __tablename__ = "rd_step"
-    __table_args__ = (
-        Index("ix_rd_step_fingerprint", "fingerprint"),
-        # only running rows: finding expired leases never reads finished steps
-        Index("ix_rd_step_lease", "lease_until", sqlite_where=_RUNNING, postgresql_where=_RUNNING),
-    )
+    __table_args__ = (Index("ix_rd_step_fingerprint", "fingerprint"),)
 
     run_id: str = Field(sa_column=Column(String(30), primary_key=True))
     step_id: str = Field(sa_column=Column(String(250), primary_key=True))

@@ -21,9 +21,6 @@ down_revision = "0005_root_try"
 branch_labels = None
 depends_on = None
 
-_RUNNING = sa.text("status = 'running'")
-
-
 def upgrade() -> None:
     for table in ("rd_run", "rd_step"):
         with op.batch_alter_table(table) as batch:
@@ -33,12 +30,9 @@ def upgrade() -> None:
     with op.batch_alter_table("rd_event") as batch:
         batch.add_column(sa.Column("uid", sa.String(32)))
     op.create_index("uq_rd_event_uid", "rd_event", ["uid"], unique=True)
-    # only running rows are in it: finding expired leases never reads finished steps
-    op.create_index("ix_rd_step_lease", "rd_step", ["lease_until"], sqlite_where=_RUNNING, postgresql_where=_RUNNING)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_rd_step_lease", table_name="rd_step")
     op.drop_index("uq_rd_event_uid", table_name="rd_event")
     with op.batch_alter_table("rd_event") as batch:
         batch.drop_column("uid")
