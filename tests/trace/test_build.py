@@ -359,6 +359,14 @@ def test_custom_exception_type_name():
         ("ValueError:no space", None, "ValueError:no space"),
         ("", None, ""),
         ("Traceback (most recent call last):", None, "Traceback (most recent call last):"),
+        (
+            "Crashed (SIGKILL): Process exited with status code: -9.",
+            "Crashed (SIGKILL)",
+            "Process exited with status code: -9.",
+        ),
+        ("Crashed (exit code 3): exited", "Crashed (exit code 3)", "exited"),
+        ("Crashed: the process died", "Crashed", "the process died"),
+        ("Crashed (whatever): x", None, "Crashed (whatever): x"),
     ],
 )
 def test_string_error(error, type_, message):
