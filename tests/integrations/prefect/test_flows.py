@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from rundossier.dossier import build_dossier
-from rundossier.readside import run_trace, step_log_lines, step_trace
+from rundossier.readside import child_runs, run_trace, step_log_lines, step_trace
 
 from .conftest import UI_BASE_URL
 from .helpers import artifacts_of, flow_run_id, markdown_link, recorded_run, run_flow, steps_by_id
@@ -137,6 +137,7 @@ def test_subflow_failure_is_linked_to_its_parent(examples: Any, example_recorder
     assert len(children) == 1
     child = children[0]
     assert child.flow_id == "child-flow" and child.status == "failed"
+    assert [r.run_id for r in child_runs(rec.store, parent)] == [child.run_id]  # the parent's page lists it
     (validate,) = [t[-1] for t in steps_by_id(rec, child.run_id).values()]
     assert validate.task_id == "validate" and validate.status == "failed"  # recorded live by task_hooks()
     text = step_trace(rec.store, rec.blobs, child.run_id, validate.step_id).text
