@@ -3,6 +3,8 @@
     killed     a task completes; the next one logs three lines, writes its pid and flow run id to
                RD_TEST_MARKER and waits to be killed
     recovered  a task fails once and succeeds when retried, another one succeeds: the flow succeeds
+    failing    a task fails once and succeeds when retried, then a task fails with a chained exception
+    early      the flow fails in its own code, before any task
     served     `.serve()` a deployment of `killed` (the tests run it and kill its flow's process)
 
 The Block is RD_TEST_BLOCK (environment variables: a served flow's process is started by the
@@ -60,8 +62,27 @@ def recovered() -> int:
     return len(quick()) + flaky()
 
 
+@task
+def load(rows: list[int]) -> None:
+    get_run_logger().info("loading %d rows into batch 7", len(rows))
+    try:
+        raise ConnectionError("warehouse timeout after 30s")
+    except ConnectionError as exc:
+        raise RuntimeError("could not load batch 7") from exc
+
+
+@flow(name="failing-flow", **dossier.hooks())
+def failing() -> None:
+    load(list(range(flaky())))
+
+
+@flow(name="early-flow", **dossier.hooks())
+def early() -> None:
+    raise ValueError("bad parameter: day=2026-13-01")
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "served":
         killed.serve(name="killed-deployment")
     else:
-        {"killed": killed, "recovered": recovered}[sys.argv[1]]()
+        {"killed": killed, "recovered": recovered, "failing": failing, "early": early}[sys.argv[1]]()
