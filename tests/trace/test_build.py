@@ -366,7 +366,8 @@ def test_custom_exception_type_name():
         ),
         ("Crashed (exit code 3): exited", "Crashed (exit code 3)", "exited"),
         ("Crashed: the process died", "Crashed", "the process died"),
-        ("Crashed (whatever): x", None, "Crashed (whatever): x"),
+        ("Crashed (no heartbeat): since 12:00", "Crashed (no heartbeat)", "since 12:00"),
+        ("Crashed (: x", None, "Crashed (: x"),
     ],
 )
 def test_string_error(error, type_, message):

@@ -145,7 +145,7 @@ def test_a_plain_script_killed_with_sigkill_ends_as_crashed_when_its_heartbeat_s
         return row if row.status == "crashed" else None
 
     row = _wait(crashed, 60, "the killed run to be shown as crashed")
-    assert "no heartbeat since" in (row.error_message or "")
+    assert row.error_type == "Crashed (no heartbeat)" and "no heartbeat since" in (row.error_message or "")
     steps = {tries[-1].task_id: tries[-1] for tries in steps_by_id(rec, run.run_id).values()}
     assert steps["quick"].status == "success" and steps["slow"].status == "crashed"
     assert "slow work, part 2" in _lines(rec, row, steps["slow"])
