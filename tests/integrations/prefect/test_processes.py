@@ -17,12 +17,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import pytest
-
 import rundossier
 from rundossier.dossier import build_dossier
 from rundossier.prefect import RunDossier
-from rundossier.readside import step_log_source
+from rundossier.readside import reap_crashed, step_log_source
 
 from .conftest import BLOCK_NAME
 from .helpers import artifacts_of, steps_by_id
@@ -123,16 +121,9 @@ def test_a_plain_script_killed_with_sigkill_keeps_the_finished_task_and_the_kill
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ImportError,
-    reason="needs the lead's heartbeat (Trust, part 1: RUNDOSSIER_HEARTBEAT, leases, readside.reap_crashed)",
-)
 def test_a_plain_script_killed_with_sigkill_ends_as_crashed_when_its_heartbeat_stops(
     example_store: dict[str, str], example_recorder: Any, tmp_path: Path
 ) -> None:
-    from rundossier.readside import reap_crashed  # type: ignore[attr-defined]
-
     rec, marker = example_recorder, tmp_path / "marker"
     env = _env(BLOCK_NAME, marker=marker, RUNDOSSIER_HEARTBEAT="1")
     with _process(["killed"], env, tmp_path / "flow.log") as proc:

@@ -234,7 +234,8 @@ def _known_start(session: FlowRunSession, flow_run: Any, options: Options) -> da
     if started is not None:
         return started
     try:
-        row = session.recorder.store.find_run(ORCHESTRATOR, session.flow_name, session.flow_run_id)
+        rec = session.recorder
+        row = rec.store.find_run(ORCHESTRATOR, *rec.masker.mask_fields(session.flow_name, session.flow_run_id))
     except Exception as exc:  # noqa: BLE001
         log.warning("rundossier could not read the run of flow run %s: %s", _id(flow_run), exc)
         return None

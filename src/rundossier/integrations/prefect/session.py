@@ -292,8 +292,8 @@ class FlowRunSession:
             if number in tc.done:
                 return
             tc.handles[number] = handle
-        if self.live is not None:
-            step_id, orch, flow_id, run_id = tc.name, run.orchestrator, run.flow_id, run.run_id
+        if self.live is not None:  # the ids as the recorder stores them (masked)
+            step_id, orch, flow_id, run_id = handle.step_id, run.orchestrator, run.flow_id, run.run_id
             self.live.watch(lambda: blob_key(orch, flow_id, run_id, step_id, number, LOG_LIVE), tcap.log)
 
     def _unwatch(self, steplog: StepLog) -> None:
@@ -497,6 +497,7 @@ class FlowRunSession:
             self.capture.task(str(tr.id), tr.name)  # step ids: task run names, made unique
         names = {tid: tc.name for tid, tc in self.capture.tasks.items()}
         recorded = self._recorded_elsewhere()
+        mask = self.recorder.masker.mask  # step ids as stored
         cut = self.end_status if self.end_status in (Status.CRASHED, Status.CANCELLED) else None
         for tid in list(dict.fromkeys([*by_id, *self.capture.tasks])):
             tr = by_id.get(tid)
@@ -506,7 +507,7 @@ class FlowRunSession:
             task_name = tc.task_name or task_name_of(source, tc.name)
             tries = self._history_if_whole(histories.get(tid), tc) or self._synth_tries(tr, tc)
             for t in tries:
-                if t.number in tc.done or (tc.name, t.number) in recorded:
+                if t.number in tc.done or (mask(tc.name), t.number) in recorded:
                     continue
                 tcap = tc.tries.get(t.number)
                 status, reason, finished_at = t.status, None, t.finished_at
@@ -661,8 +662,9 @@ class FlowRunSession:
     def _live_error(self, step_id: str | None, try_number: int | None) -> BaseException | str | None:
         """The error of a failed try as this process holds it (the live exception), or the run's."""
         if step_id is not None:
+            mask = self.recorder.masker.mask  # the dossier names steps as stored
             for tc in list(self.capture.tasks.values()):
-                if tc.name == step_id:
+                if mask(tc.name) == step_id:
                     tcap = tc.tries.get(try_number or tc.last_try)
                     if tcap is not None and tcap.error is not None:
                         return tcap.error
