@@ -5,6 +5,7 @@
     mapped_with_failure  a mapped task whose third item fails; the flow returns the failed states
     async_failure        an async flow whose async task fails
     parent_with_subflow  a flow whose subflow fails in a task recorded live with task_hooks()
+    retried_then_failure a task that fails twice then succeeds, then a task that fails for good
 
 The Block is loaded once, by name (`RUNDOSSIER_PREFECT_BLOCK`, default "dossier-example"); without
 a saved Block, `RunDossier()` records with the RUNDOSSIER_* environment variables.
@@ -129,7 +130,22 @@ def parent_with_subflow() -> None:
     child_flow()
 
 
-ALL = (chained_failure, flaky_then_ok, mapped_with_failure, async_failure, parent_with_subflow)
+# -- a retried task that recovers, then a failure ------------------------------------------------------
+@task(retries=2, retry_delay_seconds=0)
+def retried() -> int:
+    key = f"{current_flow_run.id}"
+    _tries[key] += 1
+    if _tries[key] < 3:
+        raise TimeoutError(f"source busy (attempt {_tries[key]})")
+    return 3
+
+
+@flow(**dossier.hooks())
+def retried_then_failure() -> None:
+    load(list(range(retried())))
+
+
+ALL = (chained_failure, flaky_then_ok, mapped_with_failure, async_failure, parent_with_subflow, retried_then_failure)
 
 __all__ = [
     "ALL",
@@ -140,4 +156,5 @@ __all__ = [
     "flaky_then_ok",
     "mapped_with_failure",
     "parent_with_subflow",
+    "retried_then_failure",
 ]

@@ -3,7 +3,7 @@
 # package against the real app on loopback. Run by scripts/test.sh after the core suite.
 #   - installs chromium with apt-get when it is missing and we are root (CI); otherwise says how
 #   - installs the `browser` extra (Playwright; its wheel bundles the driver, no browser download)
-# JUnit goes to test-artifacts/browser.xml, screenshots to test-artifacts/screenshots/.
+# JUnit goes to test-artifacts/browser.xml (and browser-prefect.xml), screenshots to test-artifacts/screenshots/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p test-artifacts/screenshots
@@ -27,3 +27,12 @@ fi
 
 RUNDOSSIER_BROWSER_TESTS=1 .venv/bin/python -m pytest -p no:cacheprovider -q \
   --junitxml=test-artifacts/browser.xml tests/browser "$@"
+core=$?
+
+# Prefect's own UI (a real `prefect server start`) showing rundossier's artifacts and Block: in
+# .venv-prefect, whose bootstrap installs the browser extra too
+bash scripts/bootstrap-prefect.sh >/dev/null || exit 1
+RUNDOSSIER_BROWSER_TESTS=1 .venv-prefect/bin/python -m pytest -p no:cacheprovider -q \
+  --junitxml=test-artifacts/browser-prefect.xml tests/integrations/prefect/browser "$@"
+prefect=$?
+exit $(( core != 0 ? core : prefect ))

@@ -11,14 +11,17 @@ import logging
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
+
+from sqlalchemy import select
 
 from .blobs import LOG_LIVE, BlobStore, blob_key, legacy_blob_key, log_part_name, row_step, structured_trace
 from .dossier import Baseline, Dossier, build_dossier
 from .dossier.events import KINDS
 from .errors import BlobCorrupt, BlobNotFound, StorageError, StoreError, TraceExpired, TraceNotFound
+from .ids import run_id_floor
 from .logcapture import LiveSnapshot, LogLine, decode_live, gunzip_stream
 from .status import Status
 from .store import Run, RunQuery, RunStore, Step
@@ -339,7 +342,34 @@ def run_dossier(store: RunStore, run: Run, *, now: datetime | None = None) -> Do
     return build_dossier(run, steps, events, baseline=baseline_for(store, run), now=now or datetime.now(UTC))
 
 
+RUN = Run.__table__  # type: ignore[attr-defined]
+#: the most subflow runs a run's page lists
+MAX_CHILDREN = 200
+#: how long after its parent's end a child's row may still be first written (a late hook, a spool flush)
+CHILD_GRACE = timedelta(hours=1)
+
+
+def child_runs(store: RunStore, run: Run, *, limit: int = MAX_CHILDREN) -> list[Run]:
+    """The runs whose parent is `run` (Prefect subflow runs), oldest first, at most `limit`.
+
+    A child's row is first written while its parent runs, so only run ids from the parent's own to
+    its end (plus a grace) are read: a range of the primary key (run ids sort by creation time),
+    not a scan of every run for a column without an index.
+    """
+    c = RUN.c
+    stmt = select(Run).where(c.run_id >= run.run_id, c.parent_run_id == run.run_id)
+    if run.finished_at is not None:
+        stmt = stmt.where(c.run_id < run_id_floor(run.finished_at + CHILD_GRACE))
+    with store.session() as s:
+        rows = [r[0] for r in s.execute(stmt.order_by(c.run_id).limit(limit)).all()]
+        for r in rows:
+            s.expunge(r)
+    return rows
+
+
 __all__ = [
+    "MAX_CHILDREN",
+    "child_runs",
     "TraceText",
     "LogPage",
     "StepLogSource",

@@ -154,6 +154,21 @@ def test_run_detail_timeline_steps_graph_and_failure_panel(site: Site, page: Any
     )
 
 
+def test_a_parent_runs_page_links_to_its_subflow_runs_and_back(site: Site, page: Any) -> None:
+    with site.rec.run("parent_flow", run_key="parent-1") as parent:
+        with site.rec.run("child_flow", run_key="child-1", parent_run_id=parent.run_id) as child:
+            pass
+    page.goto(f"{site.url}/#/run/{parent.run_id}")
+    details = page.locator("section.details")
+    link = details.locator("ul.children a", has_text="child_flow")
+    expect(link).to_have_attribute("href", f"#/run/{child.run_id}")
+    expect(details.locator("ul.children .badge.st-success")).to_have_text("success")
+    details.screenshot(path=str(SCREENSHOTS / "run_subflows.png"))
+    link.click()
+    expect(page).to_have_url(re.compile(f"#/run/{child.run_id}$"))
+    expect(page.locator("section.details").get_by_role("link", name=parent.run_id)).to_be_visible()
+
+
 def test_log_viewer_pages_through_2000_lines_and_finds_a_match(site: Site, page: Any) -> None:
     run_id = site.ids["big_log"]
     page.goto(f"{site.url}/#/run/{run_id}/step/render")

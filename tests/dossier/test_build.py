@@ -300,6 +300,23 @@ def test_headline_names_class_step_and_error() -> None:
     assert d.headline == "External service unavailable in step load (try 1): ConnectionError: timeout"
 
 
+def test_headline_takes_type_and_message_from_one_row() -> None:
+    """A step failed with a message only (Prefect's subflow call): the run's type is not put before it."""
+    message = "Flow run encountered an exception: AssertionError: batch has 2 duplicate keys"
+    r = run(error_type="AssertionError", error_message="batch has 2 duplicate keys", root_step_id="load")
+    d = build_dossier(r, [extract_ok(), failing_load(error_type=None, error_message=message)], [])
+    assert d.headline.endswith(f"in step load (try 1): {message}"), d.headline
+    assert d.headline.count("AssertionError") == 1
+
+
+def test_a_crashed_try_without_a_stored_log_is_not_said_to_have_written_nothing() -> None:
+    r = run(status="crashed", error_type="Crashed (SIGKILL)", error_message="killed", root_step_id="load")
+    steps = [extract_ok(), failing_load(status="crashed", log_uri=None, log_lines_stdout=0)]
+    d = build_dossier(r, steps, [])
+    assert {m.name: m.state for m in d.material}["log"] == "not stored"
+    assert "trace_without_log" not in {s.code for s in d.signals}
+
+
 def test_fingerprint_comes_from_the_run_or_the_failed_step() -> None:
     stream, _ = STREAMS["complete"]
     assert build_dossier(stream.run, stream.steps, stream.events).fingerprint is None

@@ -38,6 +38,19 @@ def test_markdown_has_sections_and_escapes_user_text() -> None:
     assert "| setup |" in md
 
 
+def test_markdown_shows_only_what_a_browser_renders() -> None:
+    """Prefect's Markdown shows `:warning:` as is, and no browser opens a storage path."""
+    r = run(root_step_id="load", orchestrator="prefect", run_key="abc")
+    d = build_dossier(r, [extract_ok(), failing_load(started_at=None)], [failed_event("load", 41, CHAIN)])
+    assert d.signals
+    md = dossier_markdown(d)
+    assert ":warning:" not in md and "\u26a0\ufe0f" in md
+    assert "file://" not in md and "**Read the full trace**" in md and f"rundossier trace {r.run_id}" in md
+    linked = dossier_markdown(d, ui_base_url="https://rd.example/x/")
+    url = f"https://rd.example/x/api/runs/{r.run_id}/steps/load/trace?try=1"
+    assert f"**[Read the full trace]({url})**" in linked and "file://" not in linked
+
+
 def test_markdown_code_fences_survive_backticks_in_commands() -> None:
     r = run(orchestrator="prefect", run_key="a```b", root_step_id="load")
     md = dossier_markdown(build_dossier(r, [failing_load()], [event("step_failed", 41, "load", 1)]))

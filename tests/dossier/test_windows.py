@@ -65,6 +65,18 @@ def states(tm):
             id="clock-skew",
         ),
         pytest.param(
+            dict(started_at=2, first_output_at=5, last_output_at=50.004, finished_at=50),
+            [],
+            ((UNKNOWN, None), (CLOSED, 3000), (CLOSED, 45004), (CLOSED, 0)),
+            id="a-few-ms-apart-on-one-host-is-not-skew",
+        ),
+        pytest.param(
+            dict(started_at=2, first_output_at=5, last_output_at=50.02, finished_at=50),
+            [],
+            ((UNKNOWN, None), (CLOSED, 3000), (CLOSED, 45020), (INCONSISTENT, None)),
+            id="tens-of-ms-is-skew",
+        ),
+        pytest.param(
             dict(started_at=2, first_output_at=5, finished_at=60),
             [],
             ((UNKNOWN, None), (CLOSED, 3000), (OPEN, None), (UNKNOWN, None)),

@@ -194,6 +194,23 @@ def test_run_detail_has_steps_events_and_dossier(api: Api) -> None:
     assert "dossier" in run
 
 
+def test_a_parent_run_lists_its_subflow_runs_and_each_child_names_its_parent(api: Api) -> None:
+    with api.rec.run("parent_flow") as parent:
+        with api.rec.run("child_flow", parent_run_id=parent.run_id) as first:
+            pass
+        with api.rec.run("child_flow", parent_run_id=parent.run_id) as second:
+            pass
+    with api.rec.run("other_flow"):
+        pass
+    body = api.client.get(f"/api/runs/{parent.run_id}").json()
+    assert [(c["run_id"], c["flow_id"], c["status"]) for c in body["children"]] == [
+        (first.run_id, "child_flow", "success"),
+        (second.run_id, "child_flow", "success"),
+    ]
+    child = api.client.get(f"/api/runs/{first.run_id}").json()
+    assert child["parent_run_id"] == parent.run_id and child["children"] == []
+
+
 def test_unknown_run_is_404_with_the_error_shape(api: Api) -> None:
     err = _error(api.client.get("/api/runs/run_00000000000000000000000000"), 404)
     assert err["type"] == "run_not_found"

@@ -273,6 +273,10 @@ def test_every_answer_has_the_security_headers(api: Api) -> None:
     assert "'unsafe-inline'" not in CSP and "script-src 'self'" in CSP and "frame-ancestors 'self'" in CSP
     docs = api.client.get("/docs")
     assert "cdn.jsdelivr.net" in docs.headers["content-security-policy"]  # FastAPI's Swagger UI
+    # the one file other sites embed: the logo on the Block's card in Prefect's UI
+    logo = api.client.get("/static/logo.png")
+    assert logo.status_code == 200 and logo.headers["cross-origin-resource-policy"] == "cross-origin"
+    assert logo.headers["content-security-policy"] == CSP and logo.headers["x-content-type-options"] == "nosniff"
 
 
 def test_the_page_has_no_inline_script_or_style() -> None:

@@ -359,6 +359,15 @@ def test_custom_exception_type_name():
         ("ValueError:no space", None, "ValueError:no space"),
         ("", None, ""),
         ("Traceback (most recent call last):", None, "Traceback (most recent call last):"),
+        (
+            "Crashed (SIGKILL): Process exited with status code: -9.",
+            "Crashed (SIGKILL)",
+            "Process exited with status code: -9.",
+        ),
+        ("Crashed (exit code 3): exited", "Crashed (exit code 3)", "exited"),
+        ("Crashed: the process died", "Crashed", "the process died"),
+        ("Crashed (no heartbeat): since 12:00", "Crashed (no heartbeat)", "since 12:00"),
+        ("Crashed (: x", None, "Crashed (: x"),
     ],
 )
 def test_string_error(error, type_, message):

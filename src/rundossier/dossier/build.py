@@ -207,6 +207,9 @@ def _material(run: Any, step: Any | None, ledger: Ledger) -> list[Material]:
             out.append(Material("log", "spooled", "waiting in the local spool of the host that recorded it"))
         elif holder.log_uri:
             out.append(Material("log", "stored", f"{lines} lines stored", holder.log_uri))
+        elif holder.status == "crashed":  # its process died before storing the log: what it published
+            detail = "the process died before storing it; lines it published while it ran are shown with the step"
+            out.append(Material("log", "not stored", detail))
         else:
             out.append(Material("log", "none", "no log lines were captured for this try"))
         kinds = ledger.step_kinds(holder.step_id, holder.try_number)
@@ -338,8 +341,10 @@ def _headline(run: Any, failed: Any | None, classification: Any | None, t: Timin
     if failed is not None and failed.step_id != RUN_STEP:
         where = f" in step {failed.step_id} (try {failed.try_number})"
     err = ""
-    etype = (failed.error_type if failed is not None else None) or run.error_type
-    emsg = (failed.error_message if failed is not None else None) or run.error_message
+    # type and message from one row: a step's message beside the run's type says the error twice
+    # ("AssertionError: Flow run encountered an exception: AssertionError: ...")
+    source = failed if failed is not None and (failed.error_type or failed.error_message) else run
+    etype, emsg = source.error_type, source.error_message
     if etype or emsg:
         short = (etype or "").rsplit(".", 1)[-1]
         first = (emsg or "").strip().splitlines()[0] if (emsg or "").strip() else ""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
+from ..ids import RUN_STEP
 from .model import CLOSED, INCONSISTENT, OPEN, Dossier, Timing, Window
 
 MAX_EVIDENCE = 5
@@ -143,8 +145,13 @@ def _md_code(text: str) -> str:
     return f"{fence}\n{text}\n{fence}"
 
 
-def dossier_markdown(d: Dossier) -> str:
-    """Markdown for a Prefect artifact (or any Markdown viewer); user text is escaped."""
+def dossier_markdown(d: Dossier, *, ui_base_url: str | None = None) -> str:
+    """Markdown for a Prefect artifact (or any Markdown viewer); user text is escaped.
+
+    Only what a browser renders: no emoji shortcodes (Prefect's Markdown shows `:warning:` as is)
+    and no storage locations (`file://`, `s3://`), which no browser opens. With `ui_base_url`, where
+    rundossier's UI and API are served, the trace action links to the trace download there.
+    """
     out = [f"## Run dossier: {_md_escape(d.headline)}", ""]
     out.append(f"Run `{d.run_id}` of **{_md_escape(d.flow_id)}** ({d.orchestrator}), status **{d.status}**.")
     out.append("")
@@ -168,13 +175,19 @@ def dossier_markdown(d: Dossier) -> str:
     out.append("")
     if d.signals:
         for s in d.signals:
-            out.append(f"- :warning: {_md_escape(s.text)}")
+            out.append(f"- \u26a0\ufe0f {_md_escape(s.text)}")
         out.append("")
     if d.actions:
         out.append("### Next actions")
         out.append("")
+        refs = {m.ref for m in d.material if m.ref}
         for a in d.actions:
-            out.append(f"**{_md_escape(a.title)}**" + (f": {_md_escape(a.detail)}" if a.detail else ""))
+            title, detail = _md_escape(a.title), a.detail
+            if detail is not None and detail in refs:  # a storage location: a link to the API instead
+                detail = None
+                if ui_base_url:
+                    title = f"[{title}]({trace_link(d, ui_base_url)})"
+            out.append(f"**{title}**" + (f": {_md_escape(detail)}" if detail else ""))
             if a.command:
                 out.append("")
                 out.append(_md_code(a.command))
@@ -211,6 +224,14 @@ def dossier_markdown(d: Dossier) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def trace_link(d: Dossier, ui_base_url: str) -> str:
+    """The trace download of the dossier's failed try (or of the run) in rundossier's API."""
+    run = f"{ui_base_url.rstrip('/')}/api/runs/{quote(d.run_id, safe='')}"
+    if d.failed_step is not None and d.failed_step != RUN_STEP:
+        return f"{run}/steps/{quote(d.failed_step, safe='')}/trace?try={d.failed_try or 1}"
+    return f"{run}/trace"
+
+
 def _cell(w: Window) -> str:
     if w.state == CLOSED:
         return fmt_ms(w.duration_ms)
@@ -219,4 +240,4 @@ def _cell(w: Window) -> str:
     return f"? {w.signal}"
 
 
-__all__ = ["dossier_text", "dossier_markdown", "timing_text", "window_text", "fmt_ms"]
+__all__ = ["dossier_text", "dossier_markdown", "timing_text", "window_text", "fmt_ms", "trace_link"]

@@ -128,6 +128,10 @@ _RUN_SIGNALS = (
     *_STEP_SIGNALS[2:],
 )
 _NEVER_STARTED = "never started"
+#: a window that ends less than this before it starts is closed at 0 ms: its boundaries are times one
+#: host took a few ms apart in two places (a log record's time, a state's timestamp), not clock skew,
+#: which between hosts is tens of ms or more
+CLOCK_TOLERANCE_MS = 10
 _MS = timedelta(milliseconds=1)
 
 
@@ -164,6 +168,8 @@ def timing(
             windows.append(Window(name, OPEN, start, None, None, elapsed, start_from, None, signal))
         else:
             ms = (end - start) // _MS
+            if -CLOCK_TOLERANCE_MS < ms < 0:
+                ms = 0  # two reads of one clock a few ms apart, in either order: not a skew
             if ms < 0:
                 why = f"ends {-ms} ms before it starts (clocks of two hosts disagree?)"
                 windows.append(Window(name, INCONSISTENT, start, end, None, None, start_from, end_from, why))
@@ -189,4 +195,13 @@ def _last(events: list[Any] | None, label: str) -> tuple[datetime | None, str | 
     return max(map(_TS, events)), label
 
 
-__all__ = ["Boundaries", "step_boundaries", "run_boundaries", "timing", "ms_between", "RUN_STEP", "ACTIVE_STATUSES"]
+__all__ = [
+    "ACTIVE_STATUSES",
+    "CLOCK_TOLERANCE_MS",
+    "RUN_STEP",
+    "Boundaries",
+    "ms_between",
+    "run_boundaries",
+    "step_boundaries",
+    "timing",
+]

@@ -51,9 +51,17 @@ SECURITY_HEADERS = {
 }
 
 
+#: what other sites may embed: the logo Prefect's UI shows on the RunDossier block's catalog card
+#: (an `<img>` on Prefect's origin, see `integrations.prefect.block.logo_url`); no run history
+EMBEDDABLE_PATHS = ("/static/logo.png",)
+
+
 def headers_for(path: str) -> dict[str, str]:
     """The security headers of an answer at `path` (relative to where the app is mounted)."""
-    return {"Content-Security-Policy": DOCS_CSP if path in DOCS_PATHS else CSP, **SECURITY_HEADERS}
+    headers = {"Content-Security-Policy": DOCS_CSP if path in DOCS_PATHS else CSP, **SECURITY_HEADERS}
+    if path in EMBEDDABLE_PATHS:
+        headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+    return headers
 
 
 class SecurityHeaders:
@@ -81,4 +89,4 @@ class SecurityHeaders:
         await self.app(scope, receive, sending)
 
 
-__all__ = ["SecurityHeaders", "headers_for", "CSP", "DOCS_CSP", "SECURITY_HEADERS"]
+__all__ = ["SecurityHeaders", "headers_for", "CSP", "DOCS_CSP", "EMBEDDABLE_PATHS", "SECURITY_HEADERS"]

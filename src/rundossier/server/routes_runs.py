@@ -16,6 +16,7 @@ from ..logcapture import format_line
 from ..readside import (
     StepLogSource,
     TraceText,
+    child_runs,
     log_page,
     run_dossier,
     run_trace,
@@ -177,6 +178,12 @@ def get_run(run_id: str, request: Request, b: BackendDep, acc: AccessDep) -> dic
     data["steps"] = [step_json(s) for s in steps]
     data["events"] = [event_json(e) for e in events]
     data["dossier"] = _dossier(request, b, acc, run)
+    readable = acc.readable_flows(request)
+    data["children"] = [
+        run_json(c, base=_base(request))
+        for c in child_runs(b.store, run)
+        if readable is None or c.flow_id in readable
+    ]
     return data
 
 

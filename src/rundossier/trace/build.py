@@ -52,6 +52,8 @@ MAX_GROUP_DEPTH = 10
 _TYPE_NAME = (
     r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
     r"(?:Error|Exception|Exit|Interrupt|Warning|Failure|Group)"
+    # a process that died has no exception type: "Crashed (SIGKILL): ...", "Crashed (no heartbeat): ..."
+    r"|Crashed(?: \([A-Za-z0-9][A-Za-z0-9 _-]{0,39}\))?"
 )
 _TYPE_PREFIX = re.compile(rf"({_TYPE_NAME}): ")
 _TYPE_ONLY = re.compile(_TYPE_NAME)

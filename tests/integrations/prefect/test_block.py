@@ -86,3 +86,44 @@ def test_empty_fields_fall_back_to_the_environment(monkeypatch: pytest.MonkeyPat
 def test_bad_values_fail_when_the_block_is_made(values: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         RunDossier(**values)
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_the_logo_ships_in_the_package_and_rundossiers_server_serves_it(tmp_path: Path) -> None:
+    """What Prefect's catalog card loads when RUNDOSSIER_PREFECT_LOGO_URL points at a rundossier server."""
+    from importlib.resources import files
+    from urllib.request import urlopen
+
+    from rundossier.config import Settings
+    from rundossier.integrations.prefect.block import LOGO_PATH, logo_url
+    from rundossier.server.app import create_app
+    from tests.liveserver import LiveServer
+
+    packaged = files("rundossier.server").joinpath("static", "logo.png").read_bytes()
+    assert _png_size(packaged) == (256, 256)  # square, within the 45-1000 px Prefect's block standards ask
+    settings = Settings.resolve(explicit={"home": str(tmp_path), "db_url": f"sqlite:///{tmp_path}/rd.db"})
+    with LiveServer(create_app(settings)) as server:
+        url = logo_url({"RUNDOSSIER_PREFECT_LOGO_URL": server.url + LOGO_PATH})
+        assert url == server.url + "/static/logo.png"
+        with urlopen(url, timeout=10) as resp:  # no login: the API may need a token, the logo does not
+            assert resp.headers["content-type"] == "image/png" and resp.read() == packaged
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("https://rundossier.example.com/static/logo.png", "https://rundossier.example.com/static/logo.png"),
+        ("", None),
+        ("data:image/png;base64,AAAA", None),  # Prefect accepts only http(s) logo URLs
+        ("/static/logo.png", None),
+    ],
+)
+def test_logo_url_from_the_environment(value: str, expected: str | None) -> None:
+    from rundossier.integrations.prefect.block import logo_url
+
+    assert logo_url({"RUNDOSSIER_PREFECT_LOGO_URL": value}) == expected
+    assert logo_url({}) is None

@@ -83,7 +83,36 @@ def test_a_retried_try_keeps_its_exception_and_the_next_lines_go_to_the_next_try
     assert second_lines[0] == "fetch attempt 2"
     assert second_lines[1].startswith("Task run failed with exception: TimeoutError('attempt 2')")
     assert "Traceback" not in second_lines[1]  # the trace holds it; the log line names it
-    assert second_lines[2].startswith("Finished in state Failed")
+    assert len(second_lines) == 2  # Prefect's closing line is its own, not one of the task's last lines
+
+
+def test_the_listener_hears_each_try_start_fail_and_finish_in_order() -> None:
+    heard: list[tuple[str, int, str]] = []
+    cap = FlowRunCapture(FLOW_RUN, lambda step_id, n: StepLog(), lambda tc, n, event: heard.append((tc.name, n, event)))
+    template = "Task run failed with %s: %r - Retry %s/%s will start %s"
+    cap.on_record(record("fetch attempt 1"))
+    cap.on_record(record("more of attempt 1"))
+    cap.on_record(record(template, ("exception", TimeoutError("1"), 1, 1, "immediately")))
+    cap.on_record(record("fetch attempt 2"))
+    cap.on_record(
+        record(
+            "Task run failed with exception: TimeoutError('2') - Retries are exhausted",
+            exc_info=_raised(TimeoutError("2")),
+        )
+    )
+    cap.on_record(record("Finished in state Failed('Task run encountered an exception TimeoutError: 2')"))
+    cap.on_record(record("Finished in state Completed()", task_run_id="t2", name="quiet-1a2"))
+    assert heard == [
+        ("load-8b5", 1, "seen"),
+        ("load-8b5", 1, "retried"),
+        ("load-8b5", 2, "seen"),
+        ("load-8b5", 2, "failed"),
+        ("load-8b5", 2, "finished"),
+        ("quiet-1a2", 1, "seen"),  # a task that logs nothing: its closing line is all there is
+        ("quiet-1a2", 1, "finished"),
+    ]
+    assert cap.tasks["t2"].final is not None and cap.tasks["t2"].final_ts is not None
+    assert lines(cap.tasks["t2"].tries[1].log) == []
 
 
 def test_a_user_logging_an_exception_is_not_taken_for_the_failure(capture: FlowRunCapture) -> None:

@@ -7,7 +7,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from rundossier.readside import run_trace, step_log_lines, step_trace
+from rundossier.dossier import build_dossier
+from rundossier.readside import child_runs, run_trace, step_log_lines, step_trace
 
 from .conftest import UI_BASE_URL
 from .helpers import artifacts_of, flow_run_id, markdown_link, recorded_run, run_flow, steps_by_id
@@ -136,6 +137,7 @@ def test_subflow_failure_is_linked_to_its_parent(examples: Any, example_recorder
     assert len(children) == 1
     child = children[0]
     assert child.flow_id == "child-flow" and child.status == "failed"
+    assert [r.run_id for r in child_runs(rec.store, parent)] == [child.run_id]  # the parent's page lists it
     (validate,) = [t[-1] for t in steps_by_id(rec, child.run_id).values()]
     assert validate.task_id == "validate" and validate.status == "failed"  # recorded live by task_hooks()
     text = step_trace(rec.store, rec.blobs, child.run_id, validate.step_id).text
@@ -145,6 +147,10 @@ def test_subflow_failure_is_linked_to_its_parent(examples: Any, example_recorder
     parent_steps = {t[-1].task_id: t[-1] for t in steps_by_id(rec, parent.run_id).values()}
     assert parent_steps["extract"].status == "success"
     assert parent.status == "failed" and parent.error_type == "AssertionError"
+    # the parent's dossier says the error once (Prefect's "Flow run encountered an exception: " dropped)
+    headline = build_dossier(parent, rec.store.list_steps(parent.run_id), rec.store.list_events(parent.run_id)).headline
+    assert headline.endswith("AssertionError: batch '2026-11-22' has 2 duplicate keys"), headline
+    assert headline.count("AssertionError") == 1 and "encountered an exception" not in headline, headline
 
 
 @pytest.mark.parametrize("event", ["crashed", "cancellation"])
@@ -248,3 +254,24 @@ def test_a_task_failing_every_retry_gives_the_run_its_last_trys_error(examples: 
     assert (run.root_step_id, run.root_try_number) == (tries[-1].step_id, 3)
     assert run.error_type == "PermissionError" and "attempt 3" in (run.error_message or "")
     assert "PermissionError: credentials revoked (attempt 3)" in run_trace(rec.store, rec.blobs, run.run_id).text
+
+
+def test_a_runner_reporting_a_crash_keeps_the_runs_start(examples: Any, example_recorder: Any) -> None:
+    """The runner's own FlowRun has no start time; the crash hook takes it from Prefect, never "now"."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed, Running
+
+    rec = example_recorder
+    fl = examples.chained_failure
+    with get_client(sync_client=True) as c:
+        scheduled = c.create_flow_run(fl)  # what a runner holds: no start time
+        c.set_flow_run_state(scheduled.id, Running())
+        started = c.read_flow_run(scheduled.id).start_time
+    assert scheduled.start_time is None and started is not None
+    message = "Process exited with status code: -9. This indicates that the process exited due to a SIGKILL signal."
+    examples.dossier.on_crashed(fl, scheduled, Crashed(message=message))
+    assert examples.dossier.wait(60)
+    run = rec.store.find_run("prefect", fl.name, str(scheduled.id))
+    assert run is not None and run.status == "crashed"
+    assert run.started_at == started and run.finished_at is not None and run.started_at <= run.finished_at
+    assert (run.error_type, run.error_message) == ("Crashed (SIGKILL)", message)

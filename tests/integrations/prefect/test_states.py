@@ -11,6 +11,8 @@ import pytest
 
 from rundossier.integrations.prefect.states import (
     FinishedState,
+    crash_type,
+    error_text,
     is_engine_failure,
     is_final,
     is_retry_record,
@@ -211,3 +213,36 @@ def test_tries_from_states(states: list[S], expected: list[tuple[int, Status]]) 
 def test_a_final_message_is_kept_on_its_try() -> None:
     (t,) = tries_from_states([S("RUNNING", "Running", 1), S("FAILED", "Failed", 2, "boom")])
     assert t.message == "boom"
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("Flow run encountered an exception: AssertionError: 2 duplicate keys", "AssertionError: 2 duplicate keys"),
+        ("Task run encountered an exception ValueError: boom", "ValueError: boom"),
+        ("1/3 states failed.", "1/3 states failed."),
+        ("Flow run encountered an exception:", "Flow run encountered an exception:"),
+        (None, None),
+        ("", None),
+    ],
+)
+def test_error_text_drops_prefects_own_prefix(message: str | None, expected: str | None) -> None:
+    assert error_text(message) == expected
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (
+            "Process exited with status code: -9. This indicates that the process exited due to a SIGKILL signal.",
+            "Crashed (SIGKILL)",
+        ),
+        ("Flow run infrastructure exited with non-zero status code 137.", "Crashed (SIGKILL)"),
+        ("Process exited with status code: -15.", "Crashed (SIGTERM)"),
+        ("Process exited with status code: 1.", "Crashed (exit code 1)"),
+        ("Execution was interrupted by an unexpected exception: ...", "Crashed"),
+        (None, "Crashed"),
+    ],
+)
+def test_crash_type_names_the_signal(message: str | None, expected: str) -> None:
+    assert crash_type(message) == expected

@@ -124,20 +124,19 @@ def test_markdown_of_a_task_failure_with_links() -> None:
     assert "nightly\\_etl" in md
 
 
-def test_markdown_without_a_ui_points_at_the_cli_and_storage() -> None:
+def test_markdown_without_a_ui_points_at_the_cli_and_says_how_to_get_links() -> None:
     md = failure_markdown(
         FailureSummary(
             flow_name="f",
             run_id="run_1",
             status="crashed",
             error_message="process exited with code -9",
-            trace_uri="s3://b/prefect/f/run_1/_run.0.trace.txt.gz",
             reason="no traceback captured: the process died",
         )
     )
     assert "flow run crashed" in md and "process exited with code -9" in md
-    assert "`rundossier trace run_1`" in md and "s3://b/prefect/f/run_1" in md
-    assert "no traceback captured" in md and "Download" not in md
+    assert "`rundossier trace run_1`" in md and "`ui_base_url`" in md
+    assert "no traceback captured" in md and "Download" not in md and "://" not in md
 
 
 def test_the_dossier_replaces_the_plain_summary_but_keeps_the_links() -> None:

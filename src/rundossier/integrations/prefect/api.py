@@ -7,7 +7,9 @@ Arguments the server validates strictly (`limit`, `sort`) are always passed.
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
@@ -16,12 +18,21 @@ MAX_PAGES = 50  # 10,000 task runs per flow run read back at most
 ARTIFACT_KEY_MAX = 64
 
 
-def client(timeout_s: float) -> Any:
-    """A new synchronous Prefect client whose requests time out after `timeout_s`."""
+@contextlib.contextmanager
+def client(timeout_s: float) -> Iterator[Any]:
+    """A new synchronous Prefect client whose requests each end within `timeout_s`.
+
+    Prefect's client retries a request that timed out (`PREFECT_CLIENT_MAX_RETRIES`, 5 by default,
+    with backoff): a 2 s timeout then takes over a minute against an API that does not answer,
+    longer than a hook or the exit of a script may wait. So ours does not retry.
+    """
     import httpx
     from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
-    return get_client(sync_client=True, httpx_settings={"timeout": httpx.Timeout(timeout_s)})
+    with temporary_settings(updates={PREFECT_CLIENT_MAX_RETRIES: 0}):
+        with get_client(sync_client=True, httpx_settings={"timeout": httpx.Timeout(timeout_s)}) as c:
+            yield c
 
 
 def flow_task_runs(c: Any, flow_run_id: str | UUID) -> list[Any]:
@@ -57,8 +68,32 @@ def flow_name_of_run(c: Any, flow_run_id: str | UUID) -> str:
     return str(c.read_flow(flow_run.flow_id).name)
 
 
+def flow_run(c: Any, flow_run_id: str | UUID) -> Any:
+    return c.read_flow_run(UUID(str(flow_run_id)))
+
+
+def create_link(
+    c: Any, flow_run_id: str | UUID, link: str, link_text: str, *, key: str | None, description: str
+) -> Any:
+    """A link artifact on a flow run: Prefect's own `LinkArtifact` (what `create_link_artifact`
+    makes), sent with this client and the flow run given (a hook may have no run context)."""
+    from prefect.artifacts import LinkArtifact
+    from prefect.client.schemas.actions import ArtifactCreate
+
+    art = LinkArtifact(link=link, link_text=link_text, key=key, description=description)
+    return c.create_artifact(
+        artifact=ArtifactCreate(
+            key=art.key,
+            type=art.type,
+            description=art.description,
+            data=art.format(_sync=True),
+            flow_run_id=UUID(str(flow_run_id)),
+        )
+    )
+
+
 def create_markdown(c: Any, flow_run_id: str | UUID, markdown: str, *, key: str | None, description: str) -> Any:
-    """A Markdown artifact on a flow run (a link artifact is Markdown holding one link)."""
+    """A Markdown artifact on a flow run."""
     from prefect.client.schemas.actions import ArtifactCreate
 
     return c.create_artifact(
@@ -77,7 +112,9 @@ def artifact_key(*parts: str) -> str:
 __all__ = [
     "artifact_key",
     "client",
+    "create_link",
     "create_markdown",
+    "flow_run",
     "flow_name_of_run",
     "flow_task_runs",
     "parent_flow_run_id",

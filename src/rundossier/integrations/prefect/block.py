@@ -14,7 +14,9 @@ Empty fields fall back to the RUNDOSSIER_* environment variables, then to the em
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import os
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from prefect.blocks.core import Block
@@ -29,6 +31,30 @@ from .session import Options
 
 Hook = Callable[[Any, Any, Any], None]
 
+#: the environment variable with the URL Prefect's UI loads the Block's logo from
+LOGO_URL_VAR = "RUNDOSSIER_PREFECT_LOGO_URL"
+#: where `rundossier serve` serves the logo shipped in the package (no login needed)
+LOGO_PATH = "/static/logo.png"
+
+
+def logo_url(environ: Mapping[str, str] = os.environ) -> str | None:
+    """The Block type's logo URL: `RUNDOSSIER_PREFECT_LOGO_URL`, read when Prefect imports the Block.
+
+    Prefect's UI shows a block type's logo with an `<img>` whose URL the browser loads, and Prefect
+    accepts only http(s) URLs there (no `data:`). The logo ships in the package and rundossier's own
+    server serves it at `{ui_base_url}/static/logo.png`: the one address that works both offline and
+    with Prefect Cloud, wherever the browsers reach the trace links. Every process that registers
+    the block type (the Prefect server at start, `RunDossier(...).save()`) sets the logo to its
+    value, so set the variable alike in each; unset means no logo (Prefect shows its own icon).
+    """
+    value = (environ.get(LOGO_URL_VAR) or "").strip()
+    if not value:
+        return None
+    if not value.startswith(("http://", "https://")):
+        logging.getLogger("rundossier").warning("%s must be an http(s) URL, got %r: no logo", LOGO_URL_VAR, value)
+        return None
+    return value
+
 
 class RunDossier(Block):
     """Records flow runs and task runs: failure traces and step logs to storage, run history to a database.
@@ -39,6 +65,7 @@ class RunDossier(Block):
     _block_type_name = "RunDossier"
     _block_type_slug = "rundossier"
     _documentation_url = "https://pypi.org/project/rundossier/"  # type: ignore[assignment]
+    _logo_url = logo_url()  # type: ignore[assignment]
     _description = (
         "Where rundossier records your flow runs: full failure traces and step logs in storage, run history "
         "(runs, steps, tries) in a database. Attach its hooks to a flow in one line."

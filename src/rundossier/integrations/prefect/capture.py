@@ -9,7 +9,12 @@ which keeps, per task run and per try:
 - the live exception of a failed try: the task engine logs "Task run failed with exception: ..."
   with the exception object (`exc_info`, or as an argument when the try is retried), in the
   process and thread where it was raised, traceback intact;
-- the final state, from the engine's "Finished in state ..." line.
+- the final state, from the engine's "Finished in state ..." line (Prefect's own closing line:
+  it is not stored in the step's log, whose last line is then the task's own last word or the
+  engine's failure record, and whose time is the try's end).
+
+A listener (`on_try`) hears of each try as it is first seen, fails (retried or for good) and
+finishes, on the logging thread, so that the session records what finished as it finishes.
 
 The try a record belongs to is the run count of the task run in the record's `TaskRunContext`;
 records logged outside that context (the engine's last line) belong to the latest try seen.
@@ -32,12 +37,27 @@ from typing import Any
 
 from rundossier.logcapture import StepLog
 
-from .states import FinishedState, is_engine_failure, is_retry_record, parse_finished, record_exception
+from .states import (
+    FinishedState,
+    is_engine_failure,
+    is_finished_record,
+    is_retry_record,
+    parse_finished,
+    record_exception,
+)
 
 LOGGER_NAMES = ("prefect.flow_runs", "prefect.task_runs")
 _FORMATTER = logging.Formatter()
 
 MakeLog = Callable[[str, int], StepLog]
+
+#: what happened to a try, for the `on_try` listener
+SEEN = "seen"  # the first record of a try
+RETRIED = "retried"  # the try failed and the engine retries the task run
+FAILED = "failed"  # the try failed and the engine does not retry it
+FINISHED = "finished"  # the engine's closing line: `TaskRunCapture.final` is set
+
+OnTry = Callable[["TaskRunCapture", int, str], None]
 
 
 @dataclass
@@ -77,9 +97,10 @@ class TaskRunCapture:
 class FlowRunCapture:
     """The task runs of one flow run, built from its log records. Thread-safe."""
 
-    def __init__(self, flow_run_id: str, make_log: MakeLog) -> None:
+    def __init__(self, flow_run_id: str, make_log: MakeLog, on_try: OnTry | None = None) -> None:
         self.flow_run_id = flow_run_id
         self._make_log = make_log
+        self._on_try = on_try
         self._lock = threading.RLock()
         self.tasks: dict[str, TaskRunCapture] = {}
         self._names: dict[str, str] = {}  # step id -> task run id
@@ -128,6 +149,8 @@ class FlowRunCapture:
         live = _context_task_run(str(task_run_id))
         if live is None and tc.task_run is None:
             tc.task_run = _engine_task_run(str(task_run_id))
+        events: list[str] = []
+        template = record.msg
         with self._lock:
             if live is not None:
                 tc.task_run = live
@@ -135,27 +158,35 @@ class FlowRunCapture:
                 tc.current_try = max(tc.current_try, number)
             else:
                 number = tc.current_try
+                if is_finished_record(template) and tc.task_run is not None:  # the engine's own count
+                    number = tc.current_try = max(number, int(getattr(tc.task_run, "run_count", 1) or 1))
+            if number not in tc.tries:
+                events.append(SEEN)
             tcap = self.try_of(tc, number)
             if tcap.first_ts is None:
                 tcap.first_ts = record.created
-            template = record.msg
             if is_engine_failure(template):
                 exc = record_exception(record)
                 if exc is not None:
                     tcap.error = exc
                 tcap.failed_ts = record.created
+                events.append(RETRIED if is_retry_record(template) else FAILED)
                 if is_retry_record(template):
                     tc.current_try = max(tc.current_try, number + 1)
         message = record.getMessage()
-        if isinstance(template, str) and template.startswith("Finished in state "):
-            final = parse_finished(message)
-            if final is not None:
-                with self._lock:
-                    tc.final, tc.final_ts = final, record.created
-        if record.exc_info and record.exc_info[0] is not None and not is_engine_failure(template):
-            # a traceback the user logged; the engine's own failure traceback is the trace itself
-            message = f"{message}\n{_FORMATTER.formatException(record.exc_info)}"
-        tcap.log.write("stderr", message, record.levelname, record.created)
+        final = parse_finished(message) if is_finished_record(template) else None
+        if final is not None:
+            with self._lock:
+                tc.final, tc.final_ts = final, record.created
+            events.append(FINISHED)
+        else:
+            if record.exc_info and record.exc_info[0] is not None and not is_engine_failure(template):
+                # a traceback the user logged; the engine's own failure traceback is the trace itself
+                message = f"{message}\n{_FORMATTER.formatException(record.exc_info)}"
+            tcap.log.write("stderr", message, record.levelname, record.created)
+        if self._on_try is not None:
+            for event in events:
+                self._on_try(tc, number, event)
 
 
 def _context_task_run(task_run_id: str) -> Any:
@@ -241,4 +272,16 @@ class RunLogRouter(logging.Handler):
 
 ROUTER = RunLogRouter()
 
-__all__ = ["ROUTER", "LOGGER_NAMES", "FlowRunCapture", "RunLogRouter", "TaskRunCapture", "TryCapture"]
+__all__ = [
+    "FAILED",
+    "FINISHED",
+    "LOGGER_NAMES",
+    "RETRIED",
+    "ROUTER",
+    "SEEN",
+    "FlowRunCapture",
+    "OnTry",
+    "RunLogRouter",
+    "TaskRunCapture",
+    "TryCapture",
+]

@@ -1,12 +1,12 @@
 """The state hooks: Prefect calls them, they call the recorder; bounded in time, never raising.
 
 Flow hooks (`hook(flow, flow_run, state)`): `on_running` starts the run and the log capture of its
-task runs; `on_completion`, `on_failure`, `on_crashed` and `on_cancellation` record the failed
-tries this process saw (with their live exceptions), the run's end, the artifacts of a failure,
-and then, in the background, every task run from Prefect's API. A terminal hook with no
-`on_running` before it in this process (only terminal hooks attached, or a worker reporting a
-crash after the flow's process died) records what Prefect says: status and message, no invented
-traceback.
+task runs (each try is then recorded as it starts and ends, see `session`); `on_completion`,
+`on_failure`, `on_crashed` and `on_cancellation` record the tries this process saw end and the
+run's end, and then, in the background, the task runs only Prefect's API knows and the artifacts of
+a failure. A terminal hook with no `on_running` before it in this process (only terminal hooks
+attached, or a runner or worker reporting a crash after the flow's process died) records what
+Prefect says: status and message, no invented traceback, the start Prefect recorded.
 
 Task hooks (`hook(task, task_run, state)`, opt-in with `task_hooks()`): each try is recorded as it
 starts and ends, the failure with the task's own live exception. They need the flow's hooks too:
@@ -25,9 +25,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from rundossier.config import ENV_VARS, Settings
+from rundossier.livelog import LIVE_LOG_EVERY_S, LivePublisher
 from rundossier.recorder import Recorder
 
 from . import api
@@ -44,6 +46,7 @@ TASK_EVENTS = ("running", "completion", "failure")
 _sessions: OrderedDict[str, FlowRunSession] = OrderedDict()
 _sessions_lock = threading.Lock()
 _recorders: dict[str, Recorder] = {}
+_publishers: dict[int, LivePublisher] = {}  # id(recorder) -> its publisher (recorders live as long as the process)
 _recorders_lock = threading.Lock()
 _run_logger: contextvars.ContextVar[Any] = contextvars.ContextVar("rundossier_prefect_run_logger", default=None)
 _warned_no_flow_hooks: set[str] = set()
@@ -61,7 +64,11 @@ class Runtime:
 
 
 def recorder_for(layer: Mapping[str, Any]) -> Recorder:
-    """One recorder per distinct configuration (Block values and RUNDOSSIER_* variables) per process."""
+    """One recorder per distinct configuration (Block values and RUNDOSSIER_* variables) per process.
+
+    Its own live-log publisher is off: the step logs of Prefect task runs are the log capture's,
+    published by `live_publisher_for` (one per recorder) while each try runs.
+    """
     env = {var: os.environ.get(var) for var in ENV_VARS.values()}
     key = json.dumps([layer, env], sort_keys=True, default=str)
     rec = _recorders.get(key)
@@ -69,9 +76,26 @@ def recorder_for(layer: Mapping[str, Any]) -> Recorder:
         with _recorders_lock:
             rec = _recorders.get(key)
             if rec is None:
-                rec = Recorder(Settings.resolve(layer=layer), orchestrator=ORCHESTRATOR, warn=_warn)
+                settings = Settings.resolve(layer=layer)
+                rec = Recorder(settings, orchestrator=ORCHESTRATOR, warn=_warn, live_log_interval=None)
                 _recorders[key] = rec
     return rec
+
+
+def live_publisher_for(rec: Recorder) -> LivePublisher:
+    """Publishes the logs of a recorder's running tries now and then (follow mode; a killed
+    process keeps what was published)."""
+    with _recorders_lock:
+        pub = _publishers.get(id(rec))
+        if pub is None:
+            blobs = lambda: rec.blobs  # noqa: E731 - built lazily, like the recorder's own
+            pub = _publishers[id(rec)] = LivePublisher(
+                lambda key, data: blobs().put(key, data),
+                lambda key: blobs().delete([blobs().uri_for(key)]),
+                interval=LIVE_LOG_EVERY_S,
+                warn=_warn,
+            )
+        return pub
 
 
 def _warn(message: str) -> None:
@@ -140,7 +164,7 @@ def _flow_running(rt: Runtime, flow: Any, flow_run: Any, state: Any) -> None:
     fr_id = str(flow_run.id)
     session = session_of(fr_id)
     if session is None or session.ended:
-        session = FlowRunSession(rt.recorder(), rt.options, flow.name, fr_id, getattr(flow_run, "name", None))
+        session = _new_session(rt, flow, flow_run)
     _register(session)  # capture this run's task logs from now on, before any database work
     rec = session.recorder
 
@@ -162,17 +186,17 @@ def _flow_ended(rt: Runtime, flow: Any, flow_run: Any, state: Any) -> None:
     fr_id = str(flow_run.id)
     session = session_of(fr_id)
     if session is None:
-        session = FlowRunSession(rt.recorder(), rt.options, flow.name, fr_id, getattr(flow_run, "name", None))
+        session = _new_session(rt, flow, flow_run)
 
     def work() -> None:
-        drain(rt.options.hook_timeout_s)  # the task hooks' queued writes land first
+        drain(rt.options.hook_timeout_s)  # the tries queued by the log capture and task hooks land first
         with _logging_to(flow_run, flow):
-            if session.run is None:  # no on_running here, or its work has not finished
+            if session.run is None:  # no on_running here (a runner reporting a crash), or its work is late
                 count = int(getattr(flow_run, "run_count", 0) or 0)
                 session.start(
                     flow_run,
                     attempt=count or None,
-                    started_at=getattr(flow_run, "start_time", None),
+                    started_at=_known_start(session, flow_run, rt.options),
                     parent_run_id=_parent_run_id(session.recorder, rt.options, flow_run),
                 )
             session.finish(flow_run, state)
@@ -186,9 +210,41 @@ def _flow_ended(rt: Runtime, flow: Any, flow_run: Any, state: Any) -> None:
     run_bounded(work, rt.options.hook_timeout_s, f"record the end of flow run {_id(flow_run)}")
 
 
+def _new_session(rt: Runtime, flow: Any, flow_run: Any) -> FlowRunSession:
+    rec = rt.recorder()
+    return FlowRunSession(
+        rec, rt.options, flow.name, str(flow_run.id), getattr(flow_run, "name", None), live=live_publisher_for(rec)
+    )
+
+
+def _known_start(session: FlowRunSession, flow_run: Any, options: Options) -> datetime | None:
+    """When a flow run that another process ran started: Prefect's API, else the recorded row.
+
+    A runner reporting a crash holds the flow run as it was scheduled (no start time); "now" would
+    be a guess that puts the start after the end. None when neither knows (the row keeps its own).
+    """
+    started = getattr(flow_run, "start_time", None)
+    if started is not None:
+        return started
+    try:
+        with api.client(options.hook_timeout_s) as c:
+            started = getattr(api.flow_run(c, flow_run.id), "start_time", None)
+    except Exception as exc:  # noqa: BLE001 - the API is down: the recorded row may know
+        log.warning("rundossier could not read flow run %s from Prefect's API: %s", _id(flow_run), exc)
+    if started is not None:
+        return started
+    try:
+        rec = session.recorder
+        row = rec.store.find_run(ORCHESTRATOR, *rec.masker.mask_fields(session.flow_name, session.flow_run_id))
+    except Exception as exc:  # noqa: BLE001
+        log.warning("rundossier could not read the run of flow run %s: %s", _id(flow_run), exc)
+        return None
+    return row.started_at if row is not None else None
+
+
 def _after_end(session: FlowRunSession, deadline: float) -> None:
     try:
-        session.reconcile(deadline)
+        session.after_end(deadline)
     finally:
         _forget(session)
 

@@ -2,15 +2,20 @@
 
 Where each fact comes from:
 - the run: the flow hooks (`on_running` starts it, a terminal hook ends it with the flow's live
-  exception, or Prefect's state message when there is none);
-- failed tries: this process's log records (`capture`), so each failed try gets the live exception
-  with its traceback; they are recorded in the terminal hook, final failures first (the first
-  recorded failure is the run's root cause), before the run's end;
-- every other task run try (names, states, tries, timings, upstream): after the run ends, in the
-  background, from Prefect's API (task runs and, for retried ones, their state history), merged
-  with what this process saw. Prefect writes task run states asynchronously, so that read waits,
-  bounded, until the API has caught up with what this process saw;
-- tasks decorated with `task_hooks()` are also recorded live, try by try.
+  exception, or Prefect's state message when there is none). A terminal hook run by another process
+  (a runner reporting a crash) takes the start from Prefect's API or the recorded row, never "now";
+- task run tries, as they happen in this process (`capture`, from the task engine's own log
+  records): a try's row opens at its first record (its log is then published now and then, so a
+  killed process keeps its lines), a successful try and a failure the engine does not retry are
+  recorded the moment the engine says so (with the live exception and its traceback). A try the
+  engine retries is recorded at the flow run's end, after the failures that ended the run, so that
+  it never becomes the run's root cause;
+- every other task run try (ran elsewhere, or not seen because logging was filtered): after the
+  run ends, in the background, from Prefect's API (task runs and, for retried ones, their state
+  history). That read only adds what this process did not see: it never holds up what it did;
+- the failure artifacts in Prefect's UI: written last, from the recorded rows (the same final
+  facts as rundossier's own run page);
+- tasks decorated with `task_hooks()` are also recorded by their own hooks, try by try.
 """
 
 from __future__ import annotations
@@ -23,14 +28,28 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from rundossier.blobs import blob_key, log_part_name
+from rundossier.blobs import LOG_LIVE, blob_key, log_part_name
+from rundossier.dossier import Dossier, build_dossier, dossier_markdown
+from rundossier.ids import RUN_STEP
+from rundossier.livelog import LivePublisher
 from rundossier.logcapture import StepLog
 from rundossier.recorder import Recorder, RunHandle
 from rundossier.status import ACTIVE, Status
 
 from . import api
-from .capture import FlowRunCapture, TaskRunCapture
-from .states import Try, is_final, live_exception, state_status, status_of, tries_from_states, type_name
+from .bounded import enqueue
+from .capture import FAILED, FINISHED, SEEN, FlowRunCapture, TaskRunCapture
+from .states import (
+    Try,
+    crash_type,
+    error_text,
+    is_final,
+    live_exception,
+    state_status,
+    status_of,
+    tries_from_states,
+    type_name,
+)
 from .summary import FailureSummary, chain_of, failure_markdown, one_line, run_page_url, trace_url
 
 log = logging.getLogger("rundossier")
@@ -39,6 +58,8 @@ ORCHESTRATOR = "prefect"
 REASON_CRASHED = (
     "no traceback captured: the flow run's process died or was killed, and Prefect reported only this message"
 )
+#: why a task run still running when its flow run crashed (or was cancelled) is recorded so
+REASON_TASK_CUT = "the flow run {ended} while this task run was running; Prefect reports it as still running"
 POLL_INTERVAL_S = 0.2
 #: with no task run seen in this process (logging filtered out), read the API for at least this long
 SETTLE_S = 1.0
@@ -94,17 +115,22 @@ class FlowRunSession:
         flow_name: str,
         flow_run_id: str,
         flow_run_name: str | None = None,
+        live: LivePublisher | None = None,
     ) -> None:
         self.recorder = recorder
         self.options = options
         self.flow_name = flow_name
         self.flow_run_id = flow_run_id
         self.flow_run_name = flow_run_name
+        self.live = live
         self.run: RunHandle | None = None
         self.parent_run_id: str | None = None
-        self.capture = FlowRunCapture(flow_run_id, self._make_log)
+        self.capture = FlowRunCapture(flow_run_id, self._make_log, self._on_try)
         self.ended = False
         self.end_status: Status | None = None
+        self.end_error: BaseException | str | None = None
+        self.end_reason: str | None = None
+        self.end_at: datetime | None = None
         self._lock = threading.RLock()
         self._started = threading.Event()
 
@@ -152,7 +178,13 @@ class FlowRunSession:
         return StepLog(spill=spill, mask=rec.masker.mask)
 
     def finish(self, flow_run: Any, state: Any) -> None:
-        """The flow run ended (terminal hook): failed tries, then the run's end, then the artifacts."""
+        """The flow run ended (terminal hook): the tries this process saw end, then the run's end.
+
+        A failed run records its failed tries first (the first recorded failure is its root cause),
+        then its end, then the tries that were retried: a try that failed and was retried is never
+        the cause of a run's failure. A successful run records every try before its end (which
+        clears the failed tries of recovered steps from the run's outcome).
+        """
         assert self.run is not None
         with self._lock:
             if self.ended:
@@ -165,19 +197,21 @@ class FlowRunSession:
         status = state_status(state)
         self.end_status = status
         exc = live_exception(state)
-        self.record_failures()
-        message = getattr(state, "message", None) or None
+        self.record_seen(retried=status == Status.SUCCESS)
+        message = error_text(getattr(state, "message", None))
         error: BaseException | str | None = exc
         reason = None
         if exc is None and status.is_failure:
             error = message
             if status == Status.CRASHED:
+                error = f"{crash_type(message)}: {message or 'the flow run crashed'}"
                 reason = REASON_CRASHED
             if self.run.failed_step is not None and status == Status.FAILED:
                 error = None  # a task's failure holds the root cause; "1/3 states failed" adds nothing
-        self.recorder.finish_run(self.run, status, error, reason=reason, finished_at=getattr(state, "timestamp", None))
-        if status.is_failure and self.options.artifacts:
-            self.publish_failure(status, exc, message, reason)
+        self.end_error, self.end_reason = error if status.is_failure else None, reason
+        self.end_at = getattr(state, "timestamp", None)
+        self.recorder.finish_run(self.run, status, error, reason=reason, finished_at=self.end_at)
+        self.record_seen(retried=True)
 
     # -- task tries ----------------------------------------------------------------------------
     def record_try(
@@ -191,6 +225,7 @@ class FlowRunSession:
         finished_at: datetime | None = None,
         upstream: Iterable[str] | None = None,
         task_name: str | None = None,
+        reason: str | None = None,
     ) -> None:
         """Record one try of a task run once (a second call for the same try does nothing)."""
         run = self.run
@@ -216,34 +251,111 @@ class FlowRunSession:
             handle.log = tcap.log
         if status in ACTIVE:
             return  # still running when the flow ended: its row says so
-        handle.finish(status, error, finished_at=finished_at)
+        handle.finish(status, error, reason=reason, finished_at=finished_at)
+        if tcap is not None:
+            self._unwatch(tcap.log)
 
-    def record_failures(self) -> None:
-        """Failed tries this process saw and nobody recorded yet: final failures first, by time."""
-        items: list[tuple[int, float, TaskRunCapture, int, Status, BaseException | str | None, float | None]] = []
+    # -- what this process saw, as it happens -----------------------------------------------------
+    def _on_try(self, tc: TaskRunCapture, number: int, event: str) -> None:
+        """From the log capture, on the logging thread: record off that thread, in order."""
+        if self.ended or event not in (SEEN, FAILED, FINISHED):
+            return  # a retried try waits for the flow run's end
+        enqueue(lambda: self._try_event(tc, number, event), f"record task run {tc.name}")
+
+    def _try_event(self, tc: TaskRunCapture, number: int, event: str) -> None:
+        if self.run is None or self.ended:
+            return  # the flow run's end records it
+        if event == SEEN:
+            self._open_try(tc, number, self._try_start(tc, number))
+        elif number >= tc.last_try:
+            self._record_outcome(tc, number)
+
+    def _open_try(self, tc: TaskRunCapture, number: int, started_at: datetime | None) -> None:
+        """The row of a try that started (status running); its log is published while it runs."""
+        run = self.run
+        assert run is not None
+        with self._lock:
+            if number in tc.done or number in tc.handles:
+                return
+        source = tc.task_run
+        handle = self.recorder.start_step(
+            run,
+            tc.name,
+            try_number=number,
+            task_id=tc.task_name or (task_name_of(source, tc.name) if source is not None else tc.name),
+            upstream=(self._upstream_names(source) or None) if source is not None else None,
+            started_at=started_at,
+        )
+        tcap = self.capture.try_of(tc, number)
+        handle.log = tcap.log
+        with self._lock:
+            if number in tc.done:
+                return
+            tc.handles[number] = handle
+        if self.live is not None:  # the ids as the recorder stores them (masked)
+            step_id, orch, flow_id, run_id = handle.step_id, run.orchestrator, run.flow_id, run.run_id
+            self.live.watch(lambda: blob_key(orch, flow_id, run_id, step_id, number, LOG_LIVE), tcap.log)
+
+    def _unwatch(self, steplog: StepLog) -> None:
+        """Stop publishing a finished try's log; its stored log replaces the last snapshot."""
+        if self.live is None:
+            return
+        key = self.live.unwatch(steplog)
+        if key is not None:
+            blobs = self.recorder.blobs
+            try:
+                blobs.delete([blobs.uri_for(key)])
+            except Exception as exc:  # noqa: BLE001 - a stale snapshot is read only while no log is stored
+                log.warning("rundossier could not delete the live log %s: %s: %s", key, type(exc).__name__, exc)
+
+    def _outcome(self, tc: TaskRunCapture, number: int) -> tuple[Status, BaseException | str | None, float | None]:
+        """How try `number` ended as this process saw it (status, error, end time), or ACTIVE."""
+        tcap = tc.tries.get(number)
+        error = tcap.error if tcap is not None else None
+        failed_ts = tcap.failed_ts if tcap is not None else None
+        if number < tc.last_try:  # a later try exists: the engine retried this one
+            return Status.FAILED, error, failed_ts
+        final = tc.final
+        if final is not None:
+            if final.status.is_failure:
+                return final.status, error or error_text(final.message), failed_ts or tc.final_ts
+            return final.status, None, tc.final_ts
+        if failed_ts is not None:  # the engine's failure record, its closing line not seen yet
+            return Status.FAILED, error, failed_ts
+        return Status.RUNNING, None, None
+
+    def _record_outcome(self, tc: TaskRunCapture, number: int) -> bool:
+        status, error, ts = self._outcome(tc, number)
+        if status in ACTIVE:
+            return False
+        self.record_try(
+            tc,
+            number,
+            status,
+            error=error,
+            started_at=self._try_start(tc, number),
+            finished_at=from_ts(ts),
+            upstream=self._upstream_names(tc.task_run) if tc.task_run is not None else None,
+        )
+        return True
+
+    def record_seen(self, *, retried: bool) -> None:
+        """Every try this process saw end and nobody recorded yet: failures first (the last try of a
+        task run before a retried one), by time; `retried=False` leaves retried tries for later."""
+        items: list[tuple[int, float, TaskRunCapture, int]] = []
         for tc in list(self.capture.tasks.values()):
             last = tc.last_try
-            final_failed = tc.final is not None and tc.final.status.is_failure
-            for n, tcap in sorted(tc.tries.items()):
-                if n in tc.done:
+            for n in sorted(tc.tries):
+                if n in tc.done or (n < last and not retried):
                     continue
-                if n == last and final_failed:
-                    assert tc.final is not None
-                    ts = tcap.failed_ts or tc.final_ts
-                    items.append((0, ts or 0.0, tc, n, tc.final.status, tcap.error or tc.final.message, ts))
-                elif tcap.error is not None and (n < last or tc.final is None):
-                    items.append((1, tcap.failed_ts or 0.0, tc, n, Status.FAILED, tcap.error, tcap.failed_ts))
+                status, _, ts = self._outcome(tc, n)
+                if status in ACTIVE:
+                    continue
+                rank = 0 if status.is_failure and n == last else 1 if status.is_failure else 2
+                items.append((rank, ts or 0.0, tc, n))
         items.sort(key=lambda item: (item[0], item[1]))
-        for _, _, tc, n, status, error, ts in items:
-            self.record_try(
-                tc,
-                n,
-                status,
-                error=error,
-                started_at=self._try_start(tc, n),
-                finished_at=from_ts(ts),
-                upstream=self._upstream_names(tc.task_run) if tc.task_run is not None else None,
-            )
+        for _, _, tc, n in items:
+            self._record_outcome(tc, n)
 
     def _try_start(self, tc: TaskRunCapture, n: int) -> datetime | None:
         live = tc.task_run
@@ -257,35 +369,13 @@ class FlowRunSession:
 
     # -- live task hooks -----------------------------------------------------------------------
     def task_started(self, task: Any, task_run: Any, state: Any, n: int) -> None:
-        """Task hook: try `n` of a task run starts (tries before it failed: Prefect runs no hook for them)."""
+        """Task hook: try `n` of a task run starts (tries before it failed and were retried)."""
         if self.run is None:
             return
         tc = self.capture.task(str(task_run.id), task_run.name, getattr(task, "name", None))
         tc.task_run = task_run
-        for earlier in range(1, n):
-            tcap = tc.tries.get(earlier)
-            self.record_try(
-                tc,
-                earlier,
-                Status.FAILED,
-                error=tcap.error if tcap else None,
-                started_at=self._try_start(tc, earlier),
-                finished_at=from_ts(tcap.failed_ts if tcap else None) or getattr(state, "timestamp", None),
-            )
-        with self._lock:
-            if n in tc.done or n in tc.handles:
-                return
-        handle = self.recorder.start_step(
-            self.run,
-            tc.name,
-            try_number=n,
-            task_id=getattr(task, "name", None) or tc.name,
-            upstream=self._upstream_names(task_run) or None,
-            started_at=getattr(state, "timestamp", None),
-        )
-        handle.log = self.capture.try_of(tc, n).log
-        with self._lock:
-            tc.handles[n] = handle
+        tc.current_try = max(tc.current_try, n)  # tries before it were retried: recorded at the flow's end
+        self._open_try(tc, n, getattr(state, "timestamp", None))
 
     def task_finished(self, task: Any, task_run: Any, state: Any, n: int) -> None:
         """Task hook: try `n` of a task run completed or failed (`state` says which)."""
@@ -297,7 +387,9 @@ class FlowRunSession:
         error: BaseException | str | None = None
         if status.is_failure:
             tcap = tc.tries.get(n)
-            error = live_exception(state) or (tcap.error if tcap else None) or getattr(state, "message", None)
+            error = (
+                live_exception(state) or (tcap.error if tcap else None) or error_text(getattr(state, "message", None))
+            )
         self.record_try(
             tc,
             n,
@@ -320,15 +412,28 @@ class FlowRunSession:
         return out
 
     # -- after the run: every task run from Prefect's API ---------------------------------------
+    def after_end(self, deadline: float) -> None:
+        """In the background once the run ended: what only Prefect's API knows, then the artifacts."""
+        self.reconcile(deadline)
+        if self.end_status is not None and self.end_status.is_failure and self.options.artifacts:
+            self.publish_failure()
+
     def reconcile(self, deadline: float) -> None:
-        """Record the tries nobody recorded yet, from Prefect's API merged with this process's view."""
+        """Record the tries nobody recorded yet, from Prefect's API merged with this process's view.
+
+        Everything this process saw end is recorded already (as it happened, or by `finish`); the
+        API adds task runs that ran elsewhere or were not seen here, and the state history of
+        retried ones, as long as `deadline` allows (each request is bounded by what is left).
+        """
         task_runs: list[Any] = []
         histories: dict[str, list[Try]] = {}
         try:
             with api.client(max(1.0, min(10.0, deadline - time.monotonic()))) as c:
                 task_runs = self._poll_task_runs(c, deadline)
                 for tr in task_runs:
-                    if int(getattr(tr, "run_count", 0) or 0) > 1 and time.monotonic() < deadline:
+                    if int(getattr(tr, "run_count", 0) or 0) > 1 and self._needs_history(str(tr.id)):
+                        if time.monotonic() >= deadline or HURRY.is_set():
+                            break
                         histories[str(tr.id)] = tries_from_states(api.task_run_states(c, tr.id))
         except Exception as exc:  # noqa: BLE001 - the API is down or slow: steps come from this process
             log.warning(
@@ -381,11 +486,19 @@ class FlowRunSession:
                     return False
         return True
 
+    def _needs_history(self, task_run_id: str) -> bool:
+        """A retried task run's state history is read only when this process did not see it end."""
+        tc = self.capture.tasks.get(task_run_id)
+        return tc is None or any(n not in tc.done for n in range(1, tc.last_try + 1))
+
     def record_steps(self, task_runs: list[Any], histories: dict[str, list[Try]]) -> None:
         by_id = {str(tr.id): tr for tr in task_runs}
         for tr in sorted(task_runs, key=lambda tr: _ts_key(getattr(tr, "expected_start_time", None))):
             self.capture.task(str(tr.id), tr.name)  # step ids: task run names, made unique
         names = {tid: tc.name for tid, tc in self.capture.tasks.items()}
+        recorded = self._recorded_elsewhere()
+        mask = self.recorder.masker.mask  # step ids as stored
+        cut = self.end_status if self.end_status in (Status.CRASHED, Status.CANCELLED) else None
         for tid in list(dict.fromkeys([*by_id, *self.capture.tasks])):
             tr = by_id.get(tid)
             tc = self.capture.task(tid)
@@ -394,23 +507,42 @@ class FlowRunSession:
             task_name = tc.task_name or task_name_of(source, tc.name)
             tries = self._history_if_whole(histories.get(tid), tc) or self._synth_tries(tr, tc)
             for t in tries:
-                if t.number in tc.done:
+                if t.number in tc.done or (mask(tc.name), t.number) in recorded:
                     continue
                 tcap = tc.tries.get(t.number)
+                status, reason, finished_at = t.status, None, t.finished_at
                 error: BaseException | str | None = None
-                if t.status.is_failure:
+                if status in ACTIVE and status != Status.QUEUED and cut is not None:
+                    # the flow run crashed or was cancelled around it: Prefect never ends this task run
+                    status, finished_at = cut, self.end_at
+                    reason = REASON_TASK_CUT.format(ended="crashed" if cut == Status.CRASHED else "was cancelled")
+                    error = self.end_error if cut == Status.CRASHED else None
+                elif status.is_failure:
                     final_message = tc.final.message if tc.final is not None and t.number == tc.last_try else None
-                    error = (tcap.error if tcap else None) or t.message or final_message
+                    error = (tcap.error if tcap else None) or error_text(t.message or final_message)
                 self.record_try(
                     tc,
                     t.number,
-                    t.status,
+                    status,
                     error=error,
                     started_at=t.started_at or self._try_start(tc, t.number),
-                    finished_at=t.finished_at or (from_ts(tcap.failed_ts) if tcap else None),
+                    finished_at=finished_at or (from_ts(tcap.failed_ts) if tcap else None),
                     upstream=upstream,
                     task_name=task_name,
+                    reason=reason,
                 )
+
+    def _recorded_elsewhere(self) -> set[tuple[str, int]]:
+        """Tries of this run already recorded as ended (by the flow's own process, when a runner
+        reports its crash): their rows are kept as that process wrote them."""
+        if self.run is None:
+            return set()
+        try:
+            steps = self.recorder.store.list_steps(self.run.run_id)
+        except Exception as exc:  # noqa: BLE001 - the database is down: record what the API says
+            log.warning("rundossier could not read the recorded steps of flow run %s: %s", self.flow_run_id, exc)
+            return set()
+        return {(s.step_id, s.try_number) for s in steps if Status(s.status) not in ACTIVE}
 
     def _history_if_whole(self, history: list[Try] | None, tc: TaskRunCapture) -> list[Try] | None:
         """The API's state history, unless it lags behind what this process saw."""
@@ -454,77 +586,93 @@ class FlowRunSession:
         return tries
 
     # -- the failure in Prefect's UI -------------------------------------------------------------
-    def publish_failure(
-        self, status: Status, exc: BaseException | None, message: str | None, reason: str | None
-    ) -> None:
-        """A link artifact to the trace download and a short Markdown summary, on the flow run."""
-        summary = self.failure_summary(status, exc, message, reason)
-        dossier = self._dossier_markdown()
+    def publish_failure(self) -> None:
+        """The artifacts of a failed run, from its recorded rows: a link artifact to the trace
+        download (with a UI base URL) and a Markdown summary, the run's dossier."""
+        assert self.run is not None
+        base = self.options.ui_base_url
+        dossier = self._dossier()
+        summary = self.failure_summary(dossier)
         with api.client(self.options.hook_timeout_s) as c:
             if summary.trace_link:
-                api.create_markdown(
+                api.create_link(
                     c,
                     self.flow_run_id,
-                    f"[Download the full trace of this failure]({summary.trace_link})",
+                    summary.trace_link,
+                    "Download the full trace of this failure",
                     key=api.artifact_key("rundossier", self.flow_name, "trace"),
                     description="rundossier: the full trace of this failure (chained exceptions, your frames, logs)",
                 )
             api.create_markdown(
                 c,
                 self.flow_run_id,
-                failure_markdown(summary, dossier),
+                failure_markdown(summary, dossier_markdown(dossier, ui_base_url=base) if dossier else None),
                 key=api.artifact_key("rundossier", self.flow_name, "failure"),
                 description="rundossier: what failed and why",
             )
 
-    def failure_summary(
-        self, status: Status, exc: BaseException | None, message: str | None, reason: str | None
-    ) -> FailureSummary:
+    def _dossier(self) -> Dossier | None:
+        """The run's dossier from its recorded rows (None when the database cannot be read)."""
         assert self.run is not None
-        mask = self.recorder.masker.mask
-        step = self.run.failed_step
-        error: BaseException | str | None = exc or message
-        if step is not None and step.error is not None:
-            error = step.error
-        if isinstance(error, BaseException):
-            error_type: str | None = type(error).__name__
-            error_message: str | None = one_line(str(error), mask) if str(error) else None
-            chain = chain_of(error, mask)
-        else:
-            error_type, error_message, chain = None, one_line(error, mask) if error else None, ()
-        base = self.options.ui_base_url
-        return FailureSummary(
-            flow_name=self.flow_name,
-            run_id=self.run.run_id,
-            status=status.value,
-            flow_run_name=self.flow_run_name,
-            error_type=error_type,
-            error_message=error_message,
-            step_id=step.step_id if step is not None else None,
-            try_number=step.try_number if step is not None else None,
-            chain=chain,
-            trace_link=trace_url(base, self.run.run_id) if base else None,
-            page_link=run_page_url(base, self.run.run_id) if base else None,
-            trace_uri=step.trace_uri if step is not None else None,
-            reason=reason,
-        )
-
-    def _dossier_markdown(self) -> str | None:
-        """The failure dossier's Markdown, where this version of rundossier has it (else None)."""
         try:
-            from rundossier.dossier import build_dossier, dossier_markdown  # type: ignore[attr-defined]
-        except ImportError:
-            return None
-        try:
-            assert self.run is not None
             store = self.recorder.store
             run_row = store.get_run(self.run.run_id)
             steps = store.list_steps(self.run.run_id)
             events = store.list_events(self.run.run_id)
-            return str(dossier_markdown(build_dossier(run_row, steps, events, now=datetime.now(UTC))))
-        except Exception as exc:  # noqa: BLE001 - the plain summary is shown instead
-            log.debug("rundossier: no dossier for the artifact: %s", exc)
+        except Exception as exc:  # noqa: BLE001 - the database is down: the summary from this process
+            log.warning("rundossier: the failure artifact of flow run %s has no dossier: %s", self.flow_run_id, exc)
             return None
+        return build_dossier(run_row, steps, events, now=datetime.now(UTC))
+
+    def failure_summary(self, dossier: Dossier | None = None) -> FailureSummary:
+        """What failed: the dossier's failed try (the recorded facts), else what this process saw."""
+        assert self.run is not None
+        mask = self.recorder.masker.mask
+        step_id, try_number = (dossier.failed_step, dossier.failed_try) if dossier else (None, None)
+        if dossier is None and self.run.failed_step is not None:
+            step_id, try_number = self.run.failed_step.step_id, self.run.failed_step.try_number
+        if step_id == RUN_STEP:
+            step_id, try_number = None, None
+        error = self._live_error(step_id, try_number)
+        error_type = error_message = None
+        chain: tuple[str, ...] = ()
+        if isinstance(error, BaseException):
+            error_type = type(error).__name__
+            error_message = one_line(str(error), mask) if str(error) else None
+            chain = chain_of(error, mask)
+        elif error:
+            error_message = one_line(error, mask)
+        base = self.options.ui_base_url
+        status = dossier.status if dossier else (self.end_status or Status.FAILED).value
+        return FailureSummary(
+            flow_name=self.flow_name,
+            run_id=self.run.run_id,
+            status=status,
+            flow_run_name=self.flow_run_name,
+            error_type=error_type,
+            error_message=error_message,
+            step_id=step_id,
+            try_number=try_number,
+            chain=chain,
+            trace_link=trace_url(base, self.run.run_id) if base else None,
+            page_link=run_page_url(base, self.run.run_id) if base else None,
+            reason=self.end_reason,
+        )
+
+    def _live_error(self, step_id: str | None, try_number: int | None) -> BaseException | str | None:
+        """The error of a failed try as this process holds it (the live exception), or the run's."""
+        if step_id is not None:
+            mask = self.recorder.masker.mask  # the dossier names steps as stored
+            for tc in list(self.capture.tasks.values()):
+                if mask(tc.name) == step_id:
+                    tcap = tc.tries.get(try_number or tc.last_try)
+                    if tcap is not None and tcap.error is not None:
+                        return tcap.error
+            failed = self.run.failed_step if self.run is not None else None
+            if failed is not None and failed.step_id == step_id and failed.error is not None:
+                return failed.error
+            return None
+        return self.end_error
 
 
 def _ts_key(ts: datetime | None) -> float:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import re
+import signal
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +35,8 @@ NOT_READY = "NotReady"
 #: the state name between a failed try and the next one (delayed retry)
 AWAITING_RETRY = "AwaitingRetry"
 
+_ENGINE_PREFIX = re.compile(r"^(?:Flow|Task) run encountered an exception:? ")
+_EXIT_CODE = re.compile(r"(?:exit|status) code:? (?P<code>-?\d+)")
 _FINISHED = re.compile(r"Finished in state (?P<name>\w+)\((?P<rest>.*)\)\s*$")
 _TYPE_SUFFIX = re.compile(r"(?:^|, )type=(?P<type>[A-Z_]+)$")
 
@@ -78,6 +81,38 @@ def live_exception(state: Any) -> BaseException | None:
     return None
 
 
+def error_text(message: str | None) -> str | None:
+    """A failed state's message as an error: Prefect's "Flow run encountered an exception: " dropped.
+
+    Prefect writes `"Flow run encountered an exception: ValueError: boom"` (and "Task run ... exception
+    ValueError: boom"); without the prefix the recorder reads the type from `"ValueError: boom"` and
+    a headline does not say the type twice.
+    """
+    if not message:
+        return None
+    return _ENGINE_PREFIX.sub("", message, count=1) or message
+
+
+def crash_type(message: str | None) -> str:
+    """A readable type for a crash reported as a message: `Crashed (SIGKILL)` from an exit code.
+
+    Prefect's runner reports "Process exited with status code: -9. ..." and workers "... exited with
+    non-zero status code 137": a negative code is the signal that killed the process, and shells and
+    containers report a signal as 128 + its number.
+    """
+    m = _EXIT_CODE.search(message or "")
+    if m is None:
+        return "Crashed"
+    code = int(m.group("code"))
+    number = -code if code < 0 else code - 128 if 128 < code < 160 else None
+    if number is not None:
+        try:
+            return f"Crashed ({signal.Signals(number).name})"
+        except ValueError:
+            pass
+    return f"Crashed (exit code {code})"
+
+
 @dataclass(frozen=True)
 class FinishedState:
     """What Prefect's 'Finished in state X(...)' log line says about a task run's final state."""
@@ -117,6 +152,11 @@ def parse_finished(text: str) -> FinishedState | None:
 def is_engine_failure(template: Any) -> bool:
     """True for the task engine's own 'Task run failed with exception: ...' records."""
     return isinstance(template, str) and template.startswith("Task run failed with")
+
+
+def is_finished_record(template: Any) -> bool:
+    """True for the engine's closing 'Finished in state ...' record of a task run."""
+    return isinstance(template, str) and template.startswith("Finished in state ")
 
 
 def is_retry_record(template: Any) -> bool:
@@ -191,11 +231,14 @@ def _ts_key(ts: datetime | None) -> float:
 
 __all__ = [
     "STATUS_BY_TYPE",
+    "crash_type",
+    "error_text",
     "FINAL_TYPES",
     "FinishedState",
     "Try",
     "is_engine_failure",
     "is_final",
+    "is_finished_record",
     "is_retry_record",
     "live_exception",
     "parse_finished",

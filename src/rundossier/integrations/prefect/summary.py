@@ -2,8 +2,9 @@
 
 The link artifact points at the trace download of rundossier's HTTP API,
 `{ui_base_url}/api/runs/{run_id}/trace`, and the summary links the run page `{ui_base_url}/#/run/{run_id}`
-(see the UI routes contract). Without a `ui_base_url` the links fall back to the trace's storage
-URI and the `rundossier trace RUN_ID` command.
+(see the UI routes contract). Without a `ui_base_url` there is no link a browser could open (a
+storage path is none): the summary gives the `rundossier trace RUN_ID` command and says where to set
+the base URL.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ from urllib.parse import quote
 
 MAX_CHAIN = 8
 MAX_LINE = 300
+NO_UI_HINT = (
+    "Links to the trace and the run appear here once the RunDossier block has a UI base URL: set "
+    "`ui_base_url` to where `rundossier serve` is reachable from your browser."
+)
 
 
 def trace_url(ui_base_url: str, run_id: str) -> str:
@@ -41,7 +46,6 @@ class FailureSummary:
     chain: tuple[str, ...] = ()
     trace_link: str | None = None
     page_link: str | None = None
-    trace_uri: str | None = None
     reason: str | None = None
 
 
@@ -115,9 +119,8 @@ def failure_markdown(s: FailureSummary, dossier: str | None = None) -> str:
     if s.page_link:
         out.append(f"- [Open the run in rundossier]({s.page_link})")
     if not s.trace_link:
-        if s.trace_uri:
-            out.append(f"- Trace in storage: `{md_code(s.trace_uri)}`")
         out.append(f"- `rundossier trace {s.run_id}` prints the trace")
+        out.append(f"- {NO_UI_HINT}")
     return "\n".join(out).strip() + "\n"
 
 
@@ -145,6 +148,7 @@ def md_code(text: str) -> str:
 
 
 __all__ = [
+    "NO_UI_HINT",
     "FailureSummary",
     "chain_of",
     "failure_markdown",

@@ -27,6 +27,8 @@ export function detailsCard(run) {
     ["Duration", fmtDuration(run.duration_ms)],
     run.code_version ? ["Code version", h("span", { class: "mono" }, run.code_version)] : null,
     run.parent_run_id ? ["Parent run", h("a", { href: `#/run/${encodeURIComponent(run.parent_run_id)}`, class: "mono" }, run.parent_run_id)] : null,
+    (run.children || []).length ? ["Subflow runs", h("ul", { class: "children" }, run.children.map((c) =>
+      h("li", {}, h("a", { href: `#/run/${encodeURIComponent(c.run_id)}`, title: c.run_id }, c.flow_id), " ", statusBadge(c.status))))] : null,
     Object.keys(run.tags || {}).length ? ["Tags", Object.entries(run.tags).map(([k, v]) => h("span", { class: "tag" }, `${k}=${v}`))] : null,
   ].filter(Boolean);
   return h("section", { class: "card details", "aria-label": "Details" },
