@@ -257,6 +257,23 @@ def test_a_step_failing_every_try_gives_the_run_its_last_trys_error_and_trace(re
     assert "KeyError: 'attempt 3'" in run_trace(rec.store, rec.blobs, run.run_id).text
 
 
+def test_a_step_that_recovered_on_a_later_try_is_not_the_root_cause(rec: Recorder) -> None:
+    with pytest.raises(KeyError), rec.run("f") as run:
+        for attempt in (1, 2):
+            try:
+                with run.step("flaky", try_number=attempt):
+                    if attempt == 1:
+                        raise TimeoutError("a blip")
+            except TimeoutError:
+                pass
+        with run.step("load", upstream=["flaky"]):
+            raise KeyError("missing column")
+    row = rec.store.get_run(run.run_id)
+    assert (row.root_step_id, row.error_type) == ("load", "KeyError")
+    assert "missing column" in run_trace(rec.store, rec.blobs, run.run_id).text
+    assert rec.store.get_step(run.run_id, "flaky", 1).status == "failed"  # the failed try stays a try
+
+
 def test_secrets_are_masked_in_the_trace_and_the_log(rec: Recorder) -> None:
     with pytest.raises(ValueError):
         with rec.run("f") as run, run.step("s"):

@@ -547,6 +547,10 @@ class Recorder:
                     "data": {"chain": extra["chain"]},
                 }
             )
+        elif status == Status.SUCCESS and run.failed_step is not None and run.failed_step.step_id == step.step_id:
+            # a later try recovered the root step: whatever fails next is what the run failed of
+            batch.clear_outcome(run.run_id, step_id=step.step_id)
+            run.failed_step = None
         log_blobs, log_values = self._log_payload(step)
         blobs.extend(log_blobs)
         values.update(log_values)

@@ -142,8 +142,9 @@ class WriteBatch:
     events: list[dict[str, Any]] = field(default_factory=list)
     #: run columns set only while the run has no root cause yet (the first failing step wins)
     root_causes: list[dict[str, Any]] = field(default_factory=list)
-    #: runs that recovered: their error is forgotten (their failed tries stay on their steps)
-    cleared: list[str] = field(default_factory=list)
+    #: runs that recovered, as (run_id, step_id or None): their error is forgotten (their failed
+    #: tries stay on their steps); with a step id, only if that step is the root cause
+    cleared: list[tuple[str, str | None]] = field(default_factory=list)
 
     def run(
         self, values: Mapping[str, Any], *, attempt_known: bool = True, fill: Iterable[str] = ()
@@ -173,9 +174,10 @@ class WriteBatch:
         self.root_causes.append(dict(values))
         return self
 
-    def clear_outcome(self, run_id: str) -> WriteBatch:
-        """Forget the run's error after the root causes of this batch (a run that ended well)."""
-        self.cleared.append(run_id)
+    def clear_outcome(self, run_id: str, *, step_id: str | None = None) -> WriteBatch:
+        """Forget the run's error after the root causes of this batch: a run that ended well, or
+        (`step_id`) a root step that a later try recovered, so what fails next is the cause."""
+        self.cleared.append((run_id, step_id))
         return self
 
     def __bool__(self) -> bool:
@@ -187,7 +189,7 @@ class WriteBatch:
             "steps": self.steps,
             "events": self.events,
             "root_causes": self.root_causes,
-            "cleared": self.cleared,
+            "cleared": [list(c) for c in self.cleared],
         }
 
     @classmethod
@@ -198,7 +200,7 @@ class WriteBatch:
             steps=[dict(s) for s in data.get("steps", [])],
             events=[dict(e) for e in data.get("events", [])],
             root_causes=[dict(r) for r in data.get("root_causes", [])],
-            cleared=[str(r) for r in data.get("cleared", [])],
+            cleared=[(str(c[0]), c[1]) for c in data.get("cleared", [])],
         )
 
 
@@ -341,8 +343,8 @@ class RunStore:
             self._exec_events(cur, [_follow(e, remap) for e in batch.events] if remap else batch.events)
             for values in batch.root_causes:
                 self._exec_root_cause(cur, _follow(values, remap))
-            for run_id in batch.cleared:
-                self._exec_clear(cur, remap.get(run_id, run_id))
+            for run_id, step_id in batch.cleared:
+                self._exec_clear(cur, remap.get(run_id, run_id), step_id)
         return result
 
     def check_writable(self) -> None:
@@ -361,20 +363,22 @@ class RunStore:
         """Forget a run's error (it recovered: its failed tries stay on their steps)."""
         self.write(WriteBatch().clear_outcome(run_id))
 
-    def _exec_clear(self, cur: Any, run_id: str) -> None:
+    def _exec_clear(self, cur: Any, run_id: str, step_id: str | None) -> None:
         t = RUN_TABLE
+        of_step = step_id is not None
 
         def build() -> Any:
             cleared = {c: null() for c in _OUTCOME_CLEARED}
+            root = t.c.root_step_id == bindparam("b_step_id") if of_step else t.c.root_step_id.is_not(None)
             stmt = (
                 update(t)
-                .where(t.c.run_id == bindparam("b_run_id"), t.c.root_step_id.is_not(None))
+                .where(t.c.run_id == bindparam("b_run_id"), root)
                 .values(spooled=false(), updated_at=bindparam("updated_at"), **cleared)
             )
-            return stmt, t, ["updated_at", "b_run_id"]
+            return stmt, t, ["updated_at", "b_run_id", *(["b_step_id"] if of_step else [])]
 
-        stmt = self._stmts.get(("clear_outcome",), build)
-        cur.execute(stmt.sql, stmt.params({"b_run_id": run_id, "updated_at": utcnow()}))
+        stmt = self._stmts.get(("clear_outcome", of_step), build)
+        cur.execute(stmt.sql, stmt.params({"b_run_id": run_id, "b_step_id": step_id, "updated_at": utcnow()}))
 
     def renew_leases(
         self, runs: Sequence[str], steps: Sequence[tuple[str, str, int]], *, now: datetime, until: datetime
