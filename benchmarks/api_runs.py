@@ -34,10 +34,10 @@ sys.path.insert(0, str(ROOT))  # tests.liveserver: the same loopback uvicorn the
 
 from tests.liveserver import LiveServer  # noqa: E402
 
-from rundossier.config import Settings  # noqa: E402
-from rundossier.ids import run_id_at  # noqa: E402
+from rundossier.settings import Settings  # noqa: E402
+from rundossier.core.ids import run_id_at  # noqa: E402
 from rundossier.server import create_app  # noqa: E402
-from rundossier.store import RunQuery, RunStore  # noqa: E402
+from rundossier.storage.db import RunQuery, RunStore  # noqa: E402
 
 FLOWS = 200
 SPAN = timedelta(days=90)
@@ -116,7 +116,7 @@ def rows(n: int, seed: int = 5, *, text_times: bool = False) -> Iterator[list[tu
 
 
 def _secondary_indexes() -> list[Any]:
-    from rundossier.store.models import Run
+    from rundossier.storage.db.models import Run
 
     return list(Run.__table__.indexes)  # type: ignore[attr-defined]
 

@@ -38,12 +38,12 @@ from typing import Any
 
 from sqlalchemy import text
 
-from rundossier.dossier import Baseline, build_dossier, dossier_json, group_json, merge_groups
-from rundossier.dossier.events import KINDS
-from rundossier.ids import new_run_id
-from rundossier.readside import run_dossier
-from rundossier.store import Event, GroupQuery, Run, RunStore, Step, WriteBatch
-from rundossier.store.records import event_record, step_record
+from rundossier.core.dossier import Baseline, build_dossier, dossier_json, group_json, merge_groups
+from rundossier.core.dossier.events import KINDS
+from rundossier.core.ids import new_run_id
+from rundossier.read.reader import run_dossier
+from rundossier.storage.db import Event, GroupQuery, Run, RunStore, Step, WriteBatch
+from rundossier.storage.db.records import event_record, step_record
 
 STEPS = 1000
 EVENTS = 100_000

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from rundossier.masking import Masker
+from rundossier.core.masking import Masker
 
 LOG_LINE = "2026-11-22 03:00:01,123 INFO loader: loaded 1234 rows into warehouse.public.orders in 0.42s (batch 17)"
 LOG_SECRET = "connecting with password=hunter2-Xy9 and token ghp_abcdefghijklmnopqrstuvwxyz0123456789 to db"

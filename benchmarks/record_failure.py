@@ -7,7 +7,7 @@ Measured per operation (median and p99), all in this process, on the same machin
               trace JSON, log), rows (step, run root cause, event) for a chained exception of
               2 x 15 distinct frames (a generated module, with source lines) and 300 log lines
               before it. The same failure recorded again and again: a retry, the same bug in
-              every mapped task; frames come from the frame memo (rundossier.trace.frames)
+              every mapped task; frames come from the frame memo (rundossier.core.trace.frames)
   first seen  the same with rundossier's memos emptied before each (formatted frames, file basenames,
               classes): code that never failed before
   floor       traceback.format_exception + gzip of that text and the log lines + one bare fsspec
@@ -43,11 +43,11 @@ from pathlib import Path
 import fsspec
 
 from rundossier import Recorder
-from rundossier.config import Settings
-from rundossier.dossier.classify import _error_class
-from rundossier.store.models import SQLModel
-from rundossier.trace.fingerprint import _BASENAMES
-from rundossier.trace.frames import clear_memo
+from rundossier.settings import Settings
+from rundossier.core.dossier.classify import _error_class
+from rundossier.storage.db.models import SQLModel
+from rundossier.core.trace.fingerprint import _BASENAMES
+from rundossier.core.trace.frames import clear_memo
 
 LOG_LINES = 300
 CHAIN_DEPTH = 15  # frames per exception; two chained exceptions -> 30 frames

@@ -76,9 +76,9 @@ def make_fixture(db_url: str, storage_url: str, options: dict[str, Any], runs: i
     """Insert `runs` expired runs (+1% fresh) and write their blobs; returns the number of blobs."""
     from sqlalchemy import insert
 
-    from rundossier.blobs import LOG, TRACE_JSON, TRACE_TEXT, BlobStore, blob_key
-    from rundossier.store import RunStore
-    from rundossier.store.models import Event, Run, Step
+    from rundossier.storage.blobs import LOG, TRACE_JSON, TRACE_TEXT, BlobStore, blob_key
+    from rundossier.storage.db import RunStore
+    from rundossier.storage.db.models import Event, Run, Step
 
     store = RunStore(db_url)
     blobs = BlobStore(storage_url, options)
@@ -175,9 +175,9 @@ def _write_blobs(blobs: Any, files: list[tuple[str, bytes]]) -> None:
 
 
 def _measure(mode: str, db_url: str, storage_url: str, options: dict[str, Any], batch: int, q: Any) -> None:
-    from rundossier.blobs import BlobStore
+    from rundossier.storage.blobs import BlobStore
     from rundossier.retention import sweep
-    from rundossier.store import RunStore
+    from rundossier.storage.db import RunStore
 
     store = RunStore(db_url)
     blobs = BlobStore(storage_url, options)
@@ -199,9 +199,9 @@ def _floor(store: Any, blobs: Any, batch: int) -> tuple[int, int]:
     """The bare deletes: no planner, no marks, no accounting, no status checks."""
     from sqlalchemy import delete, select
 
-    from rundossier.blobs import run_prefix
+    from rundossier.storage.blobs import run_prefix
     from rundossier.retention.sweep import LOCAL_DELETE_THREADS
-    from rundossier.store.models import Event, Run, Step
+    from rundossier.storage.db.models import Event, Run, Step
 
     r, s, e = Run.__table__, Step.__table__, Event.__table__
     cutoff = NOW - timedelta(days=30)

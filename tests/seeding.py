@@ -8,8 +8,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from rundossier import Recorder
-from rundossier.ids import run_id_at
-from rundossier.store import RunStore
+from rundossier.core.ids import run_id_at
+from rundossier.storage.db import RunStore
 
 
 class LoadError(RuntimeError):

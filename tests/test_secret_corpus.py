@@ -36,8 +36,8 @@ from sqlalchemy import create_engine, inspect, text
 from rundossier import Recorder
 from rundossier.cli import commands
 from rundossier.cli.main import main
-from rundossier.config import Settings
-from rundossier.masking import DEFAULT_MASKER, FAMILIES
+from rundossier.settings import Settings
+from rundossier.core.masking import DEFAULT_MASKER, FAMILIES
 from rundossier.server import create_app
 from tests.liveserver import LiveServer
 

@@ -9,12 +9,12 @@ with rec.run(flow_id="nightly_etl") as run:
 
 from typing import TYPE_CHECKING, Any
 
-from .config import Settings
-from .errors import RundossierError
-from .status import Status
+from rundossier.settings import Settings
+from rundossier.errors import RundossierError
+from rundossier.core.status import Status
 
 if TYPE_CHECKING:
-    from .recorder import Recorder, RunHandle, StepHandle
+    from rundossier.record.recorder import Recorder, RunHandle, StepHandle
 
 __version__ = "0.1.0"
 
@@ -27,7 +27,7 @@ def __getattr__(name: str) -> Any:
     # the recorder pulls in SQLAlchemy, SQLModel and fsspec: only when asked for, so an Airflow
     # plugin or a CLI that never records does not pay for them in every process
     if name in _LAZY:
-        from . import recorder
+        from rundossier.record import recorder
 
         return getattr(recorder, name)
     raise AttributeError(f"module 'rundossier' has no attribute {name!r}")

@@ -19,9 +19,9 @@ import pytest
 from playwright.sync_api import expect
 
 from rundossier import Recorder
-from rundossier.readside import run_trace, step_trace
+from rundossier.read.reader import run_trace, step_trace
 from rundossier.server import create_app
-from rundossier.store import RunStore
+from rundossier.storage.db import RunStore
 from tests.browser.conftest import Site, _settings, seed
 from tests.browser.test_ui import CONTRAST_JS, DOSSIER
 from tests.liveserver import LiveServer

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 from playwright.sync_api import expect
 
 from rundossier.server import create_app
-from rundossier.store import RunStore
+from rundossier.storage.db import RunStore
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, TIMEOUT_MS, Site, _settings
 from tests.liveserver import LiveServer
 from tests.seeding import history_run

@@ -599,7 +599,7 @@ def test_an_expired_trace_says_so_instead_of_a_download(site: Site, page: Any) -
 def test_the_live_indicator_reconnects_and_the_table_catches_up(browser: Any, tmp_path: Path) -> None:
     from rundossier import Recorder
     from rundossier.server import create_app
-    from rundossier.store import RunStore
+    from rundossier.storage.db import RunStore
     from tests.browser.conftest import _settings
     from tests.liveserver import LiveServer
     from tests.s3server import free_port

@@ -95,7 +95,7 @@ def test_flush_with_nothing_pending(_isolated_home: Path, capsys: pytest.Capture
 
 
 def test_db_upgrade(_isolated_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from rundossier.store.schema import head_revision
+    from rundossier.storage.db.schema import head_revision
 
     assert main(["db", "upgrade"]) == 0
     assert f"revision {head_revision()} " in capsys.readouterr().out

@@ -60,7 +60,7 @@ def test_the_demo_live_job_streams_and_stops(tmp_path: Path) -> None:
     import threading
 
     from rundossier import Recorder
-    from rundossier.config import Settings
+    from rundossier.settings import Settings
     from rundossier.demo.seed import load_pipelines
 
     settings = Settings.resolve(explicit={"home": str(tmp_path), "storage_url": f"file://{tmp_path}/blobs"})

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from rundossier.blobs import BlobStore
-from rundossier.store import RunStore
+from rundossier.storage.blobs import BlobStore
+from rundossier.storage.db import RunStore
 from tests.s3server import moto_s3_server
 
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from rundossier.blobs import LOG, TRACE_JSON, TRACE_TEXT, BlobStore, blob_key
-from rundossier.ids import run_id_floor
-from rundossier.store import RunStore, WriteBatch
+from rundossier.storage.blobs import LOG, TRACE_JSON, TRACE_TEXT, BlobStore, blob_key
+from rundossier.core.ids import run_id_floor
+from rundossier.storage.db import RunStore, WriteBatch
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -108,7 +108,7 @@ def all_keys(blobs: BlobStore) -> set[str]:
 
 
 def runs_of(store: RunStore, flow_id: str | None = None) -> Iterator[Any]:
-    from rundossier.store import RunQuery
+    from rundossier.storage.db import RunQuery
 
     cursor = None
     while True:

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import sys
 
-from rundossier.blobs import BlobStore
+from rundossier.storage.blobs import BlobStore
 from rundossier.retention import sweep
-from rundossier.store import RunStore
+from rundossier.storage.db import RunStore
 from tests.retention.helpers import NOW
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rundossier import Recorder
-from rundossier.config import Settings
+from rundossier.settings import Settings
 from rundossier.errors import ConfigError
 from rundossier.retention.cap import MAX_TRIM, RetentionCap
 from tests.retention.helpers import all_keys, make_run, runs_of
@@ -81,8 +81,8 @@ def test_a_cap_failure_never_reaches_the_task(tmp_path: Path) -> None:
 
 
 def test_one_finish_trims_a_bounded_number_of_runs(tmp_path: Path) -> None:
-    from rundossier.blobs import BlobStore
-    from rundossier.store import RunStore
+    from rundossier.storage.blobs import BlobStore
+    from rundossier.storage.db import RunStore
 
     store = RunStore(f"sqlite:///{tmp_path}/r.db")
     blobs = BlobStore(f"file://{tmp_path}/b")

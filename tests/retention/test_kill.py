@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from rundossier.blobs import BlobStore
+from rundossier.storage.blobs import BlobStore
 from rundossier.retention import PolicySet, Rule, plan_flow, sweep
-from rundossier.retention.plan import Action, RunFacts, ended_at
-from rundossier.store import RunStore
+from rundossier.core.retention.plan import Action, RunFacts, ended_at
+from rundossier.storage.db import RunStore
 from tests.retention.helpers import NOW, all_keys, make_run, runs_of
 
 ROOT = Path(__file__).resolve().parents[2]

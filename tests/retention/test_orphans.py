@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from rundossier.blobs import BlobStore, blob_key, log_part_name
+from rundossier.storage.blobs import BlobStore, blob_key, log_part_name
 from rundossier.retention import sweep_orphans
-from rundossier.store import RunStore
+from rundossier.storage.db import RunStore
 from tests.retention.helpers import NOW, all_keys, make_run, run_id_at
 
 
@@ -91,7 +91,7 @@ def test_the_walk_does_not_follow_symlinks_out_of_the_root(store: RunStore, blob
 
 
 def test_a_killed_steps_published_log_is_its_log_and_stays(store: RunStore, blobs: BlobStore) -> None:
-    from rundossier.blobs import LOG_LIVE
+    from rundossier.storage.blobs import LOG_LIVE
 
     t = datetime.now(UTC)
     killed = make_run(store, blobs, "etl", age_days=3, status="failed", log=False, now=t)
@@ -111,7 +111,7 @@ def test_a_killed_steps_published_log_is_its_log_and_stays(store: RunStore, blob
 def test_runs_in_the_earlier_key_layout(store: RunStore, blobs: BlobStore) -> None:
     """A store written by an earlier version (a folder per step try): what rows point at stays, a
     killed step's published log stays, the rest goes."""
-    from rundossier.blobs import LOG_LIVE, legacy_blob_key
+    from rundossier.storage.blobs import LOG_LIVE, legacy_blob_key
 
     t = datetime.now(UTC)
     live = make_run(store, blobs, "etl", age_days=3, failed_step=True, now=t, layout=legacy_blob_key)

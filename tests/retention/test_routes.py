@@ -11,11 +11,11 @@ import pytest
 from fastapi import HTTPException, Request
 from fastapi.testclient import TestClient
 
-from rundossier.blobs import BlobStore
-from rundossier.config import Settings
+from rundossier.storage.blobs import BlobStore
+from rundossier.settings import Settings
 from rundossier.server import create_app
 from rundossier.server.access import Access
-from rundossier.store import RunStore
+from rundossier.storage.db import RunStore
 from tests.retention.helpers import make_run
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rundossier.retention.policy import Rule
+from rundossier.core.retention.policy import Rule
 from rundossier.retention.sync import apply_airflow_config, apply_block_defaults, sync_rules
-from rundossier.store import RunStore
+from rundossier.storage.db import RunStore
 
 
 def _rules(store: RunStore) -> dict[str, tuple[object, ...]]:

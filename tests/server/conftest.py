@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import text
 
 from rundossier import Recorder
-from rundossier.blobs import BlobStore
-from rundossier.config import Settings
+from rundossier.storage.blobs import BlobStore
+from rundossier.settings import Settings
 from rundossier.server import create_app
-from rundossier.store import RunStore
+from rundossier.storage.db import RunStore
 from tests.liveserver import LiveServer
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 
 from rundossier import __version__
-from rundossier.config import Settings
+from rundossier.settings import Settings
 from rundossier.server import create_app
 from tests.liveserver import LiveServer
 

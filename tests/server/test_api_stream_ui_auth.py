@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from rundossier.config import Settings
+from rundossier.settings import Settings
 from rundossier.errors import ConfigError
 from rundossier.server import create_app
 from rundossier.server.ui import STATIC
@@ -82,7 +82,7 @@ def test_the_app_works_under_a_prefix(tmp_path: Path) -> None:
     settings = Settings.resolve(explicit={"home": str(tmp_path), "storage_url": f"file://{tmp_path}/blobs"})
     outer = FastAPI()
     outer.mount("/rundossier", create_app(settings))
-    from rundossier.store import RunStore
+    from rundossier.storage.db import RunStore
 
     store = RunStore(settings.db_url)
     run_id = history_run(store, flow_id="prefixed")

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import pytest
 
-from rundossier.ids import new_run_id
+from rundossier.core.ids import new_run_id
 from tests.seeding import failed_run, history_run, log_run
 from tests.server.conftest import Api
 

@@ -11,7 +11,7 @@ from fastapi import Request
 from fastapi.testclient import TestClient
 
 from rundossier import Recorder
-from rundossier.config import Settings
+from rundossier.settings import Settings
 from rundossier.server import create_app
 from rundossier.server.access import Access
 
@@ -81,7 +81,7 @@ def test_a_success_has_a_quiet_dossier(rec: Recorder, client: TestClient) -> Non
 def test_a_dossier_fault_never_hides_the_run(
     rec: Recorder, client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import rundossier.readside as readside
+    import rundossier.read.reader as readside
 
     def broken(*a: object, **k: object) -> None:
         raise RuntimeError("bug in the dossier")

@@ -15,14 +15,14 @@ from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 
-from ..blobs import BlobStore
-from ..config import Settings
-from ..dossier import Dossier, dossier_json, dossier_text
-from ..errors import ConfigError, InvalidInput, RunNotFound, TraceUnavailable
-from ..readside import reap_crashed, run_dossier, run_trace, step_trace
-from ..serialize import event_json, run_json, step_json
-from ..store import RunQuery, RunStore
-from .text import json_safe, visible
+from rundossier.storage.blobs import BlobStore
+from rundossier.settings import Settings
+from rundossier.core.dossier import Dossier, dossier_json, dossier_text
+from rundossier.errors import ConfigError, InvalidInput, RunNotFound, TraceUnavailable
+from rundossier.read.reader import reap_crashed, run_dossier, run_trace, step_trace
+from rundossier.read.serialize import event_json, run_json, step_json
+from rundossier.storage.db import RunQuery, RunStore
+from rundossier.cli.text import json_safe, visible
 
 # piped output (files, CI logs) gets wide lines instead of rich's 80-column default. Strings are
 # never parsed as markup or emoji codes (recorded text holds `[/]`, `:x:`...): styles are Text objects.
@@ -256,7 +256,7 @@ def trace(args: argparse.Namespace) -> int:
 
 
 def flush(args: argparse.Namespace) -> int:
-    from ..recorder import Recorder
+    from rundossier.record.recorder import Recorder
 
     rec = Recorder(_settings())
     pending = len(rec.spool.pending())
@@ -286,7 +286,7 @@ def flush(args: argparse.Namespace) -> int:
 
 
 def db_upgrade(args: argparse.Namespace) -> int:
-    from ..store.schema import head_revision
+    from rundossier.storage.db.schema import head_revision
 
     settings = _settings()
     store = RunStore(settings.db_url, timeout=settings.db_timeout, migrate=False)
@@ -311,7 +311,7 @@ def allowed_hosts(args: argparse.Namespace, token: str | None, environ: Any) -> 
         return None
     if args.host not in WILDCARDS and args.host not in LOOPBACK:
         given.append(args.host)
-    from ..server.guard import allowed_host_names
+    from rundossier.server.guard import allowed_host_names
 
     try:
         allowed_host_names(given)
@@ -326,7 +326,7 @@ def serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from ..server import create_app
+        from rundossier.server import create_app
     except ImportError as exc:
         raise ConfigError(f"serving needs the server extra: pip install 'rundossier[server]' ({exc})") from None
     token = os.environ.get("RUNDOSSIER_API_TOKEN") or None
@@ -347,7 +347,7 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def demo(args: argparse.Namespace) -> int:
-    from ..demo import run_demo
+    from rundossier.demo import run_demo
 
     if not args.no_serve and args.host not in LOOPBACK:
         raise InvalidInput(f"the demo serves without a token: use a loopback --host, not {args.host}")

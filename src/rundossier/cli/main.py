@@ -13,11 +13,11 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
-from ..errors import InvalidInput, RundossierError
-from . import commands, failures
-from . import retention as retention_cli
-from .options import port, positive_limit, status_name, try_number
-from .text import visible
+from rundossier.errors import InvalidInput, RundossierError
+from rundossier.cli import commands, failures
+from rundossier.cli import retention as retention_cli
+from rundossier.cli.options import port, positive_limit, status_name, try_number
+from rundossier.cli.text import visible
 
 EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3

@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from ..status import Status
-from ..store import MAX_PAGE
-from ..store.failuregroups import MAX_GROUPS
-from ..store.models import MAX_TRY
+from rundossier.core.status import Status
+from rundossier.storage.db import MAX_PAGE
+from rundossier.storage.db.failuregroups import MAX_GROUPS
+from rundossier.storage.db.models import MAX_TRY
 
 
 def bounded_int(low: int, high: int, what: str) -> Callable[[str], int]:

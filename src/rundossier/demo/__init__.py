@@ -16,9 +16,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ..config import Settings
-from ..recorder import Recorder
-from .seed import Seeded, seed_history, seed_recorded
+from rundossier.settings import Settings
+from rundossier.record.recorder import Recorder
+from rundossier.demo.seed import Seeded, seed_history, seed_recorded
 
 LIVE_JOB_EVERY_S = 60.0
 
@@ -82,11 +82,11 @@ def _serve(console: Console, rec: Recorder, settings: Settings, host: str, port:
     try:
         import uvicorn
 
-        from ..server import create_app
+        from rundossier.server import create_app
     except ImportError as exc:
         console.print(f"cannot serve the UI: install rundossier[server] ({exc}); the runs are recorded", style="red")
         return 1
-    from .seed import load_pipelines
+    from rundossier.demo.seed import load_pipelines
 
     pipelines = load_pipelines(settings.home)
     stop = threading.Event()

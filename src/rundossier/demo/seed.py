@@ -18,9 +18,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ..ids import run_id_at
-from ..recorder import Recorder
-from ..store import RunStore, WriteBatch
+from rundossier.core.ids import run_id_at
+from rundossier.record.recorder import Recorder
+from rundossier.storage.db import RunStore, WriteBatch
 
 HISTORY_FLOWS = [
     # flow, orchestrator, steps, failure rate, typical duration (s)

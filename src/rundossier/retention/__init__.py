@@ -9,9 +9,9 @@ and `sync` do the I/O.
 
 from __future__ import annotations
 
-from .orphans import OrphanReport, sweep_orphans
-from .plan import Action, Because, Decision, FlowPlanner, RunFacts, plan_flow
-from .policy import (
+from rundossier.retention.orphans import OrphanReport, sweep_orphans
+from rundossier.core.retention.plan import Action, Because, Decision, FlowPlanner, RunFacts, plan_flow
+from rundossier.core.retention.policy import (
     BUILTIN_POLICY,
     DEFAULT_PATTERN,
     Policy,
@@ -20,7 +20,7 @@ from .policy import (
     Rule,
     policies_from_mapping,
 )
-from .sweep import FlowReport, SweepReport, preview, sweep
+from rundossier.retention.sweep import FlowReport, SweepReport, preview, sweep
 
 __all__ = [
     "Policy",

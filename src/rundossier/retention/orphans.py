@@ -26,13 +26,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ..blobs import LOG_LIVE, BlobStore, blob_key, legacy_blob_key, log_part_name, row_step, structured_trace
-from ..blobs.blobstore import TEMP_PREFIX
-from ..errors import RundossierError
-from ..ids import is_run_id, run_id_time
-from ..status import TERMINAL
-from ..store import RunStore
-from ..store.models import Run, Step
+from rundossier.storage.blobs import LOG_LIVE, BlobStore, blob_key, legacy_blob_key, log_part_name, row_step, structured_trace
+from rundossier.storage.blobs.blobstore import TEMP_PREFIX
+from rundossier.errors import RundossierError
+from rundossier.core.ids import is_run_id, run_id_time
+from rundossier.core.status import TERMINAL
+from rundossier.storage.db import RunStore
+from rundossier.storage.db.models import Run, Step
 
 RUN = Run.__table__
 STEP = Step.__table__

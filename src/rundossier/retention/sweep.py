@@ -38,14 +38,14 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from ..blobs import BlobStore, run_prefix, structured_trace
-from ..errors import InvalidInput, RundossierError, StorageError
-from ..ids import is_run_id
-from ..store import RunStore
-from ..store.models import Event, Run
-from ..store.sweeprows import RunRow, StepBlobs, SweepRows
-from .plan import Action, Because, FlowPlanner, RunFacts, ended_at
-from .policy import PolicySet, Resolution, Rule
+from rundossier.storage.blobs import BlobStore, run_prefix, structured_trace
+from rundossier.errors import InvalidInput, RundossierError, StorageError
+from rundossier.core.ids import is_run_id
+from rundossier.storage.db import RunStore
+from rundossier.storage.db.models import Event, Run
+from rundossier.storage.db.sweeprows import RunRow, StepBlobs, SweepRows
+from rundossier.core.retention.plan import Action, Because, FlowPlanner, RunFacts, ended_at
+from rundossier.core.retention.policy import PolicySet, Resolution, Rule
 
 RUN = Run.__table__
 EVENT = Event.__table__

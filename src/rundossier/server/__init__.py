@@ -1,6 +1,6 @@
 """The read side over HTTP: the JSON API and the web UI, one FastAPI app for `serve` and Airflow."""
 
-from .access import Access, AllowAll
-from .app import create_app
+from rundossier.server.access import Access, AllowAll
+from rundossier.server.app import create_app
 
 __all__ = ["create_app", "Access", "AllowAll"]

@@ -19,12 +19,12 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from ..backends import Backends
-from ..blobs import BlobStore
-from ..config import Settings
-from ..store import RunStore
-from . import errors
-from .access import Access, AllowAll
+from rundossier.storage.backends import Backends
+from rundossier.storage.blobs import BlobStore
+from rundossier.settings import Settings
+from rundossier.storage.db import RunStore
+from rundossier.server import errors
+from rundossier.server.access import Access, AllowAll
 
 #: what the routes read through (the name the routes use for it)
 Backend = Backends
@@ -47,11 +47,11 @@ def create_app(
     `allowed_hosts` turns the Host check on: loopback names plus these (`serve` without a token);
     `orchestrator_urls` maps an orchestrator to its own UI's root, relative to the page
     (`{"airflow": "../"}` inside Airflow), so the page can link a run to the orchestrator's pages."""
-    from . import routes_failures, routes_retention, routes_runs, stream
-    from . import ui as ui_routes
-    from .auth import TokenAuth
-    from .guard import RequestGuard, allowed_host_names
-    from .headers import SecurityHeaders
+    from rundossier.server import routes_failures, routes_retention, routes_runs, stream
+    from rundossier.server import ui as ui_routes
+    from rundossier.server.auth import TokenAuth
+    from rundossier.server.guard import RequestGuard, allowed_host_names
+    from rundossier.server.headers import SecurityHeaders
 
     settings = settings or Settings.resolve()
     app = FastAPI(
@@ -93,7 +93,7 @@ def create_app(
 
 
 def _version() -> str:
-    from .. import __version__
+    from rundossier import __version__
 
     return __version__
 

@@ -15,8 +15,8 @@ from urllib.parse import unquote
 
 from fastapi import FastAPI, Request, Response
 
-from ..errors import ConfigError
-from .errors import error_response
+from rundossier.errors import ConfigError
+from rundossier.server.errors import error_response
 
 COOKIE = "rundossier_token"
 #: reachable without the token: the page itself asks for it

@@ -7,10 +7,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 
-from ..dossier import group_json, merge_groups
-from ..store import GroupQuery
-from ..store.failuregroups import MAX_GROUPS
-from .routes_runs import AccessDep, BackendDep, Orchestrator, utc_param
+from rundossier.core.dossier import group_json, merge_groups
+from rundossier.storage.db import GroupQuery
+from rundossier.storage.db.failuregroups import MAX_GROUPS
+from rundossier.server.routes_runs import AccessDep, BackendDep, Orchestrator, utc_param
 
 router = APIRouter(prefix="/api", tags=["failures"])
 

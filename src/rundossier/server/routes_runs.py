@@ -10,10 +10,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
-from ..errors import InvalidInput, RunNotFound, TraceExpired, TraceNotFound
-from ..ids import is_run_id
-from ..logcapture import format_line
-from ..readside import (
+from rundossier.errors import InvalidInput, RunNotFound, TraceExpired, TraceNotFound
+from rundossier.core.ids import is_run_id
+from rundossier.record.logs import format_line
+from rundossier.read.reader import (
     StepLogSource,
     TraceText,
     child_runs,
@@ -25,13 +25,13 @@ from ..readside import (
     step_trace,
     step_trace_doc,
 )
-from ..serialize import event_json, run_json, step_json
-from ..status import Status
-from ..store import MAX_PAGE, GroupQuery, Run, RunQuery, Step
-from ..store.models import MAX_TRY
-from .access import Access
-from .app import Backend
-from .errors import error_doc
+from rundossier.read.serialize import event_json, run_json, step_json
+from rundossier.core.status import Status
+from rundossier.storage.db import MAX_PAGE, GroupQuery, Run, RunQuery, Step
+from rundossier.storage.db.models import MAX_TRY
+from rundossier.server.access import Access
+from rundossier.server.app import Backend
+from rundossier.server.errors import error_doc
 
 router = APIRouter(prefix="/api", tags=["runs"])
 log = logging.getLogger("rundossier")
@@ -190,7 +190,7 @@ def get_run(run_id: str, request: Request, b: BackendDep, acc: AccessDep) -> dic
 def _dossier(request: Request, b: Backend, acc: Access, run: Run) -> dict[str, Any] | None:
     """The run's dossier (compared with the flow's last successful run) and its failure group.
     A fault here is logged and leaves the dossier out: it never hides the run."""
-    from ..dossier import dossier_json, group_json, merge_groups
+    from rundossier.core.dossier import dossier_json, group_json, merge_groups
 
     try:
         data = dossier_json(run_dossier(b.store, run))

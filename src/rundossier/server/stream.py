@@ -16,8 +16,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from ..serialize import run_json
-from .routes_runs import AccessDep, BackendDep
+from rundossier.read.serialize import run_json
+from rundossier.server.routes_runs import AccessDep, BackendDep
 
 router = APIRouter(prefix="/api", tags=["live"])
 

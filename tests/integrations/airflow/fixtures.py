@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from rundossier.blobs import BlobStore
-from rundossier.store import Run, RunQuery, RunStore
+from rundossier.storage.blobs import BlobStore
+from rundossier.storage.db import Run, RunQuery, RunStore
 
 from .airflow_env import AirflowHome, ApiServer, make_home
 from .airflow_env import Run as AirflowRun

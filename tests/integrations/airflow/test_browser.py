@@ -28,9 +28,9 @@ from urllib.parse import quote
 
 import pytest
 
-from rundossier.ids import new_run_id
+from rundossier.core.ids import new_run_id
 from rundossier.integrations.airflow.views import URL_PREFIX
-from rundossier.readside import step_trace
+from rundossier.read.reader import step_trace
 from rundossier.server.ui import STATIC
 
 from .airflow_env import ADMIN_PASSWORD, EXAMPLE_PASSWORD

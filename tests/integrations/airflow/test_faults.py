@@ -11,8 +11,8 @@ from urllib.parse import quote
 import pytest
 
 from rundossier.integrations.airflow.listener import REASON_OUTSIDE
-from rundossier.readside import step_trace
-from rundossier.store import RunStore
+from rundossier.read.reader import step_trace
+from rundossier.storage.db import RunStore
 from tests.s3server import free_port
 
 from .airflow_env import AirflowHome

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from rundossier.config import Settings
+from rundossier.settings import Settings
 from rundossier.errors import ConfigError
 from rundossier.integrations.airflow.config import AirflowConfig
 from rundossier.integrations.airflow.listener import (
@@ -24,7 +24,7 @@ from rundossier.integrations.airflow.listener import (
     failure_reason,
     step_id_for,
 )
-from rundossier.logcapture import StepLog
+from rundossier.record.logs import StepLog
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from rundossier.blobs import BlobStore
-from rundossier.readside import step_log_lines, step_trace
-from rundossier.store import Run, RunQuery, RunStore
+from rundossier.storage.blobs import BlobStore
+from rundossier.read.reader import step_log_lines, step_trace
+from rundossier.storage.db import Run, RunQuery, RunStore
 
 from .airflow_env import AirflowHome, ApiServer, Daemon, make_home
 

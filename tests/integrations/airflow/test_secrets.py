@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from rundossier import Recorder
-from rundossier.config import Settings
+from rundossier.settings import Settings
 from rundossier.integrations.airflow import secrets as airflow_secrets
-from rundossier.masking import WITHHELD_PREFIX
+from rundossier.core.masking import WITHHELD_PREFIX
 
 
 def _rec(tmp_path: Path) -> Recorder:

@@ -69,7 +69,7 @@ def examples(example_store: dict[str, str]) -> Any:
 @pytest.fixture()
 def example_recorder(example_store: dict[str, str]) -> Any:
     from rundossier import Recorder
-    from rundossier.config import Settings
+    from rundossier.settings import Settings
 
     return Recorder(Settings.resolve(explicit=example_store))
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from rundossier.dossier import build_dossier
-from rundossier.readside import step_trace
+from rundossier.core.dossier import build_dossier
+from rundossier.read.reader import step_trace
 
 from .helpers import artifacts_of, flow_run_id, recorded_run, run_flow, steps_by_id
 

@@ -98,7 +98,7 @@ def test_the_logo_ships_in_the_package_and_rundossiers_server_serves_it(tmp_path
     from importlib.resources import files
     from urllib.request import urlopen
 
-    from rundossier.config import Settings
+    from rundossier.settings import Settings
     from rundossier.integrations.prefect.block import LOGO_PATH, logo_url
     from rundossier.server.app import create_app
     from tests.liveserver import LiveServer

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from rundossier.integrations.prefect.capture import LOGGER_NAMES, FlowRunCapture, RunLogRouter
-from rundossier.logcapture import StepLog, decode_lines
+from rundossier.record.logs import StepLog, decode_lines
 
 FLOW_RUN = "11111111-1111-1111-1111-111111111111"
 

@@ -11,7 +11,7 @@ from prefect import flow
 
 from rundossier import Recorder
 from rundossier.prefect import RunDossier
-from rundossier.spool import Spool
+from rundossier.storage.spool import Spool
 from tests.s3server import free_port
 
 from .helpers import flow_run_id, run_flow

@@ -7,8 +7,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from rundossier.dossier import build_dossier
-from rundossier.readside import child_runs, run_trace, step_log_lines, step_trace
+from rundossier.core.dossier import build_dossier
+from rundossier.read.reader import child_runs, run_trace, step_log_lines, step_trace
 
 from .conftest import UI_BASE_URL
 from .helpers import artifacts_of, flow_run_id, markdown_link, recorded_run, run_flow, steps_by_id
@@ -68,7 +68,7 @@ def test_chained_failure_records_steps_the_full_trace_and_the_link_artifact(
 def test_the_link_artifact_downloads_the_trace_from_rundossiers_api(examples: Any, example_store: dict) -> None:
     from fastapi.testclient import TestClient
 
-    from rundossier.config import Settings
+    from rundossier.settings import Settings
     from rundossier.server.app import create_app
 
     state = run_flow(examples.chained_failure)

@@ -10,7 +10,7 @@ from prefect import flow
 
 from rundossier import Recorder
 from rundossier.prefect import RunDossier
-from rundossier.readside import run_trace
+from rundossier.read.reader import run_trace
 
 from .helpers import flow_run_id, run_flow, steps_by_id
 

@@ -18,9 +18,9 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import rundossier
-from rundossier.dossier import build_dossier
+from rundossier.core.dossier import build_dossier
 from rundossier.prefect import RunDossier
-from rundossier.readside import reap_crashed, step_log_source
+from rundossier.read.reader import reap_crashed, step_log_source
 
 from .conftest import BLOCK_NAME
 from .helpers import artifacts_of, steps_by_id

@@ -22,7 +22,7 @@ from rundossier.integrations.prefect.states import (
     status_of,
     tries_from_states,
 )
-from rundossier.status import Status
+from rundossier.core.status import Status
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 

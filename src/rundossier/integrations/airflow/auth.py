@@ -20,8 +20,8 @@ from typing import Any
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
 
-from ...server.access import Access
-from ...server.errors import HTTP_TYPES, error_response
+from rundossier.server.access import Access
+from rundossier.server.errors import HTTP_TYPES, error_response
 
 USER_STATE = "rundossier_user"
 READABLE_STATE = "rundossier_readable_flows"

@@ -27,7 +27,7 @@ from typing import Any
 
 import pluggy
 
-from . import config as airflow_config
+from rundossier.integrations.airflow import config as airflow_config
 
 log = logging.getLogger("rundossier.airflow")
 hookimpl = pluggy.HookimplMarker("airflow")
@@ -351,7 +351,7 @@ class RunDossierListener:
         handle = self.worker.call(start, timeout=state.timeout, what=f"record the start of {ids.step_id}")
         if handle is None:
             return
-        from ...logcapture import capture
+        from rundossier.record import capture
 
         cm = capture(handle.log)
         cm.__enter__()
@@ -465,8 +465,8 @@ def _session_of(obj: Any) -> Any:
 
 
 def _make_recorder(cfg: airflow_config.AirflowConfig) -> Any:
-    from ...recorder import Recorder
-    from .secrets import airflow_redact
+    from rundossier.record.recorder import Recorder
+    from rundossier.integrations.airflow.secrets import airflow_redact
 
     return Recorder(cfg.settings, orchestrator=ORCHESTRATOR, redactors=[airflow_redact])
 

@@ -15,9 +15,9 @@ import logging
 from importlib import metadata
 from typing import Any
 
-from . import config as airflow_config
-from .listener import listener
-from .views import AIRFLOW_UI, URL_PREFIX, external_views
+from rundossier.integrations.airflow import config as airflow_config
+from rundossier.integrations.airflow.listener import listener
+from rundossier.integrations.airflow.views import AIRFLOW_UI, URL_PREFIX, external_views
 
 try:  # the Task SDK's base class (workers); Airflow accepts it in every process
     from airflow.sdk.plugins_manager import AirflowPlugin
@@ -33,9 +33,9 @@ ENTRY_POINT_VALUE = "rundossier.integrations.airflow.plugin:RunDossierPlugin"
 
 def build_app() -> Any:
     """The rundossier API and UI with Airflow's auth on every route (see `auth`)."""
-    from ...errors import ConfigError
-    from ...server import create_app
-    from . import auth
+    from rundossier.errors import ConfigError
+    from rundossier.server import create_app
+    from rundossier.integrations.airflow import auth
 
     try:
         cfg = airflow_config.load()
@@ -56,8 +56,8 @@ def _config_error_app(message: str) -> Any:
     """An app that says what is wrong with the configuration, to signed-in users only."""
     from fastapi import FastAPI
 
-    from ...server.errors import error_response
-    from . import auth
+    from rundossier.server.errors import error_response
+    from rundossier.integrations.airflow import auth
 
     app = FastAPI(title="rundossier", dependencies=auth.route_dependencies(), docs_url=None, openapi_url=None)
 

@@ -8,7 +8,7 @@ Prefect's run loggers), `states` and `summary` (pure), `api` (Prefect API calls)
 
 from __future__ import annotations
 
-from .block import RunDossier
-from .hooks import wait
+from rundossier.integrations.prefect.block import RunDossier
+from rundossier.integrations.prefect.hooks import wait
 
 __all__ = ["RunDossier", "wait"]

@@ -23,11 +23,11 @@ from prefect.blocks.core import Block
 from prefect.types import SecretDict
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from rundossier.config import Settings
+from rundossier.settings import Settings
 from rundossier.errors import ConfigError
 
-from . import hooks as _hooks
-from .session import Options
+from rundossier.integrations.prefect import hooks as _hooks
+from rundossier.integrations.prefect.session import Options
 
 Hook = Callable[[Any, Any, Any], None]
 

@@ -143,7 +143,7 @@ def _start(fn: Callable[[], object], what: str, deadline: float) -> threading.Th
 
 
 def _at_exit() -> None:
-    from .session import HURRY
+    from rundossier.integrations.prefect.session import HURRY
 
     HURRY.set()  # background work stops waiting for Prefect's API and records what it knows
     _queue.drain(QUEUE_DRAIN_AT_EXIT_S)

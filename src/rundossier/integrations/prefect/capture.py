@@ -35,9 +35,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rundossier.logcapture import StepLog
+from rundossier.record.logs import StepLog
 
-from .states import (
+from rundossier.integrations.prefect.states import (
     FinishedState,
     is_engine_failure,
     is_finished_record,

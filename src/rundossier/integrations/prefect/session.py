@@ -28,18 +28,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from rundossier.blobs import LOG_LIVE, blob_key, log_part_name
-from rundossier.dossier import Dossier, build_dossier, dossier_markdown
-from rundossier.ids import RUN_STEP
-from rundossier.livelog import LivePublisher
-from rundossier.logcapture import StepLog
-from rundossier.recorder import Recorder, RunHandle
-from rundossier.status import ACTIVE, Status
+from rundossier.storage.blobs import LOG_LIVE, blob_key, log_part_name
+from rundossier.core.dossier import Dossier, build_dossier, dossier_markdown
+from rundossier.core.ids import RUN_STEP
+from rundossier.record.livelog import LivePublisher
+from rundossier.record.logs import StepLog
+from rundossier.record.recorder import Recorder, RunHandle
+from rundossier.core.status import ACTIVE, Status
 
-from . import api
-from .bounded import enqueue
-from .capture import FAILED, FINISHED, SEEN, FlowRunCapture, TaskRunCapture
-from .states import (
+from rundossier.integrations.prefect import api
+from rundossier.integrations.prefect.bounded import enqueue
+from rundossier.integrations.prefect.capture import FAILED, FINISHED, SEEN, FlowRunCapture, TaskRunCapture
+from rundossier.integrations.prefect.states import (
     Try,
     crash_type,
     error_text,
@@ -50,7 +50,7 @@ from .states import (
     tries_from_states,
     type_name,
 )
-from .summary import FailureSummary, chain_of, failure_markdown, one_line, run_page_url, trace_url
+from rundossier.integrations.prefect.summary import FailureSummary, chain_of, failure_markdown, one_line, run_page_url, trace_url
 
 log = logging.getLogger("rundossier")
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from rundossier.status import Status
+from rundossier.core.status import Status
 
 #: Prefect state type -> our status
 STATUS_BY_TYPE: dict[str, Status] = {

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 import rundossier
-from rundossier.config import Settings
+from rundossier.settings import Settings
 from rundossier.prefect import RunDossier
 from rundossier.server.app import create_app
 from tests.liveserver import LiveServer

@@ -1,0 +1,1 @@
+"""How step logs are stored and read back: gzipped JSON lines and live snapshots (pure)."""

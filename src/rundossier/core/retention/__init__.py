@@ -1,0 +1,1 @@
+"""Retention decisions (pure): policies and which runs a sweep removes."""

@@ -1,0 +1,385 @@
+"""Reading back what was recorded: a run's or step's trace text and log lines, with honest gaps.
+
+Shared by the CLI and the HTTP API. A missing trace says why (never captured, spooled, expired).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+from sqlalchemy import select
+
+from rundossier.storage.blobs import LOG_LIVE, BlobStore, blob_key, legacy_blob_key, log_part_name, row_step, structured_trace
+from rundossier.core.dossier import Baseline, Dossier, build_dossier
+from rundossier.core.dossier.events import KINDS
+from rundossier.errors import BlobCorrupt, BlobNotFound, StorageError, StoreError, TraceExpired, TraceNotFound
+from rundossier.core.ids import run_id_floor
+from rundossier.record.logs import LiveSnapshot, LogLine, decode_live, gunzip_stream
+from rundossier.core.status import Status
+from rundossier.storage.db import Run, RunQuery, RunStore, Step
+
+log = logging.getLogger("rundossier")
+
+
+def reap_crashed(store: RunStore) -> int:
+    """Mark runs and steps whose process died (lease expired, see `store.leases`) as crashed;
+    returns how many. Readers call it before they read, so a killed run is shown as crashed, not
+    running forever. A store that refuses the write (a read-only replica, a locked database) is
+    read as it is: the next reader tries again."""
+    try:
+        reaped = store.reap_expired()
+    except StoreError as exc:
+        log.debug("rundossier could not mark crashed runs: %s", exc)
+        return 0
+    return len(reaped.runs) + len(reaped.steps)
+
+
+@dataclass(frozen=True)
+class TraceText:
+    run_id: str
+    step_id: str | None
+    try_number: int | None
+    text: str
+
+    @property
+    def filename(self) -> str:
+        return f"{self.run_id}_trace.txt"
+
+
+SPOOLED = "the trace is waiting in the local spool of the host that recorded it; run `rundossier flush` there"
+
+
+def _run_trace_uri(store: RunStore, run_id: str) -> tuple[Run, str]:
+    """The run and its root-cause trace's URI, or the error saying why there is none to read."""
+    run = store.get_run(run_id)
+    if not run.trace_uri:
+        raise TraceNotFound(_no_trace_reason(run.status, run.error_type, run.error_message, "run"))
+    _check_expired(run)
+    if run.spooled:
+        raise TraceNotFound(SPOOLED)
+    return run, run.trace_uri
+
+
+def _step_trace_uri(store: RunStore, run_id: str, step_id: str, try_number: int | None) -> tuple[Run, Step, str]:
+    """The run, the step try (latest unless given) and its trace's URI, or why there is none."""
+    run = store.get_run(run_id)
+    step = store.get_step(run_id, step_id, try_number)
+    if step is None:
+        raise TraceNotFound(f"run {run_id} has no step {step_id!r}" + (f" try {try_number}" if try_number else ""))
+    if not step.trace_uri:
+        raise TraceNotFound(_no_trace_reason(step.status, step.error_type, step.error_message, "step"))
+    _check_expired(run)
+    if step.spooled:
+        raise TraceNotFound(SPOOLED)
+    return run, step, step.trace_uri
+
+
+def run_trace(store: RunStore, blobs: BlobStore, run_id: str) -> TraceText:
+    """The root-cause trace of a run (RunNotFound, TraceNotFound, TraceExpired otherwise)."""
+    run, uri = _run_trace_uri(store, run_id)
+    return TraceText(run.run_id, run.root_step_id, None, _read_text(blobs, uri, run))
+
+
+def step_trace(
+    store: RunStore, blobs: BlobStore, run_id: str, step_id: str, try_number: int | None = None
+) -> TraceText:
+    run, step, uri = _step_trace_uri(store, run_id, step_id, try_number)
+    return TraceText(run_id, step_id, step.try_number, _read_text(blobs, uri, run))
+
+
+def run_trace_doc(store: RunStore, blobs: BlobStore, run_id: str) -> dict[str, Any]:
+    """The structured form (trace.json) of the run's root-cause trace, for the UI's failure panel."""
+    return _read_doc(blobs, _run_trace_uri(store, run_id)[1])
+
+
+def step_trace_doc(
+    store: RunStore, blobs: BlobStore, run_id: str, step_id: str, try_number: int | None = None
+) -> dict[str, Any]:
+    return _read_doc(blobs, _step_trace_uri(store, run_id, step_id, try_number)[2])
+
+
+def _read_doc(blobs: BlobStore, text_uri: str) -> dict[str, Any]:
+    uri = structured_trace(text_uri)
+    if uri is None:
+        raise TraceNotFound("this trace has no structured form")
+    try:
+        raw = blobs.get(uri)
+    except BlobNotFound:
+        raise TraceNotFound(f"the structured trace {uri} is missing from storage") from None
+    text = _gunzip_text(raw, uri, "structured trace")
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise _corrupt(uri, "structured trace", f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise _corrupt(uri, "structured trace", f"a JSON {type(data).__name__}, not a trace document")
+    return data
+
+
+def _gunzip_text(data: bytes, uri: str, what: str) -> str:
+    """The text of a gzipped blob; BlobCorrupt naming it when the bytes are not a whole gzip stream."""
+    try:
+        return gzip.decompress(data).decode("utf-8", errors="replace")
+    except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError; a truncated stream, EOFError
+        raise _corrupt(uri, what, f"not a whole gzip stream ({type(exc).__name__}: {exc})") from None
+
+
+def _corrupt(uri: str, what: str, detail: str) -> BlobCorrupt:
+    return BlobCorrupt(
+        f"the {what} blob {uri} is damaged: {detail}; it was changed or cut after it was written "
+        "(restore it from a backup of the storage, or ignore it: the run's rows are intact)"
+    )
+
+
+def step_log_lines(store: RunStore, blobs: BlobStore, step: Step) -> Iterator[LogLine]:
+    """Stream a step's stored log lines from storage (bounded memory)."""
+    if not step.log_uri:
+        return iter(())
+    return step_log_lines_stored(blobs, step.log_uri)
+
+
+def step_log_lines_stored(blobs: BlobStore, uri: str) -> Iterator[LogLine]:
+    if uri.endswith("/"):  # a log left in parts
+        return _parts(blobs, uri)
+    return _one(blobs, uri)
+
+
+@dataclass(frozen=True)
+class StepLogSource:
+    """Where a step's log lines come from, and what to tell the reader about them.
+
+    `available` is False when there are no lines to show (then `reason` says why); `live` is
+    True while the step runs (its lines come from the worker's snapshot and grow); `snapshot_ts`
+    is when that snapshot was taken.
+    """
+
+    available: bool
+    reason: str | None
+    live: bool = False
+    snapshot_ts: float | None = None
+    _lines: Callable[[], Iterator[LogLine]] | None = None
+
+    def lines(self) -> Iterator[LogLine]:
+        return self._lines() if self._lines is not None else iter(())
+
+
+RUNNING = (Status.RUNNING.value, Status.QUEUED.value)
+
+
+def step_log_source(blobs: BlobStore, run: Run, step: Step) -> StepLogSource:
+    """The log of one step try: the stored log once it ended; while it runs, the spilled parts plus
+    the latest live snapshot (follow mode); honest reasons when there is nothing to show."""
+    if run.blobs_expired:
+        when = run.blobs_expired_at.date().isoformat() if run.blobs_expired_at else "an earlier sweep"
+        return StepLogSource(False, f"log expired by retention on {when}")
+    if step.log_uri:
+        if step.spooled:
+            return StepLogSource(False, "the log is waiting in the local spool of the host that recorded it")
+        return StepLogSource(True, None, _lines=lambda: step_log_lines_stored(blobs, step.log_uri or ""))
+    running = step.status in RUNNING
+    snapshot, parts = _live_state(blobs, run, step)
+    if snapshot is None and not parts:
+        if running:
+            return StepLogSource(False, "the step is running and has not published any output yet", live=True)
+        return StepLogSource(False, "this step wrote no log lines")
+
+    def lines() -> Iterator[LogLine]:
+        return _live_lines(blobs, parts, snapshot)
+
+    ts = snapshot.ts if snapshot is not None else None
+    if running:
+        return StepLogSource(True, None, live=True, snapshot_ts=ts, _lines=lines)
+    reason = (
+        f"the step ended ({step.status}) without storing its log, as when its process is killed; "
+        "these are the lines published while it ran"
+    )
+    return StepLogSource(True, reason, snapshot_ts=ts, _lines=lines)
+
+
+def _live_state(blobs: BlobStore, run: Run, step: Step) -> tuple[LiveSnapshot | None, list[str]]:
+    """The step's latest live snapshot (or None) and the URIs of the parts that precede it.
+
+    Looked up in the current key layout, then (nothing found) in the one earlier versions wrote."""
+    found: tuple[LiveSnapshot | None, list[str]] = (None, [])
+    for layout in (blob_key, legacy_blob_key):
+        key = partial(layout, run.orchestrator, run.flow_id, run.run_id, row_step(step.step_id), step.try_number)
+        found = _live_state_in(blobs, key)
+        if found[0] is not None or found[1]:
+            break
+    return found
+
+
+def _live_state_in(blobs: BlobStore, key: Callable[[str], str]) -> tuple[LiveSnapshot | None, list[str]]:
+    snapshot: LiveSnapshot | None = None
+    try:
+        snapshot = decode_live(blobs.get(blobs.uri_for(key(LOG_LIVE))))
+    except (BlobNotFound, ValueError):
+        snapshot = None
+    if snapshot is not None:
+        return snapshot, [blobs.uri_for(key(log_part_name(n))) for n in range(1, snapshot.parts + 1)]
+    prefix = key(log_part_name(1)).rsplit("/", 1)[0]
+    try:
+        found = sorted(blobs.iter_blobs(prefix), key=lambda b: b.key)
+    except StorageError:
+        found = []
+    return None, [b.uri for b in found]
+
+
+def _live_lines(blobs: BlobStore, parts: list[str], snapshot: LiveSnapshot | None) -> Iterator[LogLine]:
+    for uri in parts:
+        try:
+            yield from _one(blobs, uri)
+        except BlobNotFound:  # the step just ended and joined its parts: the next read gets the whole log
+            return
+    if snapshot is not None:
+        yield from snapshot.lines
+
+
+@dataclass
+class LogPage:
+    """One page of a step's log, after the stream filter; `matches` are line numbers of `q`."""
+
+    lines: list[dict[str, object]]
+    page: int
+    page_size: int
+    total: int
+    counts: dict[str, int]
+    matches: list[int]
+    matches_truncated: bool
+
+
+MAX_MATCHES = 10_000
+
+
+def log_page(
+    lines: Iterable[LogLine], *, stream: str = "all", page: int = 1, page_size: int = 500, q: str | None = None
+) -> LogPage:
+    """Filter by stream, cut one page, and find every line containing `q` (case-insensitive).
+
+    Streams once through the log: memory holds one page and the match positions, whatever the
+    log's size. Line numbers start at 1 and count lines after the stream filter.
+    """
+    start = (page - 1) * page_size
+    out: list[dict[str, object]] = []
+    counts = {"stdout": 0, "stderr": 0}
+    matches: list[int] = []
+    needle = q.lower() if q else None
+    n = 0
+    for line in lines:
+        counts[line.stream] = counts.get(line.stream, 0) + 1
+        if stream != "all" and line.stream != stream:
+            continue
+        n += 1
+        if needle is not None and needle in line.message.lower() and len(matches) < MAX_MATCHES:
+            matches.append(n)
+        if start < n <= start + page_size:
+            out.append({"n": n, "ts": line.ts, "stream": line.stream, "level": line.level, "message": line.message})
+    return LogPage(out, page, page_size, n, counts, matches, len(matches) >= MAX_MATCHES)
+
+
+def _one(blobs: BlobStore, uri: str) -> Iterator[LogLine]:
+    with blobs.open_read(uri) as f:
+        yield from gunzip_stream(f)
+
+
+def _parts(blobs: BlobStore, uri: str) -> Iterator[LogLine]:
+    prefix = blobs.key_for(uri)
+    for info in sorted(blobs.iter_blobs(prefix), key=lambda b: b.key):
+        yield from _one(blobs, info.uri)
+
+
+def _check_expired(run: Run) -> None:
+    if run.blobs_expired:
+        when = run.blobs_expired_at.date().isoformat() if run.blobs_expired_at else "an earlier sweep"
+        raise TraceExpired(f"trace expired by retention on {when}")
+
+
+def _read_text(blobs: BlobStore, uri: str, run: Run) -> str:
+    try:
+        data = blobs.get(uri)
+    except BlobNotFound:
+        raise TraceNotFound(f"the trace blob {uri} is missing from storage") from None
+    return _gunzip_text(data, uri, "trace")
+
+
+def _no_trace_reason(status: str, error_type: str | None, message: str | None, what: str) -> str:
+    if status in ("success", "running", "queued", "paused", "skipped"):
+        return f"this {what} has no trace: it is {status}"
+    if error_type is None and message:
+        return f"no trace captured: the failure was reported as a message only ({message[:200]})"
+    if status == "crashed":
+        return "no trace captured: the process was killed or died before it could report"
+    return f"no trace captured for this {what}"
+
+
+def baseline_for(store: RunStore, run: Run) -> Baseline | None:
+    """The flow's last successful run before `run` (same orchestrator), with its steps and events."""
+    if run.status not in ("failed", "crashed"):
+        return None
+    query = RunQuery(flow_id=run.flow_id, status=("success",), orchestrator=run.orchestrator)
+    before = store.list_runs(query, limit=1, cursor=run.run_id).items
+    if not before:
+        return None
+    ok = before[0]
+    return Baseline(ok, store.list_step_records(ok.run_id), store.list_event_records(ok.run_id, KINDS))
+
+
+def run_dossier(store: RunStore, run: Run, *, now: datetime | None = None) -> Dossier:
+    """The run's dossier, compared with the flow's last successful run (read here, built purely).
+
+    Steps and events are read as light records, and only events of the dossier's vocabulary.
+    """
+    steps = store.list_step_records(run.run_id)
+    events = store.list_event_records(run.run_id, KINDS)
+    return build_dossier(run, steps, events, baseline=baseline_for(store, run), now=now or datetime.now(UTC))
+
+
+RUN = Run.__table__  # type: ignore[attr-defined]
+#: the most subflow runs a run's page lists
+MAX_CHILDREN = 200
+#: how long after its parent's end a child's row may still be first written (a late hook, a spool flush)
+CHILD_GRACE = timedelta(hours=1)
+
+
+def child_runs(store: RunStore, run: Run, *, limit: int = MAX_CHILDREN) -> list[Run]:
+    """The runs whose parent is `run` (Prefect subflow runs), oldest first, at most `limit`.
+
+    A child's row is first written while its parent runs, so only run ids from the parent's own to
+    its end (plus a grace) are read: a range of the primary key (run ids sort by creation time),
+    not a scan of every run for a column without an index.
+    """
+    c = RUN.c
+    stmt = select(Run).where(c.run_id >= run.run_id, c.parent_run_id == run.run_id)
+    if run.finished_at is not None:
+        stmt = stmt.where(c.run_id < run_id_floor(run.finished_at + CHILD_GRACE))
+    with store.session() as s:
+        rows = [r[0] for r in s.execute(stmt.order_by(c.run_id).limit(limit)).all()]
+        for r in rows:
+            s.expunge(r)
+    return rows
+
+
+__all__ = [
+    "MAX_CHILDREN",
+    "child_runs",
+    "TraceText",
+    "LogPage",
+    "StepLogSource",
+    "run_trace",
+    "step_trace",
+    "run_trace_doc",
+    "step_trace_doc",
+    "step_log_lines",
+    "step_log_source",
+    "log_page",
+    "run_dossier",
+    "baseline_for",
+]

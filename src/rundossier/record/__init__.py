@@ -1,0 +1,1 @@
+"""Recording: the Recorder facade, the one writer, step logs and leases."""

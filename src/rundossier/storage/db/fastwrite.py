@@ -1,0 +1,205 @@
+"""The write hot path: prebuilt statements executed on a per-thread DBAPI connection.
+
+A step's start and finish are two upserts; going through SQLAlchemy's execution machinery (and
+even its pool's checkout and reset) costs several times the SQL itself. Here each statement is
+compiled once per engine into a fixed SQL string, its parameters are converted with the column
+types' own bind processors (a direct formatter for UTC datetimes on SQLite), and each thread keeps
+one DBAPI connection (re-opened after a fork or an error) that runs short transactions: one
+statement alone on SQLite runs in its own implicit transaction, several run in BEGIN IMMEDIATE.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+import threading
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Engine, Table
+from sqlalchemy.sql.dml import UpdateBase
+
+from rundossier.storage.db.types import UTCDateTime
+
+
+class CompiledWrite:
+    """One statement compiled for one engine, with its parameter converters."""
+
+    def __init__(self, stmt: UpdateBase, table: Table, engine: Engine, columns: Sequence[str]) -> None:
+        dialect = engine.dialect
+        compiled = stmt.compile(dialect=dialect, column_keys=list(columns))
+        if compiled.post_compile_params:
+            raise ValueError("fast writes need statements without expanding parameters")
+        self.sql = str(compiled)
+        self.positional = compiled.positiontup is not None
+        self.names: list[str] = list(compiled.positiontup or compiled.params.keys())
+        if set(self.names) != set(columns):
+            raise ValueError(f"statement parameters {self.names} do not match columns {list(columns)}")
+        self._procs: list[tuple[str, Callable[[Any], Any] | None]] = []
+        for name in self.names:
+            col = table.columns.get(name)
+            proc = col.type.bind_processor(dialect) if col is not None else None
+            if col is not None and isinstance(col.type, UTCDateTime) and dialect.name == "sqlite":
+                proc = sqlite_utc
+            if col is not None and isinstance(col.type, JSON) and dialect.name == "postgresql":
+                proc = _pg_json(proc)
+            self._procs.append((name, proc))
+        #: (position, converter) of the parameters that need one; the others pass as they are
+        self._convert = [(i, p) for i, (_, p) in enumerate(self._procs) if p is not None]
+        getter = operator.itemgetter(*self.names)
+        self._take: Callable[[Mapping[str, Any]], Any] = (
+            getter if len(self.names) > 1 else (lambda row: (getter(row),))
+        )
+
+    def params(self, row: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
+        """The statement's parameters from `row` (a missing column is NULL), converted."""
+        try:
+            values = list(self._take(row))
+        except KeyError:
+            values = [row.get(n) for n in self.names]
+        for i, proc in self._convert:
+            v = values[i]
+            if v is not None:
+                values[i] = proc(v)
+        if self.positional:
+            return values
+        return dict(zip(self.names, values, strict=True))
+
+
+class StatementCache:
+    """Compiled statements keyed by what they write; bounded (the key space is small anyway)."""
+
+    def __init__(self, engine: Engine, limit: int = 512) -> None:
+        self.engine = engine
+        self.limit = limit
+        self._items: dict[Hashable, CompiledWrite] = {}
+
+    def get(self, key: Hashable, build: Callable[[], tuple[UpdateBase, Table, Sequence[str]]]) -> CompiledWrite:
+        item = self._items.get(key)
+        if item is None:
+            if len(self._items) >= self.limit:
+                self._items.clear()
+            stmt, table, columns = build()
+            item = self._items[key] = CompiledWrite(stmt, table, self.engine, columns)
+        return item
+
+
+def _pg_json(proc: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+    """psycopg adapts JSON through a wrapper; SQLAlchemy adds it in its own execution path."""
+    from psycopg.types.json import Json
+
+    return lambda value: Json(proc(value) if proc is not None else value)
+
+
+def sqlite_utc(value: datetime) -> str:
+    """What SQLAlchemy's SQLite DATETIME stores, for an aware or naive-UTC datetime, in one step."""
+    if value.tzinfo is UTC:  # the common case: "... +00:00" without its offset
+        return value.isoformat(" ", "microseconds")[:-6]
+    if value.tzinfo is not None:
+        # built anew rather than .replace()d: a datetime subclass (pendulum's, from Prefect) keeps
+        # its own replace(), deprecated there
+        u = value.astimezone(UTC)
+        value = datetime(u.year, u.month, u.day, u.hour, u.minute, u.second, u.microsecond)
+    return value.isoformat(" ", "microseconds")
+
+
+class RawWriter:
+    """Short write transactions on one DBAPI connection per thread (no ORM, no Core, no pool)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._local = threading.local()
+        self._open: list[Any] = []
+        self._lock = threading.Lock()
+
+    def _connection(self) -> Any:
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid() or local.conn is None:
+            proxied = self.engine.raw_connection()  # runs the engine's connect hooks (pragmas)
+            proxied.detach()  # ours now: never returned to (or reset by) the pool
+            local.conn, local.pid = proxied.dbapi_connection, os.getpid()
+            with self._lock:
+                self._open.append(local.conn)
+        return local.conn
+
+    def _discard(self) -> None:
+        conn, self._local.conn = getattr(self._local, "conn", None), None
+        if conn is not None:
+            with self._lock:
+                if conn in self._open:
+                    self._open.remove(conn)
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - already broken
+                pass
+
+    def execute_one(self, sql: str, params: Any) -> Any:
+        """One statement in its own transaction; returns the first row it returns, if any."""
+        conn = self._connection()
+        try:
+            cur = conn.cursor()
+            try:
+                cur.execute(sql, params)
+                row = cur.fetchone() if cur.description else None
+            finally:
+                cur.close()
+            if not self._sqlite:
+                conn.commit()
+            return row
+        except BaseException:
+            self._reset(conn)
+            raise
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """Yield a DBAPI cursor inside BEGIN ... COMMIT; roll back on any error."""
+        conn = self._connection()
+        try:
+            cur = conn.cursor()
+            try:
+                if self._sqlite:
+                    cur.execute("BEGIN IMMEDIATE")
+                yield cur
+                if self._sqlite:
+                    cur.execute("COMMIT")
+                else:
+                    conn.commit()
+            finally:
+                cur.close()
+        except BaseException:
+            self._reset(conn)
+            raise
+
+    @contextmanager
+    def busy_timeout(self, seconds: float) -> Iterator[None]:
+        """SQLite: this thread's writes wait at most `seconds` for a lock, inside the block."""
+        conn = self._connection()
+        before = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+        conn.execute(f"PRAGMA busy_timeout = {max(0, int(seconds * 1000))}")
+        try:
+            yield
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(before)}")
+
+    def _reset(self, conn: Any) -> None:
+        try:
+            if not self._sqlite or conn.in_transaction:
+                conn.rollback()
+        except Exception:  # noqa: BLE001 - a connection we cannot reset is not reused
+            self._discard()
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._open = self._open, []
+        for conn in conns:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001
+                pass
+        self._local = threading.local()
+
+
+__all__ = ["CompiledWrite", "RawWriter", "StatementCache", "sqlite_utc"]

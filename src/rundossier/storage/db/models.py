@@ -1,0 +1,216 @@
+"""The run history tables: Run, Step, Event, RetentionPolicy (SQLModel).
+
+Keys and indexes serve the questions the API asks:
+  - a run is unique on (orchestrator, flow_id, run_key): every write is an idempotent upsert;
+  - run ids sort by creation time, so "newest first" and time ranges page on the primary key;
+  - (flow_id, run_id) serves "newest runs of a flow", (status, run_id) "failed runs since T",
+    (fingerprint, run_id) failure groups;
+  - rd_failure_group / rd_failure_day summarise failures per fingerprint and flow (all time, and
+    per UTC day), maintained as root causes are written, so failure groups never scan runs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, Integer, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from rundossier.storage.db.types import UTCDateTime
+
+#: Error messages kept on rows are bounded; the full text lives in the trace blob.
+ERROR_MESSAGE_MAX = 4000
+SUMMARY_MAX = 1000
+#: the largest try number a row holds (an INTEGER column: 32 bits on PostgreSQL)
+MAX_TRY = 2**31 - 1
+
+
+def _dt(**kw: Any) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), **kw))
+
+
+class Run(SQLModel, table=True):
+    """One execution of a flow or DAG."""
+
+    __tablename__ = "rd_run"
+    __table_args__ = (
+        UniqueConstraint("orchestrator", "flow_id", "run_key", name="uq_rd_run_key"),
+        Index("ix_rd_run_flow", "flow_id", "run_id"),
+        Index("ix_rd_run_status", "status", "run_id"),
+        Index("ix_rd_run_fingerprint", "fingerprint", "run_id"),
+        Index("ix_rd_run_orchestrator", "orchestrator", "run_id"),
+        Index("ix_rd_run_updated", "updated_at"),
+    )
+
+    run_id: str = Field(sa_column=Column(String(30), primary_key=True))
+    orchestrator: str = Field(sa_column=Column(String(16), nullable=False))
+    flow_id: str = Field(sa_column=Column(String(250), nullable=False))
+    run_key: str = Field(sa_column=Column(String(250), nullable=False))
+    parent_run_id: str | None = Field(default=None, sa_column=Column(String(30)))
+    status: str = Field(sa_column=Column(String(20), nullable=False))
+    attempt: int = Field(default=1, sa_column=Column(Integer, nullable=False, default=1))
+    queued_at: datetime | None = _dt()
+    started_at: datetime | None = _dt()
+    finished_at: datetime | None = _dt()
+    duration_ms: int | None = None
+    error_type: str | None = Field(default=None, sa_column=Column(String(200)))
+    error_message: str | None = Field(default=None, sa_column=Column(Text))
+    failure_class: str | None = Field(default=None, sa_column=Column(String(40)))
+    fingerprint: str | None = Field(default=None, sa_column=Column(String(32)))
+    root_step_id: str | None = Field(default=None, sa_column=Column(String(250)))
+    #: the try of `root_step_id` whose failure the run shows (a later failed try replaces it)
+    root_try_number: int | None = None
+    trace_uri: str | None = Field(default=None, sa_column=Column(Text))
+    trace_bytes: int | None = None
+    spooled: bool = False
+    blobs_expired: bool = False
+    blobs_expired_at: datetime | None = _dt()
+    host: str | None = Field(default=None, sa_column=Column(String(250)))
+    agent: str | None = Field(default=None, sa_column=Column(String(250)))
+    traceparent: str | None = Field(default=None, sa_column=Column(String(60)))
+    #: when the process recording this running run last said it was alive, and until when that
+    #: holds: past it the run is crashed (None: nobody holds a lease, e.g. Airflow's scheduler)
+    heartbeat_at: datetime | None = _dt()
+    lease_until: datetime | None = _dt()
+    #: the process that holds the lease ("host/pid/token")
+    lease_holder: str | None = Field(default=None, sa_column=Column(String(100)))
+    params_hash: str | None = Field(default=None, sa_column=Column(String(64)))
+    code_version: str | None = Field(default=None, sa_column=Column(String(100)))
+    tags: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    created_at: datetime | None = _dt(nullable=False)
+    updated_at: datetime | None = _dt(nullable=False)
+
+
+class Step(SQLModel, table=True):
+    """One try of one task inside a run."""
+
+    __tablename__ = "rd_step"
+    __table_args__ = (Index("ix_rd_step_fingerprint", "fingerprint"),)
+
+    run_id: str = Field(sa_column=Column(String(30), primary_key=True))
+    step_id: str = Field(sa_column=Column(String(250), primary_key=True))
+    try_number: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    task_id: str | None = Field(default=None, sa_column=Column(String(250)))
+    map_index: int | None = None
+    status: str = Field(sa_column=Column(String(20), nullable=False))
+    queued_at: datetime | None = _dt()
+    started_at: datetime | None = _dt()
+    finished_at: datetime | None = _dt()
+    duration_ms: int | None = None
+    error_type: str | None = Field(default=None, sa_column=Column(String(200)))
+    error_message: str | None = Field(default=None, sa_column=Column(Text))
+    fingerprint: str | None = Field(default=None, sa_column=Column(String(32)))
+    trace_uri: str | None = Field(default=None, sa_column=Column(Text))
+    trace_bytes: int | None = None
+    log_uri: str | None = Field(default=None, sa_column=Column(Text))
+    log_bytes: int | None = None
+    log_lines_stdout: int = 0
+    log_lines_stderr: int = 0
+    first_output_at: datetime | None = _dt()
+    last_output_at: datetime | None = _dt()
+    upstream: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    host: str | None = Field(default=None, sa_column=Column(String(250)))
+    spooled: bool = False
+    #: when the process running this try last said it was alive, and until when that holds
+    heartbeat_at: datetime | None = _dt()
+    lease_until: datetime | None = _dt()
+    #: the process that holds the lease ("host/pid/token")
+    lease_holder: str | None = Field(default=None, sa_column=Column(String(100)))
+    updated_at: datetime | None = _dt(nullable=False)
+
+
+class Event(SQLModel, table=True):
+    """The ledger: state transitions and classified milestones of a run."""
+
+    __tablename__ = "rd_event"
+    __table_args__ = (
+        Index("ix_rd_event_run", "run_id", "ts"),
+        # the dossier reads only the kinds it knows: a run's 100,000 other events stay unread
+        Index("ix_rd_event_run_kind", "run_id", "kind", "ts"),
+        # chosen by the writer: a spooled batch replayed twice adds each event once
+        Index("uq_rd_event_uid", "uid", unique=True),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    run_id: str = Field(sa_column=Column(String(30), nullable=False))
+    step_id: str | None = Field(default=None, sa_column=Column(String(250)))
+    try_number: int | None = None
+    kind: str = Field(sa_column=Column(String(40), nullable=False))
+    ts: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    summary: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    raw_ref: str | None = Field(default=None, sa_column=Column(Text))
+    data: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    uid: str | None = Field(default=None, sa_column=Column(String(32)))
+
+
+class RetentionPolicy(SQLModel, table=True):
+    """Per-flow retention (an exact flow id or a glob; `*` is the default)."""
+
+    __tablename__ = "rd_retention_policy"
+
+    flow_pattern: str = Field(sa_column=Column(String(250), primary_key=True))
+    keep_days: int | None = None
+    keep_last: int | None = None
+    blob_days: int | None = None
+    #: who set it: "cli", "api", "airflow.cfg", "prefect-block:NAME"; None for rules set by hand before 0004
+    source: str | None = Field(default=None, sa_column=Column(String(80)))
+    updated_at: datetime | None = _dt(nullable=False)
+
+
+class FailureGroup(SQLModel, table=True):
+    """Failures of one fingerprint in one flow: kept up to date as failures are recorded.
+
+    A failure counts once per run attempt (the attempt's first failure, its root cause), so
+    `GET /api/failures` reads thousands of these rows instead of millions of runs.
+    """
+
+    __tablename__ = "rd_failure_group"
+    __table_args__ = (Index("ix_rd_failure_group_last_seen", "last_seen"),)
+
+    fingerprint: str = Field(sa_column=Column(String(32), primary_key=True))
+    flow_id: str = Field(sa_column=Column(String(250), primary_key=True))
+    orchestrator: str = Field(sa_column=Column(String(16), primary_key=True))
+    count: int = Field(default=0, sa_column=Column(Integer, nullable=False, default=0))
+    first_seen: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    last_seen: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    latest_run_id: str = Field(sa_column=Column(String(30), nullable=False))
+    error_type: str | None = Field(default=None, sa_column=Column(String(200)))
+    error_message: str | None = Field(default=None, sa_column=Column(Text))
+    failure_class: str | None = Field(default=None, sa_column=Column(String(40)))
+
+
+class FailureDay(SQLModel, table=True):
+    """How many failures of one fingerprint one flow had on one UTC day (for `since` filters)."""
+
+    __tablename__ = "rd_failure_day"
+
+    day: str = Field(sa_column=Column(String(10), primary_key=True))
+    fingerprint: str = Field(sa_column=Column(String(32), primary_key=True))
+    flow_id: str = Field(sa_column=Column(String(250), primary_key=True))
+    orchestrator: str = Field(sa_column=Column(String(16), primary_key=True))
+    count: int = Field(default=0, sa_column=Column(Integer, nullable=False, default=0))
+    last_seen: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+TABLES = [
+    Run.__table__,
+    Step.__table__,
+    Event.__table__,
+    RetentionPolicy.__table__,
+    FailureGroup.__table__,
+    FailureDay.__table__,
+]
+
+__all__ = [
+    "Run",
+    "Step",
+    "Event",
+    "RetentionPolicy",
+    "FailureGroup",
+    "FailureDay",
+    "TABLES",
+    "ERROR_MESSAGE_MAX",
+    "SUMMARY_MAX",
+    "MAX_TRY",
+]

@@ -1,0 +1,823 @@
+"""The run history store: idempotent writes and paged reads of runs, steps, events and policies.
+
+Writes go through prebuilt Core statements (one compiled statement per table, reused), each in
+its own short transaction; reads return SQLModel objects. Every database error surfaces as
+`StoreError` with what to check.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from operator import attrgetter
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Connection,
+    Engine,
+    bindparam,
+    delete,
+    false,
+    func,
+    insert,
+    literal_column,
+    null,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlmodel import Session
+
+from rundossier.errors import RunNotFound, StoreError, StoreUnavailable
+from rundossier.core.ids import is_run_id, new_run_id, new_uid, run_id_floor
+from rundossier.storage.db import leases
+from rundossier.storage.db.engine import make_engine, normalize_url
+from rundossier.storage.db.failuregroups import (
+    DAY_PARAMS,
+    DAY_TABLE,
+    GROUP_PARAMS,
+    GROUP_TABLE,
+    GroupCounts,
+    GroupQuery,
+    day_upsert,
+    group_upsert,
+    group_values,
+    query_groups,
+)
+from rundossier.storage.db.fastwrite import CompiledWrite, RawWriter, StatementCache
+from rundossier.storage.db.models import ERROR_MESSAGE_MAX, SUMMARY_MAX, Event, RetentionPolicy, Run, Step
+from rundossier.storage.db.records import EVENT_FIELDS, STEP_FIELDS, EventRecord, StepRecord
+from rundossier.storage.db.schema import ensure_schema
+from rundossier.storage.db.types import UTCDateTime, utcnow
+from rundossier.storage.db.upserts import (
+    RUN_INSERT_DEFAULTS,
+    RUN_TABLE,
+    STEP_INSERT_DEFAULTS,
+    STEP_TABLE,
+    event_insert,
+    provided,
+    run_upsert,
+    step_upsert,
+)
+
+#: the run columns a later failed try of the root step replaces (all of them: what it lacks is NULL)
+LATER_TRY_COLUMNS = (
+    "error_type",
+    "error_message",
+    "failure_class",
+    "fingerprint",
+    "trace_uri",
+    "trace_bytes",
+    "root_try_number",
+    "spooled",
+    "updated_at",
+)
+
+EVENT_TABLE = Event.__table__
+#: the run columns a recovered run forgets
+_OUTCOME_CLEARED = (
+    "error_type",
+    "error_message",
+    "failure_class",
+    "fingerprint",
+    "root_step_id",
+    "root_try_number",
+    "trace_uri",
+    "trace_bytes",
+)
+POLICY_TABLE = RetentionPolicy.__table__
+MAX_PAGE = 500
+
+
+@dataclass(frozen=True)
+class RunQuery:
+    """Filters for listing runs; time bounds apply to when a run was first recorded."""
+
+    flow_id: str | None = None
+    status: tuple[str, ...] = ()
+    orchestrator: str | None = None
+    q: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    fingerprint: str | None = None
+    #: only these flows (an access filter); None means every flow
+    flows: tuple[str, ...] | None = None
+
+
+@dataclass
+class RunPage:
+    items: list[Run]
+    next_cursor: str | None
+
+
+@dataclass
+class BatchResult:
+    """What a batch wrote: each run's id and its start time as stored (after the merge), in order."""
+
+    run_ids: list[str] = field(default_factory=list)
+    started_at: list[datetime | None] = field(default_factory=list)
+
+
+@dataclass
+class WriteBatch:
+    """Rows to write in one transaction (the failure path writes run, step and events at once).
+
+    Replaying a batch changes nothing the first write did not: runs and steps are merging upserts,
+    each event carries a unique `uid` (given here when the caller has none), a root cause applies
+    once. That is what lets the spool deliver a batch again after a crash in mid-delivery.
+    """
+
+    #: (values, attempt_known, fill): `fill` names columns whose value is a guess (a start time
+    #: taken as "now"): they are written only where the row has none
+    runs: list[tuple[dict[str, Any], bool, frozenset[str]]] = field(default_factory=list)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    #: run columns set only while the run has no root cause yet (the first failing step wins)
+    root_causes: list[dict[str, Any]] = field(default_factory=list)
+    #: runs that recovered, as (run_id, step_id or None): their error is forgotten (their failed
+    #: tries stay on their steps); with a step id, only if that step is the root cause
+    cleared: list[tuple[str, str | None]] = field(default_factory=list)
+
+    def run(
+        self, values: Mapping[str, Any], *, attempt_known: bool = True, fill: Iterable[str] = ()
+    ) -> WriteBatch:
+        self.runs.append((dict(values), attempt_known, frozenset(fill)))
+        return self
+
+    def step(self, values: Mapping[str, Any]) -> WriteBatch:
+        self.steps.append(dict(values))
+        return self
+
+    def event(self, values: Mapping[str, Any]) -> WriteBatch:
+        row = dict(values)
+        if not row.get("uid"):
+            row["uid"] = new_uid()
+        self.events.append(row)
+        return self
+
+    def root_cause(self, values: Mapping[str, Any]) -> WriteBatch:
+        """Set the run's error columns unless an earlier failure already did (needs run_id).
+
+        When it does and a fingerprint is given, the failure also counts in its failure group, at
+        `failed_at` (an optional extra key, not a run column; default: now). A later try of the
+        root step (a higher `root_try_number`) replaces the run's error, whatever order the tries
+        are recorded in; it is not counted again.
+        """
+        self.root_causes.append(dict(values))
+        return self
+
+    def clear_outcome(self, run_id: str, *, step_id: str | None = None) -> WriteBatch:
+        """Forget the run's error after the root causes of this batch: a run that ended well, or
+        (`step_id`) a root step that a later try recovered, so what fails next is the cause."""
+        self.cleared.append((run_id, step_id))
+        return self
+
+    def __bool__(self) -> bool:
+        return bool(self.runs or self.steps or self.events or self.root_causes or self.cleared)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "runs": [[v, k, sorted(f)] for v, k, f in self.runs],
+            "steps": self.steps,
+            "events": self.events,
+            "root_causes": self.root_causes,
+            "cleared": [list(c) for c in self.cleared],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> WriteBatch:
+        return cls(
+            # spool items written before `fill` existed hold [values, attempt_known]
+            runs=[(dict(r[0]), bool(r[1]), frozenset(r[2] if len(r) > 2 else ())) for r in data.get("runs", [])],
+            steps=[dict(s) for s in data.get("steps", [])],
+            events=[dict(e) for e in data.get("events", [])],
+            root_causes=[dict(r) for r in data.get("root_causes", [])],
+            cleared=[(str(c[0]), c[1]) for c in data.get("cleared", [])],
+        )
+
+
+class RunStore:
+    """Run history in SQLite or PostgreSQL. Safe to share across threads; fork-safe."""
+
+    def __init__(self, url: str, *, timeout: float = 10.0, migrate: bool = True) -> None:
+        self.url = url
+        self.timeout = timeout
+        self._parsed = normalize_url(url)
+        self.dialect = self._parsed.get_backend_name()
+        self._write: Engine = make_engine(url, timeout=timeout, write=True)
+        self._read: Engine = make_engine(url, timeout=timeout, write=False) if self.dialect == "sqlite" else self._write
+        self._raw = RawWriter(self._write)
+        self._stmts = StatementCache(self._write)
+        self._event_stmt = CompiledWrite(event_insert(self.dialect), EVENT_TABLE, self._write, _EVENT_COLUMNS)
+        dbapi = self._write.dialect.loaded_dbapi
+        self._dbapi_error: type[BaseException] = dbapi.Error
+        self._unavailable: tuple[type[BaseException], ...] = (
+            OperationalError,
+            InterfaceError,
+            DisconnectionError,
+            PoolTimeout,
+            dbapi.OperationalError,
+            dbapi.InterfaceError,
+        )
+        if migrate:
+            self.upgrade_if_needed()
+
+    # -- schema ------------------------------------------------------------------------------
+    def upgrade_if_needed(self) -> None:
+        with self._errors("apply database migrations"):
+            ensure_schema(self._write)
+
+    def upgrade(self) -> str:
+        """Apply every pending migration (what `rundossier db upgrade` runs); returns the revision."""
+        from rundossier.storage.db.schema import upgrade
+
+        with self._errors("apply database migrations"):
+            return upgrade(self._write)
+
+    def describe(self) -> str:
+        """The URL with any password hidden, for messages."""
+        return self._parsed.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        self._raw.close()
+        self._write.dispose()
+        if self._read is not self._write:
+            self._read.dispose()
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except StoreError:
+            raise
+        except (SQLAlchemyError, self._dbapi_error) as exc:
+            raise self._failure(what, exc) from exc
+
+    def _failure(self, what: str, exc: BaseException) -> StoreError:
+        """A database error as users read it: what could not be done, where, and what to check.
+
+        Errors of reaching the database (refused, locked, read-only, timed out, connection lost)
+        come out as StoreUnavailable: the same write works later, so the recorder spools it.
+        """
+        hint = (
+            "the database is locked by another writer; it was waited on for "
+            f"{self.timeout:g}s (RUNDOSSIER_DB_TIMEOUT)"
+            if "locked" in str(exc).lower()
+            else "check RUNDOSSIER_DB_URL and that the database is reachable"
+        )
+        cls = StoreUnavailable if isinstance(exc, self._unavailable) else StoreError
+        return cls(f"could not {what} in {self.describe()}: {_first_line(exc)} ({hint})")
+
+    @contextmanager
+    def _tx(self, what: str) -> Iterator[Connection]:
+        with self._errors(what), self._write.begin() as conn:
+            yield conn
+
+    def transaction(self, what: str) -> AbstractContextManager[Connection]:
+        """A short write transaction (BEGIN IMMEDIATE on SQLite); errors come out as StoreError
+        saying it could not `what`. Retention's batched deletes use it."""
+        return self._tx(what)
+
+    @contextmanager
+    def _fast(self, what: str) -> Iterator[Any]:
+        with self._errors(what), self._raw.transaction() as cur:
+            yield cur
+
+    # -- writes ------------------------------------------------------------------------------
+    def upsert_run(self, values: Mapping[str, Any], *, attempt_known: bool = True) -> str:
+        """Create or merge the run keyed (orchestrator, flow_id, run_key); returns its run_id."""
+        stmt, row = self._run_statement(values, attempt_known, frozenset())
+        try:
+            result = self._raw.execute_one(stmt.sql, stmt.params(row))
+        except (SQLAlchemyError, self._dbapi_error) as exc:
+            raise self._failure("record a run", exc) from exc
+        if result is None:
+            raise StoreError("the database returned no run id for an upsert")
+        return str(result[0])
+
+    def upsert_step(self, values: Mapping[str, Any]) -> None:
+        """Create or merge one try of one step keyed (run_id, step_id, try_number)."""
+        stmt, row = self._step_statement(values)
+        try:  # the hot path: no context manager
+            self._raw.execute_one(stmt.sql, stmt.params(row))
+        except (SQLAlchemyError, self._dbapi_error) as exc:
+            raise self._failure("record a step", exc) from exc
+
+    def add_events(self, events: Sequence[Mapping[str, Any]]) -> None:
+        if not events:
+            return
+        with self._fast("record events") as cur:
+            self._exec_events(cur, events)
+
+    def write(self, batch: WriteBatch, *, wait_s: float | None = None) -> BatchResult:
+        """Apply a batch in one transaction; returns its runs' ids and stored start times, in order.
+
+        `wait_s`: wait at most this long for a locked SQLite database (less than the store's
+        timeout; 0: only if it is free now). PostgreSQL callers bound the time themselves."""
+        if wait_s is not None and self.dialect == "sqlite" and wait_s < self.timeout:
+            with self._raw.busy_timeout(wait_s):
+                return self.write(batch)
+        result = BatchResult()
+        if len(batch.steps) == 1 and not (batch.runs or batch.events or batch.root_causes or batch.cleared):
+            self.upsert_step(batch.steps[0])  # the hot path (a step's start and end): no explicit transaction
+            return result
+        with self._fast("record a batch") as cur:
+            for values, known, fill in batch.runs:
+                run_id, started_at = self._exec_run(cur, values, known, fill)
+                result.run_ids.append(run_id)
+                result.started_at.append(started_at)
+            # a run that already existed keeps its id: rows of this batch follow it
+            remap = {
+                r[0]["run_id"]: i for r, i in zip(batch.runs, result.run_ids, strict=True) if r[0].get("run_id", i) != i
+            }
+            for s in batch.steps:
+                self._exec_step(cur, _follow(s, remap))
+            self._exec_events(cur, [_follow(e, remap) for e in batch.events] if remap else batch.events)
+            for values in batch.root_causes:
+                self._exec_root_cause(cur, _follow(values, remap))
+            for run_id, step_id in batch.cleared:
+                self._exec_clear(cur, remap.get(run_id, run_id), step_id)
+        return result
+
+    def check_writable(self) -> None:
+        """An empty write transaction (BEGIN IMMEDIATE on SQLite): StoreUnavailable while the
+        database is out of reach, locked or read-only."""
+        with self._fast("check that the database takes writes"):
+            pass
+
+    def update_run(self, run_id: str, **values: Any) -> None:
+        """Set columns of an existing run (no merge rules): retention and spool flush use it."""
+        values.setdefault("updated_at", utcnow())
+        with self._tx("update a run") as conn:
+            conn.execute(update(RUN_TABLE).where(RUN_TABLE.c.run_id == run_id).values(**values))
+
+    def clear_run_outcome(self, run_id: str) -> None:
+        """Forget a run's error (it recovered: its failed tries stay on their steps)."""
+        self.write(WriteBatch().clear_outcome(run_id))
+
+    def _exec_clear(self, cur: Any, run_id: str, step_id: str | None) -> None:
+        t = RUN_TABLE
+        of_step = step_id is not None
+
+        def build() -> Any:
+            cleared = {c: null() for c in _OUTCOME_CLEARED}
+            root = t.c.root_step_id == bindparam("b_step_id") if of_step else t.c.root_step_id.is_not(None)
+            stmt = (
+                update(t)
+                .where(t.c.run_id == bindparam("b_run_id"), root)
+                .values(spooled=false(), updated_at=bindparam("updated_at"), **cleared)
+            )
+            return stmt, t, ["updated_at", "b_run_id", *(["b_step_id"] if of_step else [])]
+
+        stmt = self._stmts.get(("clear_outcome", of_step), build)
+        cur.execute(stmt.sql, stmt.params({"b_run_id": run_id, "b_step_id": step_id, "updated_at": utcnow()}))
+
+    def renew_leases(
+        self, runs: Sequence[str], steps: Sequence[tuple[str, str, int]], *, now: datetime, until: datetime
+    ) -> None:
+        """The heartbeat: running rows this process holds stay alive until `until` (see `leases`)."""
+        with self._tx("renew leases") as conn:
+            leases.renew(conn, runs, steps, now, until)
+
+    def reap_expired(self, *, now: datetime | None = None) -> leases.Reaped:
+        """Mark runs and steps still running past their lease as crashed (see `leases`)."""
+        with self._tx("mark runs whose process died as crashed") as conn:
+            return leases.reap(conn, now or utcnow())
+
+    def update_step(self, run_id: str, step_id: str, try_number: int, **values: Any) -> None:
+        values.setdefault("updated_at", utcnow())
+        t = STEP_TABLE
+        with self._tx("update a step") as conn:
+            conn.execute(
+                update(t)
+                .where(t.c.run_id == run_id, t.c.step_id == step_id, t.c.try_number == try_number)
+                .values(**values)
+            )
+
+    def _run_statement(
+        self, values: Mapping[str, Any], attempt_known: bool, fill: frozenset[str]
+    ) -> tuple[CompiledWrite, dict[str, Any]]:
+        cols, row = _run_row(values)
+        known = attempt_known and "attempt" in cols
+        fill = fill & cols
+        stmt = self._stmts.get(
+            ("run", known, cols, fill),
+            lambda: (run_upsert(self.dialect, cols, attempt_known=known, fill=fill), RUN_TABLE, list(row)),
+        )
+        return stmt, row
+
+    def _step_statement(self, values: Mapping[str, Any]) -> tuple[CompiledWrite, dict[str, Any]]:
+        cols, row = _step_row(values)
+        stmt = self._stmts.get(("step", cols), lambda: (step_upsert(self.dialect, cols), STEP_TABLE, list(row)))
+        return stmt, row
+
+    def _exec_run(
+        self, cur: Any, values: Mapping[str, Any], attempt_known: bool, fill: frozenset[str]
+    ) -> tuple[str, datetime | None]:
+        stmt, row = self._run_statement(values, attempt_known, fill)
+        cur.execute(stmt.sql, stmt.params(row))
+        result = cur.fetchone()
+        if result is None:
+            raise StoreError("the database returned no run id for an upsert")
+        started = result[1]
+        if started is not None:
+            started = _sqlite_datetime(started) if self.dialect == "sqlite" else _pg_datetime(started)
+        return str(result[0]), started
+
+    def _exec_step(self, cur: Any, values: Mapping[str, Any]) -> None:
+        stmt, row = self._step_statement(values)
+        cur.execute(stmt.sql, stmt.params(row))
+
+    def _exec_root_cause(self, cur: Any, values: Mapping[str, Any]) -> None:
+        row = {k: v for k, v in values.items() if v is not None}
+        failed_at = row.pop("failed_at", None)
+        replace = bool(row.pop("replace", False))
+        if "run_id" not in row or "root_step_id" not in row:
+            raise ValueError("a root cause needs run_id and root_step_id")
+        if row.get("error_message"):
+            row["error_message"] = _bounded(row["error_message"], ERROR_MESSAGE_MAX)
+        row["updated_at"] = utcnow()
+        cols = frozenset(row)
+        t = RUN_TABLE
+
+        def build() -> Any:
+            sets = {k: bindparam(k) for k in sorted(cols) if k != "run_id"}
+            where = [t.c.run_id == bindparam("b_run_id")]
+            if not replace:
+                where.append(t.c.root_step_id.is_(None))
+            stmt = update(t).where(*where).values(sets)
+            return stmt, t, [*sorted(k for k in cols if k != "run_id"), "b_run_id"]
+
+        stmt = self._stmts.get(("root_cause", cols, replace), build)
+        row["b_run_id"] = row.pop("run_id")
+        cur.execute(stmt.sql, stmt.params(row))
+        if replace:  # a run whose handled step failures did not end it: counted once already, as they were
+            return
+        if cur.rowcount == 1:
+            if row.get("fingerprint"):  # this attempt's first failure: count it in its group
+                self._exec_failure_group(cur, row["b_run_id"], row, failed_at or utcnow())
+            return
+        if row.get("root_try_number") is not None:  # a later try of the root step: it is the run's error now
+
+            def build_later() -> Any:
+                stmt = (
+                    update(t)
+                    .where(
+                        t.c.run_id == bindparam("b_run_id"),
+                        t.c.root_step_id == bindparam("b_root_step_id"),
+                        func.coalesce(t.c.root_try_number, literal_column("0")) < bindparam("root_try_number"),
+                    )
+                    .values({k: bindparam(k) for k in LATER_TRY_COLUMNS})
+                )
+                return stmt, t, [*LATER_TRY_COLUMNS, "b_run_id", "b_root_step_id"]
+
+            later = self._stmts.get(("root_cause_later",), build_later)
+            row = {"spooled": False, **row, "b_root_step_id": row["root_step_id"]}  # absent columns: NULL
+            cur.execute(later.sql, later.params(row))
+
+    def _exec_failure_group(self, cur: Any, run_id: str, cause: Mapping[str, Any], failed_at: datetime) -> None:
+        group, day = group_values(run_id, dict(cause), failed_at)
+        g = self._stmts.get(("failure_group",), lambda: (group_upsert(self.dialect), GROUP_TABLE, GROUP_PARAMS))
+        d = self._stmts.get(("failure_day",), lambda: (day_upsert(self.dialect), DAY_TABLE, DAY_PARAMS))
+        cur.execute(g.sql, g.params(group))
+        cur.execute(d.sql, d.params(day))
+
+    def _exec_events(self, cur: Any, events: Sequence[Mapping[str, Any]]) -> None:
+        if events:
+            stmt = self._event_stmt
+            cur.executemany(stmt.sql, [stmt.params(_event_row(e)) for e in events])
+
+    # -- reads -------------------------------------------------------------------------------
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._errors("read run history"), Session(self._read) as session:
+            yield session
+
+    def get_run(self, run_id: str) -> Run:
+        """The run, or RunNotFound (also for ids that are not run ids at all)."""
+        if not isinstance(run_id, str) or not is_run_id(run_id):
+            raise RunNotFound(f"no run with id {run_id!r}")
+        with self.session() as s:
+            run = s.get(Run, run_id)
+            if run is None:
+                raise RunNotFound(f"no run with id {run_id!r}")
+            s.expunge(run)
+            return run
+
+    def find_run(self, orchestrator: str, flow_id: str, run_key: str) -> Run | None:
+        if _has_nul(orchestrator, flow_id, run_key):  # no stored id has one (PostgreSQL refuses them)
+            return None
+        with self.session() as s:
+            run = s.exec(
+                select(Run).where(Run.orchestrator == orchestrator, Run.flow_id == flow_id, Run.run_key == run_key)
+            ).first()
+            return run[0] if run is not None else None
+
+    def list_runs(self, query: RunQuery = RunQuery(), *, limit: int = 50, cursor: str | None = None) -> RunPage:
+        """Newest first; `cursor` is the `next_cursor` of the previous page."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise ValueError(f"limit must be between 1 and {MAX_PAGE}")
+        if cursor is not None and not is_run_id(cursor):
+            raise ValueError("cursor is not one this API returned")
+        if _has_nul(query.flow_id, query.orchestrator, query.q, query.fingerprint, *query.status, *(query.flows or ())):
+            raise ValueError("filters cannot contain NUL characters")
+        stmt = select(Run)
+        c = RUN_TABLE.c
+        if query.flow_id:
+            stmt = stmt.where(c.flow_id == query.flow_id)
+        if query.status:
+            stmt = stmt.where(c.status.in_(query.status))
+        if query.orchestrator:
+            stmt = stmt.where(c.orchestrator == query.orchestrator)
+        if query.fingerprint:
+            stmt = stmt.where(c.fingerprint == query.fingerprint)
+        if query.flows is not None:
+            stmt = stmt.where(c.flow_id.in_(query.flows))
+        if query.q:
+            pattern = "%" + _escape_like(query.q) + "%"
+            stmt = stmt.where(or_(c.flow_id.like(pattern, escape="\\"), c.run_key.like(pattern, escape="\\")))
+        if query.since:
+            stmt = stmt.where(c.run_id >= run_id_floor(query.since))
+        if query.until:
+            stmt = stmt.where(c.run_id < run_id_floor(query.until))
+        if cursor:
+            stmt = stmt.where(c.run_id < cursor)
+        stmt = stmt.order_by(c.run_id.desc()).limit(limit + 1)
+        with self.session() as s:
+            rows = [r[0] for r in s.execute(stmt).all()]
+            for r in rows:
+                s.expunge(r)
+        more = len(rows) > limit
+        items = rows[:limit]
+        return RunPage(items=items, next_cursor=items[-1].run_id if more and items else None)
+
+    def list_flows(self, *, limit: int = 1000) -> list[str]:
+        """Distinct flow ids, sorted (a skip scan over the flow index: cheap with millions of runs)."""
+        sql = text(
+            "WITH RECURSIVE f(flow_id) AS ("
+            " SELECT MIN(flow_id) FROM rd_run"
+            " UNION ALL"
+            " SELECT (SELECT MIN(r.flow_id) FROM rd_run r WHERE r.flow_id > f.flow_id) FROM f"
+            " WHERE f.flow_id IS NOT NULL"
+            ") SELECT flow_id FROM f WHERE flow_id IS NOT NULL LIMIT :limit"
+        )
+        with self.session() as s:
+            return [str(r[0]) for r in s.execute(sql, {"limit": limit}).all()]
+
+    def runs_updated_since(self, since: datetime, *, limit: int = 200) -> list[Run]:
+        """Runs written after `since`, oldest change first (what live updates poll)."""
+        stmt = select(Run).where(RUN_TABLE.c.updated_at > since).order_by(RUN_TABLE.c.updated_at).limit(limit)
+        with self.session() as s:
+            rows = [r[0] for r in s.execute(stmt).all()]
+            for r in rows:
+                s.expunge(r)
+            return rows
+
+    def list_steps(self, run_id: str) -> list[Step]:
+        with self.session() as s:
+            rows = [
+                r[0]
+                for r in s.execute(
+                    select(Step).where(Step.run_id == run_id).order_by(Step.started_at, Step.step_id, Step.try_number)
+                ).all()
+            ]
+            for r in rows:
+                s.expunge(r)
+            return rows
+
+    def get_step(self, run_id: str, step_id: str, try_number: int | None = None) -> Step | None:
+        """One try of a step; the latest try when `try_number` is None."""
+        if _has_nul(run_id, step_id):
+            return None
+        stmt = select(Step).where(Step.run_id == run_id, Step.step_id == step_id)
+        if try_number is not None:
+            stmt = stmt.where(Step.try_number == try_number)
+        stmt = stmt.order_by(Step.try_number.desc()).limit(1)
+        with self.session() as s:
+            row = s.execute(stmt).first()
+            if row is None:
+                return None
+            s.expunge(row[0])
+            return row[0]
+
+    def list_events(self, run_id: str) -> list[Event]:
+        with self.session() as s:
+            rows = [
+                r[0] for r in s.execute(select(Event).where(Event.run_id == run_id).order_by(Event.ts, Event.id)).all()
+            ]
+            for r in rows:
+                s.expunge(r)
+            return rows
+
+    def list_step_records(self, run_id: str) -> list[StepRecord]:
+        """Every try of every step of a run as light named tuples (what the dossier reads)."""
+        rows = self._raw_read(
+            STEP_TABLE, STEP_FIELDS, "run_id = {p}", [run_id], "started_at, step_id, try_number", StepRecord
+        )
+        return rows
+
+    def list_event_records(self, run_id: str, kinds: Iterable[str] | None = None) -> list[EventRecord]:
+        """A run's events as light named tuples, in time order; only `kinds` when given (filtered in SQL)."""
+        where, params = "run_id = {p}", [run_id]
+        if kinds is not None:
+            wanted = sorted(kinds)
+            if not wanted:
+                return []
+            where += " AND kind IN (" + ", ".join("{p}" for _ in wanted) + ")"
+            params += wanted
+        # sorted here: with ORDER BY in SQL, SQLite prefers the (run_id, ts) index and reads every event
+        records = self._raw_read(EVENT_TABLE, EVENT_FIELDS, where, params, None, EventRecord)
+        records.sort(key=_EVENT_ORDER)
+        return records
+
+    def _raw_read(
+        self,
+        table: Any,
+        fields: Sequence[str],
+        where: str,
+        params: list[Any],
+        order: str | None,
+        record: Any,
+        *,
+        limit: int | None = None,
+    ) -> list[Any]:
+        """Rows straight from the DBAPI cursor, converted by column type: for reads of thousands of rows,
+        SQLAlchemy's per-value result processing costs several times the query itself."""
+        p = "?" if self.dialect == "sqlite" else "%s"
+        sql = f"SELECT {', '.join(fields)} FROM {table.name} WHERE {where.format(p=p)}"
+        if order:
+            sql += f" ORDER BY {order}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        convert = _converters(table, fields, self.dialect)
+        with self._errors("read run history"):
+            conn = self._read.raw_connection()
+            try:
+                cur = conn.cursor()
+                try:
+                    cur.execute(sql, params)
+                    rows = cur.fetchall()
+                finally:
+                    cur.close()
+                if self.dialect != "sqlite":
+                    conn.rollback()  # end the read transaction before the connection goes back to the pool
+            finally:
+                conn.close()
+        if not convert:
+            return [record._make(r) for r in rows]
+        out = []
+        for r in rows:
+            values = list(r)
+            for i, fn in convert:
+                v = values[i]
+                if v is not None:
+                    values[i] = fn(v)
+            out.append(record._make(values))
+        return out
+
+    def failure_groups(self, query: GroupQuery) -> GroupCounts:
+        """Failure groups by fingerprint (see `failuregroups`): counts, order and per-flow rows."""
+        with self._errors("read failure groups"), self._read.connect() as conn:
+            return query_groups(conn, query)
+
+    # -- retention policies --------------------------------------------------------------------
+    def set_policy(
+        self,
+        flow_pattern: str,
+        *,
+        keep_days: int | None,
+        keep_last: int | None,
+        blob_days: int | None,
+        source: str | None = None,
+    ) -> None:
+        t = POLICY_TABLE
+        values = {
+            "keep_days": keep_days,
+            "keep_last": keep_last,
+            "blob_days": blob_days,
+            "source": source,
+            "updated_at": utcnow(),
+        }
+        with self._tx("save a retention policy") as conn:
+            done = conn.execute(update(t).where(t.c.flow_pattern == flow_pattern).values(**values))
+            if done.rowcount == 0:
+                conn.execute(insert(t).values(flow_pattern=flow_pattern, **values))
+
+    def list_policies(self) -> list[RetentionPolicy]:
+        with self.session() as s:
+            rows = [r[0] for r in s.execute(select(RetentionPolicy).order_by(RetentionPolicy.flow_pattern)).all()]
+            for r in rows:
+                s.expunge(r)
+            return rows
+
+    def delete_policy(self, flow_pattern: str) -> bool:
+        t = POLICY_TABLE
+        with self._tx("delete a retention policy") as conn:
+            return conn.execute(delete(t).where(t.c.flow_pattern == flow_pattern)).rowcount > 0
+
+    def count_runs(self) -> int:
+        from sqlalchemy import func
+
+        with self.session() as s:
+            return int(s.execute(select(func.count()).select_from(RUN_TABLE)).scalar() or 0)
+
+
+_EVENT_ORDER = attrgetter("ts", "id")
+
+
+def _sqlite_datetime(value: Any) -> datetime:
+    ts = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def _pg_datetime(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+def _json_value(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _converters(table: Any, fields: Sequence[str], dialect: str) -> list[tuple[int, Any]]:
+    """(position, converter) for the columns whose DBAPI values need one, as the column types do."""
+    out: list[tuple[int, Any]] = []
+    for i, name in enumerate(fields):
+        col_type = table.c[name].type
+        if isinstance(col_type, UTCDateTime):
+            out.append((i, _sqlite_datetime if dialect == "sqlite" else _pg_datetime))
+        elif isinstance(col_type, JSON):
+            out.append((i, _json_value))
+        elif isinstance(col_type, Boolean) and dialect == "sqlite":
+            out.append((i, bool))
+    return out
+
+
+def _follow(row: Mapping[str, Any], remap: Mapping[str, str]) -> Mapping[str, Any]:
+    if remap and row.get("run_id") in remap:
+        return {**row, "run_id": remap[row["run_id"]]}
+    return row
+
+
+def _run_row(values: Mapping[str, Any]) -> tuple[frozenset[str], dict[str, Any]]:
+    now = utcnow()
+    v = dict(values)
+    if not v.get("run_id"):
+        v["run_id"] = new_run_id()
+    v["created_at"] = now
+    v["updated_at"] = now
+    if v.get("error_message"):
+        v["error_message"] = _bounded(v["error_message"], ERROR_MESSAGE_MAX)
+    return provided(v, RUN_INSERT_DEFAULTS)
+
+
+def _step_row(values: Mapping[str, Any]) -> tuple[frozenset[str], dict[str, Any]]:
+    v = {**values, "updated_at": utcnow()}
+    if v.get("error_message"):
+        v["error_message"] = _bounded(v["error_message"], ERROR_MESSAGE_MAX)
+    return provided(v, STEP_INSERT_DEFAULTS)
+
+
+_EVENT_COLUMNS = [name for name in EVENT_TABLE.columns.keys() if name != "id"]
+
+
+def _event_row(values: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = set(values) - set(_EVENT_COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown event columns: {sorted(unknown)}")
+    v = dict.fromkeys(_EVENT_COLUMNS)
+    v.update(values)
+    v["summary"] = _bounded(v.get("summary") or "", SUMMARY_MAX)
+    v["ts"] = v.get("ts") or utcnow()
+    return v
+
+
+def _bounded(text: str, limit: int) -> str:
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    keep = limit - 30  # the marker below is at most 28 characters
+    return text[:keep] + f"... [{len(text) - keep} chars cut]"
+
+
+def _has_nul(*values: str | None) -> bool:
+    return any(v is not None and "\x00" in v for v in values)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+
+
+__all__ = ["RunStore", "RunQuery", "RunPage", "WriteBatch", "BatchResult", "MAX_PAGE"]

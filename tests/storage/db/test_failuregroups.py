@@ -1,0 +1,162 @@
+"""Failure group summaries on SQLite and PostgreSQL: counted once per run attempt, filtered, backfilled."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from rundossier.storage.db import GroupQuery, RunStore, WriteBatch
+from rundossier.storage.db.schema import upgrade
+from tests.pgdb import temporary_database
+
+T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
+
+
+def _run(store: RunStore, key: str, flow: str = "etl", orchestrator: str = "python", attempt: int = 1) -> str:
+    return store.upsert_run(
+        {"orchestrator": orchestrator, "flow_id": flow, "run_key": key, "status": "failed", "attempt": attempt}
+    )
+
+
+def _fail(store: RunStore, run_id: str, fp: str, at: datetime, step: str = "load", **extra: object) -> None:
+    cause = {"run_id": run_id, "root_step_id": step, "fingerprint": fp, "error_type": "E", "failed_at": at}
+    cause.update(extra)
+    store.write(WriteBatch().root_cause(cause))
+
+
+class GroupConformance:
+    def test_counts_once_per_run_attempt(self, store: RunStore) -> None:
+        rid = _run(store, "k")
+        _fail(store, rid, "fp1", T0)
+        _fail(store, rid, "fp1", T0 + timedelta(seconds=5), step="other")  # not the root cause: not counted
+        assert store.failure_groups(GroupQuery()).counts == {"fp1": 1}
+        _fail(store, rid, "fp1", T0 + timedelta(seconds=9), root_try_number=2)  # a later try: replaces, not counted
+        assert store.failure_groups(GroupQuery()).counts == {"fp1": 1}
+        _run(store, "k", attempt=2)  # a new attempt starts over: its first failure counts again
+        _fail(store, rid, "fp1", T0 + timedelta(minutes=1))
+        assert store.failure_groups(GroupQuery()).counts == {"fp1": 2}
+
+    def test_no_fingerprint_no_group(self, store: RunStore) -> None:
+        store.write(WriteBatch().root_cause({"run_id": _run(store, "k"), "root_step_id": "s", "error_type": "E"}))
+        assert store.failure_groups(GroupQuery()).order == []
+
+    def test_first_last_and_latest_survive_out_of_order_delivery(self, store: RunStore) -> None:
+        late, early = _run(store, "late"), _run(store, "early")
+        _fail(store, late, "fp", T0 + timedelta(hours=2), error_message="the latest")
+        _fail(store, early, "fp", T0, error_message="an old one delivered late", failure_class="data")
+        (row,) = store.failure_groups(GroupQuery()).rows
+        assert (row.count, row.first_seen, row.last_seen) == (2, T0, T0 + timedelta(hours=2))
+        assert (row.latest_run_id, row.error_message, row.failure_class) == (late, "the latest", None)
+
+    def test_groups_span_flows_and_filters_apply(self, store: RunStore) -> None:
+        _fail(store, _run(store, "a", flow="sales"), "fp", T0)
+        _fail(store, _run(store, "b", flow="finance"), "fp", T0 + timedelta(seconds=1))
+        _fail(store, _run(store, "c", flow="finance", orchestrator="airflow"), "other", T0 + timedelta(seconds=2))
+        page = store.failure_groups(GroupQuery())
+        assert page.order == ["other", "fp"] and page.counts == {"other": 1, "fp": 2}
+        assert {r.flow_id for r in page.rows if r.fingerprint == "fp"} == {"sales", "finance"}
+        assert store.failure_groups(GroupQuery(flow_id="sales")).counts == {"fp": 1}
+        assert store.failure_groups(GroupQuery(orchestrator="airflow")).counts == {"other": 1}
+        assert store.failure_groups(GroupQuery(flows=("sales",))).counts == {"fp": 1}
+        assert {r.flow_id for r in store.failure_groups(GroupQuery(flows=("sales",))).rows} == {"sales"}
+        assert store.failure_groups(GroupQuery(flows=())).order == []
+        assert store.failure_groups(GroupQuery(fingerprint="fp")).order == ["fp"]
+
+    def test_since_counts_whole_utc_days(self, store: RunStore) -> None:
+        for i, days in enumerate((0, 1, 1, 3)):
+            _fail(store, _run(store, f"k{i}"), "fp", T0 + timedelta(days=days))
+        _fail(store, _run(store, "x"), "old", T0 - timedelta(days=10))
+        page = store.failure_groups(GroupQuery(since=T0 + timedelta(days=1, hours=5)))
+        assert page.counted_since == "2026-03-02"
+        assert page.counts == {"fp": 3}
+        assert store.failure_groups(GroupQuery(since=T0 + timedelta(days=30))).order == []
+
+    @pytest.mark.parametrize("days_back", [0, 1, 3, 40, 95, 99, 100, 101, 400])
+    def test_window_counts_agree_whichever_way_they_are_summed(self, store: RunStore, days_back: int) -> None:
+        now = datetime.now(UTC)
+        ages = {"a": [100, 60, 2, 0], "b": [99, 98], "c": [1], "d": [100]}
+        for fp, days in ages.items():
+            for i, age in enumerate(days):
+                _fail(store, _run(store, f"{fp}{i}", flow=f"flow_{i % 2}"), fp, now - timedelta(days=age))
+        since = now - timedelta(days=days_back)
+        day = since.date()
+        expected = {
+            fp: n for fp, days in ages.items() if (n := sum((now - timedelta(days=a)).date() >= day for a in days))
+        }
+        assert store.failure_groups(GroupQuery(since=since)).counts == expected
+        flow0 = {
+            fp: n
+            for fp, days in ages.items()
+            if (n := sum((now - timedelta(days=a)).date() >= day for i, a in enumerate(days) if i % 2 == 0))
+        }
+        assert store.failure_groups(GroupQuery(since=since, flow_id="flow_0")).counts == flow0
+
+    def test_sort_by_count(self, store: RunStore) -> None:
+        _fail(store, _run(store, "a"), "rare", T0 + timedelta(days=1))
+        for i in range(3):
+            _fail(store, _run(store, f"b{i}"), "common", T0 + timedelta(seconds=i))
+        assert store.failure_groups(GroupQuery(sort="count")).order == ["common", "rare"]
+        assert store.failure_groups(GroupQuery()).order == ["rare", "common"]
+        assert store.failure_groups(GroupQuery(limit=1)).order == ["rare"]
+
+    @pytest.mark.parametrize("bad", [GroupQuery(limit=0), GroupQuery(limit=501), GroupQuery(sort="name")])
+    def test_bad_queries_are_refused(self, store: RunStore, bad: GroupQuery) -> None:
+        with pytest.raises(ValueError):
+            store.failure_groups(bad)
+
+    def test_long_messages_are_bounded(self, store: RunStore) -> None:
+        _fail(store, _run(store, "a"), "fp", T0, error_message="x" * 10_000)
+        assert len(store.failure_groups(GroupQuery()).rows[0].error_message) == 1000
+
+
+class TestSQLite(GroupConformance):
+    @pytest.fixture
+    def store(self, sqlite_store: RunStore) -> RunStore:
+        return sqlite_store
+
+
+@pytest.mark.postgres
+class TestPostgres(GroupConformance):
+    @pytest.fixture
+    def store(self, pg_store: RunStore) -> RunStore:
+        return pg_store
+
+
+def _backfill_check(url: str) -> None:
+    """Runs recorded before migration 0003 are counted when it adds the group tables."""
+    store = RunStore(url, timeout=5, migrate=False)
+    try:
+        upgrade(store._write, "0002")
+        with store._write.begin() as conn:
+            for i, (flow, fp, day) in enumerate([("a", "fp", 0), ("b", "fp", 2), ("a", "other", 1)]):
+                ts = (T0 + timedelta(days=day)).replace(tzinfo=None)
+                conn.execute(
+                    text(
+                        "INSERT INTO rd_run (run_id, orchestrator, flow_id, run_key, status, attempt, fingerprint, "
+                        "error_type, finished_at, spooled, blobs_expired, created_at, updated_at) VALUES "
+                        "(:id, 'python', :flow, :key, 'failed', 1, :fp, 'E', :ts, false, false, :ts, :ts)"
+                    ),
+                    {"id": f"run_01JGBACKF1LL00000000000{i:03d}", "flow": flow, "key": f"k{i}", "fp": fp, "ts": ts},
+                )
+        store.upgrade()
+        page = store.failure_groups(GroupQuery())
+        assert page.counts == {"fp": 2, "other": 1} and page.order == ["fp", "other"]
+        fp_rows = [r for r in page.rows if r.fingerprint == "fp"]
+        assert {r.flow_id for r in fp_rows} == {"a", "b"}
+        assert max(r.last_seen for r in fp_rows) == T0 + timedelta(days=2)
+        assert store.failure_groups(GroupQuery(since=T0 + timedelta(days=1))).counts == {"fp": 1, "other": 1}
+    finally:
+        store.close()
+
+
+def test_migration_backfills_groups_on_sqlite(tmp_path: Path) -> None:
+    _backfill_check(f"sqlite:///{tmp_path}/old.db")
+
+
+@pytest.mark.postgres
+def test_migration_backfills_groups_on_postgres(pg_url: str) -> None:
+    with temporary_database() as url:
+        _backfill_check(url)
