@@ -34,9 +34,9 @@ sys.path.insert(0, str(ROOT))  # tests.liveserver: the same loopback uvicorn the
 
 from tests.liveserver import LiveServer  # noqa: E402
 
-from rundossier.settings import Settings  # noqa: E402
 from rundossier.core.ids import run_id_at  # noqa: E402
 from rundossier.server import create_app  # noqa: E402
+from rundossier.settings import Settings  # noqa: E402
 from rundossier.storage.db import RunQuery, RunStore  # noqa: E402
 
 FLOWS = 200

@@ -43,11 +43,11 @@ from pathlib import Path
 import fsspec
 
 from rundossier import Recorder
-from rundossier.settings import Settings
 from rundossier.core.dossier.classify import _error_class
-from rundossier.storage.db.models import SQLModel
 from rundossier.core.trace.fingerprint import _BASENAMES
 from rundossier.core.trace.frames import clear_memo
+from rundossier.settings import Settings
+from rundossier.storage.db.models import SQLModel
 
 LOG_LINES = 300
 CHAIN_DEPTH = 15  # frames per exception; two chained exceptions -> 30 frames

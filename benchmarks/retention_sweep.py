@@ -175,8 +175,8 @@ def _write_blobs(blobs: Any, files: list[tuple[str, bytes]]) -> None:
 
 
 def _measure(mode: str, db_url: str, storage_url: str, options: dict[str, Any], batch: int, q: Any) -> None:
-    from rundossier.storage.blobs import BlobStore
     from rundossier.retention import sweep
+    from rundossier.storage.blobs import BlobStore
     from rundossier.storage.db import RunStore
 
     store = RunStore(db_url)
@@ -199,8 +199,8 @@ def _floor(store: Any, blobs: Any, batch: int) -> tuple[int, int]:
     """The bare deletes: no planner, no marks, no accounting, no status checks."""
     from sqlalchemy import delete, select
 
-    from rundossier.storage.blobs import run_prefix
     from rundossier.retention.sweep import LOCAL_DELETE_THREADS
+    from rundossier.storage.blobs import run_prefix
     from rundossier.storage.db.models import Event, Run, Step
 
     r, s, e = Run.__table__, Step.__table__, Event.__table__

@@ -36,9 +36,9 @@ from sqlalchemy import create_engine, inspect, text
 from rundossier import Recorder
 from rundossier.cli import commands
 from rundossier.cli.main import main
-from rundossier.settings import Settings
 from rundossier.core.masking import DEFAULT_MASKER, FAMILIES
 from rundossier.server import create_app
+from rundossier.settings import Settings
 from tests.liveserver import LiveServer
 
 DATA = Path(__file__).parent / "data" / "secret_shapes.json"

@@ -9,9 +9,9 @@ with rec.run(flow_id="nightly_etl") as run:
 
 from typing import TYPE_CHECKING, Any
 
-from rundossier.settings import Settings
-from rundossier.errors import RundossierError
 from rundossier.core.status import Status
+from rundossier.errors import RundossierError
+from rundossier.settings import Settings
 
 if TYPE_CHECKING:
     from rundossier.record.recorder import Recorder, RunHandle, StepHandle

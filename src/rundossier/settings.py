@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rundossier.errors import ConfigError
 from rundossier.core.masking.userpatterns import compile_patterns
+from rundossier.errors import ConfigError
 
 ENV_PREFIX = "RUNDOSSIER_"
 DEFAULT_MAX_TRACE_BYTES = 10 * 1024 * 1024

@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from rundossier import Recorder
-from rundossier.settings import Settings
 from rundossier.server import create_app
+from rundossier.settings import Settings
 from rundossier.storage.db import RunStore
 from tests.liveserver import LiveServer
 from tests.seeding import failed_run, history_run, log_run

@@ -60,8 +60,8 @@ def test_the_demo_live_job_streams_and_stops(tmp_path: Path) -> None:
     import threading
 
     from rundossier import Recorder
-    from rundossier.settings import Settings
     from rundossier.demo.seed import load_pipelines
+    from rundossier.settings import Settings
 
     settings = Settings.resolve(explicit={"home": str(tmp_path), "storage_url": f"file://{tmp_path}/blobs"})
     rec = Recorder(settings, live_log_interval=None)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from rundossier import Recorder
-from rundossier.storage.blobs import LOG_LIVE, blob_key, legacy_blob_key
-from rundossier.settings import Settings
 from rundossier.read.reader import step_log_source
+from rundossier.settings import Settings
+from rundossier.storage.blobs import LOG_LIVE, blob_key, legacy_blob_key
 
 
 @pytest.fixture

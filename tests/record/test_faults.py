@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from rundossier import Recorder
-from rundossier.settings import Settings
 from rundossier.read.reader import run_trace
+from rundossier.settings import Settings
 from tests.s3server import free_port
 from tests.tcpproxy import TcpProxy
 

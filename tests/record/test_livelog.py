@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 import time
 
+from rundossier.core.logs import decode_live
 from rundossier.record.livelog import LivePublisher
-from rundossier.record.logs import StepLog, decode_live
+from rundossier.record.steplog import StepLog
 
 
 class Storage:

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from rundossier import Recorder
-from rundossier.storage.blobs import BlobStore
-from rundossier.settings import Settings
-from rundossier.record.logs import decode_lines
+from rundossier.core.logs import decode_lines
 from rundossier.read.reader import run_trace, step_log_lines, step_trace
+from rundossier.settings import Settings
+from rundossier.storage.blobs import BlobStore
 
 
 class WarehouseError(RuntimeError):
@@ -307,7 +307,7 @@ def test_the_trace_is_bounded(tmp_path: Path) -> None:
 
 def test_a_huge_log_spills_in_parts_and_is_joined(rec: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
     from rundossier.record import recorder as recorder_module
-    from rundossier.record.logs import StepLog
+    from rundossier.record.steplog import StepLog
 
     monkeypatch.setattr(recorder_module, "StepLog", lambda **kw: StepLog(**{**kw, "chunk_bytes": 4096}))
     with rec.run("f") as run, run.step("chatty"):

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from rundossier import Recorder
-from rundossier.settings import Settings
 from rundossier.core.masking import WITHHELD_PREFIX
+from rundossier.settings import Settings
 
 TOKEN = "ghp_" + "Zq8Xw2Lk9Vb4Nm7Tr5Yh3Jd6Fs1Gp0Ac4E"
 KEY = "sk-proj-" + "Tq3Wz8Kd2Lm5Nx7Rb9Vc4Hs6Jf1Gp0AeYuIoPzXw"

@@ -17,12 +17,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rundossier import Recorder
-from rundossier.storage.blobs import BlobStore
-from rundossier.settings import Settings
 from rundossier.errors import SpoolError, StorageError, StoreUnavailable
-from rundossier.storage.spool import Spool
-from rundossier.storage.db import RunStore, WriteBatch
 from rundossier.record.writer import Budget, Unavailable, Writer, _NetworkCalls
+from rundossier.settings import Settings
+from rundossier.storage.blobs import BlobStore
+from rundossier.storage.db import RunStore, WriteBatch
+from rundossier.storage.spool import Spool
 
 
 class FlakyStore:

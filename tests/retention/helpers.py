@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from rundossier.storage.blobs import LOG, TRACE_JSON, TRACE_TEXT, BlobStore, blob_key
 from rundossier.core.ids import run_id_floor
+from rundossier.storage.blobs import LOG, TRACE_JSON, TRACE_TEXT, BlobStore, blob_key
 from rundossier.storage.db import RunStore, WriteBatch
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

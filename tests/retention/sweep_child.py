@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import sys
 
-from rundossier.storage.blobs import BlobStore
 from rundossier.retention import sweep
+from rundossier.storage.blobs import BlobStore
 from rundossier.storage.db import RunStore
 from tests.retention.helpers import NOW
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from rundossier import Recorder
-from rundossier.settings import Settings
 from rundossier.errors import ConfigError
 from rundossier.retention.cap import MAX_TRIM, RetentionCap
+from rundossier.settings import Settings
 from tests.retention.helpers import all_keys, make_run, runs_of
 
 

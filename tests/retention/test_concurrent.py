@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from rundossier import Recorder
-from rundossier.storage.blobs import BlobStore
-from rundossier.settings import Settings
-from rundossier.retention import PolicySet, Rule, plan_flow, sweep
 from rundossier.core.retention.plan import Action, RunFacts, ended_at
+from rundossier.retention import PolicySet, Rule, plan_flow, sweep
+from rundossier.settings import Settings
+from rundossier.storage.blobs import BlobStore
 from rundossier.storage.db import RunStore
 from tests.retention.helpers import all_keys, make_run, runs_of
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from rundossier.storage.blobs import BlobStore
-from rundossier.retention import PolicySet, Rule, plan_flow, sweep
 from rundossier.core.retention.plan import Action, RunFacts, ended_at
+from rundossier.retention import PolicySet, Rule, plan_flow, sweep
+from rundossier.storage.blobs import BlobStore
 from rundossier.storage.db import RunStore
 from tests.retention.helpers import NOW, all_keys, make_run, runs_of
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from rundossier.storage.blobs import BlobStore, blob_key, log_part_name
 from rundossier.retention import sweep_orphans
+from rundossier.storage.blobs import BlobStore, blob_key, log_part_name
 from rundossier.storage.db import RunStore
 from tests.retention.helpers import NOW, all_keys, make_run, run_id_at
 

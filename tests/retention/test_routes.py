@@ -11,10 +11,10 @@ import pytest
 from fastapi import HTTPException, Request
 from fastapi.testclient import TestClient
 
-from rundossier.storage.blobs import BlobStore
-from rundossier.settings import Settings
 from rundossier.server import create_app
 from rundossier.server.access import Access
+from rundossier.settings import Settings
+from rundossier.storage.blobs import BlobStore
 from rundossier.storage.db import RunStore
 from tests.retention.helpers import make_run
 

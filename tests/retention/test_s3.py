@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from rundossier.storage.blobs import BlobStore
 from rundossier.retention import sweep, sweep_orphans
+from rundossier.storage.blobs import BlobStore
 from rundossier.storage.db import RunStore
 from tests.retention.helpers import NOW, all_keys, make_run, put_all
 from tests.s3server import create_bucket, storage_options

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from rundossier.storage.blobs import BlobStore, legacy_blob_key, run_prefix
+from rundossier.core.retention.plan import Action, Because
+from rundossier.core.retention.policy import PolicySet
 from rundossier.errors import TraceExpired
 from rundossier.read.reader import run_trace, run_trace_doc, step_trace
 from rundossier.retention import sweep
-from rundossier.core.retention.plan import Action, Because
-from rundossier.core.retention.policy import PolicySet
 from rundossier.retention.sweep import FlowReport, Sweeper, Target, rmdir_released
+from rundossier.storage.blobs import BlobStore, legacy_blob_key, run_prefix
 from rundossier.storage.db import RunStore
 from tests.retention.helpers import NOW, all_keys, make_run, runs_of
 

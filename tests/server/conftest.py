@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import text
 
 from rundossier import Recorder
-from rundossier.storage.blobs import BlobStore
-from rundossier.settings import Settings
 from rundossier.server import create_app
+from rundossier.settings import Settings
+from rundossier.storage.blobs import BlobStore
 from rundossier.storage.db import RunStore
 from tests.liveserver import LiveServer
 

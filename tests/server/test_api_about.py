@@ -7,8 +7,8 @@ from pathlib import Path
 import httpx
 
 from rundossier import __version__
-from rundossier.settings import Settings
 from rundossier.server import create_app
+from rundossier.settings import Settings
 from tests.liveserver import LiveServer
 
 

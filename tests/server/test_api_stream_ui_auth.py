@@ -9,10 +9,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from rundossier.settings import Settings
 from rundossier.errors import ConfigError
 from rundossier.server import create_app
 from rundossier.server.ui import STATIC
+from rundossier.settings import Settings
 from tests.liveserver import LiveServer
 from tests.seeding import history_run
 from tests.server.conftest import Api

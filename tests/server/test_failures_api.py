@@ -11,9 +11,9 @@ from fastapi import Request
 from fastapi.testclient import TestClient
 
 from rundossier import Recorder
-from rundossier.settings import Settings
 from rundossier.server import create_app
 from rundossier.server.access import Access
+from rundossier.settings import Settings
 
 
 class Flaky(RuntimeError):

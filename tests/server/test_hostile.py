@@ -16,10 +16,10 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from rundossier.settings import Settings
 from rundossier.server import create_app
 from rundossier.server.guard import allowed_host_names, cross_origin_refusal, host_name, host_refusal
 from rundossier.server.headers import CSP
+from rundossier.settings import Settings
 from rundossier.storage.db import RunStore
 from tests.liveserver import LiveServer
 from tests.seeding import failed_run, history_run

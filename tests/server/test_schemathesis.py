@@ -32,8 +32,8 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 
-from rundossier.settings import Settings
 from rundossier.server import create_app
+from rundossier.settings import Settings
 from tests.seeding import failed_run, history_run, log_run
 from tests.server.conftest import Api
 

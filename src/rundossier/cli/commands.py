@@ -15,14 +15,14 @@ from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 
-from rundossier.storage.blobs import BlobStore
-from rundossier.settings import Settings
+from rundossier.cli.text import json_safe, visible
 from rundossier.core.dossier import Dossier, dossier_json, dossier_text
 from rundossier.errors import ConfigError, InvalidInput, RunNotFound, TraceUnavailable
 from rundossier.read.reader import reap_crashed, run_dossier, run_trace, step_trace
 from rundossier.read.serialize import event_json, run_json, step_json
+from rundossier.settings import Settings
+from rundossier.storage.blobs import BlobStore
 from rundossier.storage.db import RunQuery, RunStore
-from rundossier.cli.text import json_safe, visible
 
 # piped output (files, CI logs) gets wide lines instead of rich's 80-column default. Strings are
 # never parsed as markup or emoji codes (recorded text holds `[/]`, `:x:`...): styles are Text objects.

@@ -6,11 +6,11 @@ import argparse
 
 from rich.table import Table
 
-from rundossier.core.dossier import group_json, merge_groups
-from rundossier.storage.db import GroupQuery
 from rundossier.cli.commands import _fmt_time, _print_json, _settings, _short_error, _store, out, parse_since
 from rundossier.cli.options import group_limit
 from rundossier.cli.text import visible
+from rundossier.core.dossier import group_json, merge_groups
+from rundossier.storage.db import GroupQuery
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -13,11 +13,11 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
-from rundossier.errors import InvalidInput, RundossierError
 from rundossier.cli import commands, failures
 from rundossier.cli import retention as retention_cli
 from rundossier.cli.options import port, positive_limit, status_name, try_number
 from rundossier.cli.text import visible
+from rundossier.errors import InvalidInput, RundossierError
 
 EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3

@@ -10,14 +10,14 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from rundossier.cli.commands import NotFound, _blobs, _err, _print_json, _settings, _store, err, out
+from rundossier.cli.text import visible
+from rundossier.core.retention.policy import FIELDS, Rule, check_pattern, parse_limit
 from rundossier.errors import InvalidInput
 from rundossier.retention import sweep as run_sweep
 from rundossier.retention import sweep_orphans
 from rundossier.retention.overview import overview
-from rundossier.core.retention.policy import FIELDS, Rule, check_pattern, parse_limit
 from rundossier.retention.sweep import DEFAULT_BATCH, MAX_BATCH
-from rundossier.cli.commands import NotFound, _blobs, _err, _print_json, _settings, _store, err, out
-from rundossier.cli.text import visible
 
 #: what `--keep-days inherit` stores: nothing, so the default rule (or the built-in) decides
 INHERIT = "inherit"

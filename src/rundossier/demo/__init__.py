@@ -16,9 +16,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from rundossier.settings import Settings
-from rundossier.record.recorder import Recorder
 from rundossier.demo.seed import Seeded, seed_history, seed_recorded
+from rundossier.record.recorder import Recorder
+from rundossier.settings import Settings
 
 LIVE_JOB_EVERY_S = 60.0
 

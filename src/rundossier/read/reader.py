@@ -17,13 +17,21 @@ from typing import Any
 
 from sqlalchemy import select
 
-from rundossier.storage.blobs import LOG_LIVE, BlobStore, blob_key, legacy_blob_key, log_part_name, row_step, structured_trace
 from rundossier.core.dossier import Baseline, Dossier, build_dossier
 from rundossier.core.dossier.events import KINDS
-from rundossier.errors import BlobCorrupt, BlobNotFound, StorageError, StoreError, TraceExpired, TraceNotFound
 from rundossier.core.ids import run_id_floor
-from rundossier.record.logs import LiveSnapshot, LogLine, decode_live, gunzip_stream
+from rundossier.core.logs import LiveSnapshot, LogLine, decode_live, gunzip_stream
 from rundossier.core.status import Status
+from rundossier.errors import BlobCorrupt, BlobNotFound, StorageError, StoreError, TraceExpired, TraceNotFound
+from rundossier.storage.blobs import (
+    LOG_LIVE,
+    BlobStore,
+    blob_key,
+    legacy_blob_key,
+    log_part_name,
+    row_step,
+    structured_trace,
+)
 from rundossier.storage.db import Run, RunQuery, RunStore, Step
 
 log = logging.getLogger("rundossier")

@@ -35,7 +35,7 @@ Behaviour:
   `exc_info`); their stream is "stderr", as with logging's default `StreamHandler`.
 - Logger levels are never changed: capture sees what the logging configuration lets through.
 - Never breaks the host: a fault in the capture path is swallowed and counted (`capture_errors()`,
-  and one warning on the "rundossier.record.logs" logger when the capture exits). Records of the
+  and one warning on the "rundossier.capture" logger when the capture exits). Records of the
   "rundossier" loggers and anything written while capturing (a mask or spill that logs or
   prints) are not captured again: a thread-local guard prevents recursion.
 
@@ -68,7 +68,7 @@ from typing import Any
 
 from rundossier.record.steplog import StepLog
 
-_log = logging.getLogger("rundossier.record.logs")
+_log = logging.getLogger("rundossier.capture")
 
 DEFAULT_FORMAT = "%(name)s: %(message)s"
 MAX_NAME_PREFIX = 256  # a longer logger name is masked with the message, like any text
@@ -236,7 +236,7 @@ def _fault(route: _Route | None) -> None:
         route.errors += 1
 
 
-_current: ContextVar[_Route | None] = ContextVar("rundossier_logcapture_route", default=None)
+_current: ContextVar[_Route | None] = ContextVar("rundossier_capture_route", default=None)
 
 
 class _Tee:

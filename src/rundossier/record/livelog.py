@@ -3,7 +3,7 @@
 A `LivePublisher` watches the `StepLog`s of running steps. One daemon thread wakes every
 `interval` seconds and, for each log that grew since its last snapshot, writes one small blob
 (`log.live.jsonl.gz`: the parts spilled so far and the lines buffered since, see
-`logcapture.live`). Nothing runs on the task's own thread and nothing per line: a quiet step costs
+`core.logs.live`). Nothing runs on the task's own thread and nothing per line: a quiet step costs
 nothing, a chatty one at most one put per interval. The thread ends once no step has been watched
 for `linger` seconds (so back-to-back steps do not pay for a thread start each) and starts again
 with the next one (also after a fork, where threads do not survive).
@@ -22,7 +22,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rundossier.record.logs import StepLog, encode_live
+from rundossier.core.logs import encode_live
+from rundossier.record.steplog import StepLog
 
 #: default seconds between two snapshots of one running step's log
 LIVE_LOG_EVERY_S = 3.0

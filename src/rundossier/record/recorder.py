@@ -25,23 +25,34 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 
-from rundossier.storage.backends import Backends
-from rundossier.storage.blobs import LOG, LOG_LIVE, TRACE_JSON, TRACE_TEXT, BlobStore, blob_key, log_part_name, log_parts_prefix, row_step
-from rundossier.storage.blobs.blobstore import LOCAL_PROTOCOLS
-from rundossier.settings import Settings
 from rundossier.core.dossier import events as ev
 from rundossier.core.dossier.classify import ErrorNode, error_class
 from rundossier.core.failure import build_failure, chain_summary
-from rundossier.record.heartbeat import Heartbeat
 from rundossier.core.ids import RUN_STEP, new_run_id
-from rundossier.record.livelog import LIVE_LOG_EVERY_S, LivePublisher
-from rundossier.record.logs import StepLog, capture
 from rundossier.core.masking import Masker
-from rundossier.storage.spool import Spool
 from rundossier.core.status import Status
-from rundossier.storage.db import RunStore, WriteBatch
 from rundossier.core.trace import TraceHeader, exceptions_in
+from rundossier.record.capture import capture
+from rundossier.record.heartbeat import Heartbeat
+from rundossier.record.livelog import LIVE_LOG_EVERY_S, LivePublisher
+from rundossier.record.steplog import StepLog
 from rundossier.record.writer import Budget, FlushReport, Writer, WriteResult
+from rundossier.settings import Settings
+from rundossier.storage.backends import Backends
+from rundossier.storage.blobs import (
+    LOG,
+    LOG_LIVE,
+    TRACE_JSON,
+    TRACE_TEXT,
+    BlobStore,
+    blob_key,
+    log_part_name,
+    log_parts_prefix,
+    row_step,
+)
+from rundossier.storage.blobs.blobstore import LOCAL_PROTOCOLS
+from rundossier.storage.db import RunStore, WriteBatch
+from rundossier.storage.spool import Spool
 
 log = logging.getLogger("rundossier")
 T = TypeVar("T")

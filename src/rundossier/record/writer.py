@@ -37,10 +37,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from rundossier.storage.blobs import BlobStore
 from rundossier.errors import ConfigError, RundossierError, SpoolError, StorageError, StoreUnavailable
-from rundossier.storage.spool import Spool, SpoolItem, decode_datetimes
+from rundossier.storage.blobs import BlobStore
 from rundossier.storage.db import RunStore, WriteBatch
+from rundossier.storage.spool import Spool, SpoolItem, decode_datetimes
 
 log = logging.getLogger("rundossier")
 T = TypeVar("T")

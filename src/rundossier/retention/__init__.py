@@ -9,7 +9,6 @@ and `sync` do the I/O.
 
 from __future__ import annotations
 
-from rundossier.retention.orphans import OrphanReport, sweep_orphans
 from rundossier.core.retention.plan import Action, Because, Decision, FlowPlanner, RunFacts, plan_flow
 from rundossier.core.retention.policy import (
     BUILTIN_POLICY,
@@ -20,6 +19,7 @@ from rundossier.core.retention.policy import (
     Rule,
     policies_from_mapping,
 )
+from rundossier.retention.orphans import OrphanReport, sweep_orphans
 from rundossier.retention.sweep import FlowReport, SweepReport, preview, sweep
 
 __all__ = [

@@ -14,13 +14,13 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from rundossier.storage.blobs import BlobStore
-from rundossier.settings import ENV_VARS, Settings
 from rundossier.errors import RundossierError
-from rundossier.storage.db import RunStore
 from rundossier.retention.orphans import DEFAULT_GRACE, sweep_orphans
 from rundossier.retention.sweep import DEFAULT_BATCH, SweepReport, sweep
 from rundossier.retention.sync import apply_airflow_config
+from rundossier.settings import ENV_VARS, Settings
+from rundossier.storage.blobs import BlobStore
+from rundossier.storage.db import RunStore
 
 log = logging.getLogger("rundossier.retention")
 

@@ -26,11 +26,19 @@ from typing import Any
 
 from sqlalchemy import select
 
-from rundossier.storage.blobs import LOG_LIVE, BlobStore, blob_key, legacy_blob_key, log_part_name, row_step, structured_trace
-from rundossier.storage.blobs.blobstore import TEMP_PREFIX
-from rundossier.errors import RundossierError
 from rundossier.core.ids import is_run_id, run_id_time
 from rundossier.core.status import TERMINAL
+from rundossier.errors import RundossierError
+from rundossier.storage.blobs import (
+    LOG_LIVE,
+    BlobStore,
+    blob_key,
+    legacy_blob_key,
+    log_part_name,
+    row_step,
+    structured_trace,
+)
+from rundossier.storage.blobs.blobstore import TEMP_PREFIX
 from rundossier.storage.db import RunStore
 from rundossier.storage.db.models import Run, Step
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from rundossier.storage.blobs import BlobStore
-from rundossier.storage.db import RunStore
 from rundossier.core.retention.policy import BUILTIN_POLICY, PolicySet
 from rundossier.retention.sweep import flow_counts, load_rules, preview
+from rundossier.storage.blobs import BlobStore
+from rundossier.storage.db import RunStore
 
 
 def overview(

@@ -38,14 +38,14 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from rundossier.storage.blobs import BlobStore, run_prefix, structured_trace
-from rundossier.errors import InvalidInput, RundossierError, StorageError
 from rundossier.core.ids import is_run_id
+from rundossier.core.retention.plan import Action, Because, FlowPlanner, RunFacts, ended_at
+from rundossier.core.retention.policy import PolicySet, Resolution, Rule
+from rundossier.errors import InvalidInput, RundossierError, StorageError
+from rundossier.storage.blobs import BlobStore, run_prefix, structured_trace
 from rundossier.storage.db import RunStore
 from rundossier.storage.db.models import Event, Run
 from rundossier.storage.db.sweeprows import RunRow, StepBlobs, SweepRows
-from rundossier.core.retention.plan import Action, Because, FlowPlanner, RunFacts, ended_at
-from rundossier.core.retention.policy import PolicySet, Resolution, Rule
 
 RUN = Run.__table__
 EVENT = Event.__table__

@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rundossier.storage.db import RunStore
 from rundossier.core.retention.policy import FIELDS, PolicySet, Rule, policies_from_mapping
+from rundossier.storage.db import RunStore
 
 AIRFLOW_SOURCE = "airflow.cfg"
 BLOCK_SOURCE_PREFIX = "prefect-block:"

@@ -19,12 +19,12 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from rundossier.storage.backends import Backends
-from rundossier.storage.blobs import BlobStore
-from rundossier.settings import Settings
-from rundossier.storage.db import RunStore
 from rundossier.server import errors
 from rundossier.server.access import Access, AllowAll
+from rundossier.settings import Settings
+from rundossier.storage.backends import Backends
+from rundossier.storage.blobs import BlobStore
+from rundossier.storage.db import RunStore
 
 #: what the routes read through (the name the routes use for it)
 Backend = Backends

@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 
 from rundossier.core.dossier import group_json, merge_groups
+from rundossier.server.routes_runs import AccessDep, BackendDep, Orchestrator, utc_param
 from rundossier.storage.db import GroupQuery
 from rundossier.storage.db.failuregroups import MAX_GROUPS
-from rundossier.server.routes_runs import AccessDep, BackendDep, Orchestrator, utc_param
 
 router = APIRouter(prefix="/api", tags=["failures"])
 

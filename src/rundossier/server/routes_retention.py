@@ -19,10 +19,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from rundossier.core.retention.policy import MAX_DAYS, MAX_PATTERN, MAX_RUNS, PolicySet, Rule
 from rundossier.retention import sweep as run_sweep
 from rundossier.retention import sweep_orphans
 from rundossier.retention.overview import overview
-from rundossier.core.retention.policy import MAX_DAYS, MAX_PATTERN, MAX_RUNS, PolicySet, Rule
 from rundossier.retention.sweep import DEFAULT_BATCH, MAX_BATCH, flow_counts, load_rules
 from rundossier.server.errors import error_body
 from rundossier.server.routes_runs import AccessDep, BackendDep

@@ -10,9 +10,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
-from rundossier.errors import InvalidInput, RunNotFound, TraceExpired, TraceNotFound
 from rundossier.core.ids import is_run_id
-from rundossier.record.logs import format_line
+from rundossier.core.logs import format_line
+from rundossier.core.status import Status
+from rundossier.errors import InvalidInput, RunNotFound, TraceExpired, TraceNotFound
 from rundossier.read.reader import (
     StepLogSource,
     TraceText,
@@ -26,12 +27,11 @@ from rundossier.read.reader import (
     step_trace_doc,
 )
 from rundossier.read.serialize import event_json, run_json, step_json
-from rundossier.core.status import Status
-from rundossier.storage.db import MAX_PAGE, GroupQuery, Run, RunQuery, Step
-from rundossier.storage.db.models import MAX_TRY
 from rundossier.server.access import Access
 from rundossier.server.app import Backend
 from rundossier.server.errors import error_doc
+from rundossier.storage.db import MAX_PAGE, GroupQuery, Run, RunQuery, Step
+from rundossier.storage.db.models import MAX_TRY
 
 router = APIRouter(prefix="/api", tags=["runs"])
 log = logging.getLogger("rundossier")

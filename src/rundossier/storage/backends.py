@@ -9,8 +9,8 @@ from __future__ import annotations
 import threading
 import time
 
-from rundossier.storage.blobs import BlobStore
 from rundossier.settings import Settings
+from rundossier.storage.blobs import BlobStore
 from rundossier.storage.db import RunStore
 
 #: how often a reader (the server) looks for runs whose process died

@@ -19,8 +19,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from rundossier.errors import SpoolError
 from rundossier.core.ids import new_run_id
+from rundossier.errors import SpoolError
 
 ITEM_FILE = "item.json"
 

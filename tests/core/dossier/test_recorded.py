@@ -14,9 +14,9 @@ from types import ModuleType
 import pytest
 
 from rundossier import Recorder
-from rundossier.settings import Settings
 from rundossier.core.dossier import build_dossier, events
 from rundossier.read.reader import run_trace
+from rundossier.settings import Settings
 from rundossier.storage.db import GroupQuery
 
 JOB = """\

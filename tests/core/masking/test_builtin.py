@@ -6,8 +6,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from rundossier.errors import ConfigError
 from rundossier.core.masking import DEFAULT_MASKER, MASK, WITHHELD_PREFIX, Masker, withheld
+from rundossier.errors import ConfigError
 
 mask = DEFAULT_MASKER.mask
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from rundossier.settings import Settings
-from rundossier.errors import ConfigError
 from rundossier.core.masking import MASK, WITHHELD_PREFIX, Masker, withheld
+from rundossier.errors import ConfigError
+from rundossier.settings import Settings
 
 GH = "ghp_" + "abcdefghijklmnopqrstuvwxyz0123456789"
 

@@ -12,7 +12,6 @@ from rundossier.core.trace.frames import clear_memo, memoize_frames
 from tests.core.trace.helpers import caught
 
 
-
 def recurse(n: int) -> None:
     if n == 0:
         raise RecursionError("bottom")

@@ -8,10 +8,10 @@ from urllib.parse import quote
 import pytest
 from fastapi.testclient import TestClient
 
-from rundossier.storage.blobs import BlobStore
-from rundossier.settings import Settings
 from rundossier.read.reader import step_log_lines
 from rundossier.server import create_app
+from rundossier.settings import Settings
+from rundossier.storage.blobs import BlobStore
 from rundossier.storage.db import RunStore
 
 from .airflow_env import EXAMPLE_PASSWORD, AirflowHome, Run, traceback_section

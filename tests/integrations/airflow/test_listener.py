@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from rundossier.settings import Settings
 from rundossier.errors import ConfigError
 from rundossier.integrations.airflow.config import AirflowConfig
 from rundossier.integrations.airflow.listener import (
@@ -24,7 +23,8 @@ from rundossier.integrations.airflow.listener import (
     failure_reason,
     step_id_for,
 )
-from rundossier.record.logs import StepLog
+from rundossier.record.steplog import StepLog
+from rundossier.settings import Settings
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from rundossier.storage.blobs import BlobStore
 from rundossier.read.reader import step_log_lines, step_trace
+from rundossier.storage.blobs import BlobStore
 from rundossier.storage.db import Run, RunQuery, RunStore
 
 from .airflow_env import AirflowHome, ApiServer, Daemon, make_home

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from rundossier import Recorder
-from rundossier.settings import Settings
-from rundossier.integrations.airflow import secrets as airflow_secrets
 from rundossier.core.masking import WITHHELD_PREFIX
+from rundossier.integrations.airflow import secrets as airflow_secrets
+from rundossier.settings import Settings
 
 
 def _rec(tmp_path: Path) -> Recorder:

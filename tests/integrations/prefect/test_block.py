@@ -98,9 +98,9 @@ def test_the_logo_ships_in_the_package_and_rundossiers_server_serves_it(tmp_path
     from importlib.resources import files
     from urllib.request import urlopen
 
-    from rundossier.settings import Settings
     from rundossier.integrations.prefect.block import LOGO_PATH, logo_url
     from rundossier.server.app import create_app
+    from rundossier.settings import Settings
     from tests.liveserver import LiveServer
 
     packaged = files("rundossier.server").joinpath("static", "logo.png").read_bytes()

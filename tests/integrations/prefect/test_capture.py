@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from rundossier.core.logs import decode_lines
 from rundossier.integrations.prefect.capture import LOGGER_NAMES, FlowRunCapture, RunLogRouter
-from rundossier.record.logs import StepLog, decode_lines
+from rundossier.record.steplog import StepLog
 
 FLOW_RUN = "11111111-1111-1111-1111-111111111111"
 

@@ -68,8 +68,8 @@ def test_chained_failure_records_steps_the_full_trace_and_the_link_artifact(
 def test_the_link_artifact_downloads_the_trace_from_rundossiers_api(examples: Any, example_store: dict) -> None:
     from fastapi.testclient import TestClient
 
-    from rundossier.settings import Settings
     from rundossier.server.app import create_app
+    from rundossier.settings import Settings
 
     state = run_flow(examples.chained_failure)
     arts = {a.key: a for a in artifacts_of(flow_run_id(state))}

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from rundossier.core.status import Status
 from rundossier.integrations.prefect.states import (
     FinishedState,
     crash_type,
@@ -22,7 +23,6 @@ from rundossier.integrations.prefect.states import (
     status_of,
     tries_from_states,
 )
-from rundossier.core.status import Status
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 

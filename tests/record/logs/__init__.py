@@ -1,1 +1,1 @@
-"""Tests of rundossier.record.logs."""
+"""Tests of step logs: the StepLog buffer, capture, and the stored formats."""

@@ -11,7 +11,9 @@ import threading
 
 import pytest
 
-from rundossier.record.logs import StepLog, capture, capture_errors, decode_lines
+from rundossier.core.logs import decode_lines
+from rundossier.record.capture import capture, capture_errors
+from rundossier.record.steplog import StepLog
 
 capture_module = sys.modules["rundossier.record.capture"]
 
@@ -487,7 +489,7 @@ def test_faults_in_the_capture_path_are_swallowed_and_counted(monkeypatch, logge
     streams = use_streams(monkeypatch)
     out, _ = streams
     before = capture_errors()
-    with caplog.at_level(logging.WARNING, logger="rundossier.record.logs"):
+    with caplog.at_level(logging.WARNING, logger="rundossier.capture"):
         with capture(BrokenLog()):  # type: ignore[arg-type]
             print("user output")
             logger.info("user record")

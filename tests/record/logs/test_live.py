@@ -6,8 +6,9 @@ import gzip
 
 import pytest
 
-from rundossier.record.logs import LogLine, StepLog, decode_live, encode_live
+from rundossier.core.logs import LogLine, decode_live, encode_live
 from rundossier.core.logs.jsonl import encode_lines
+from rundossier.record.steplog import StepLog
 
 
 def test_round_trip() -> None:
@@ -37,12 +38,12 @@ def test_bad_part_counts_are_refused(parts: object) -> None:
     [
         b"",
         b"\x1f\x8b\x08garbage",
-        gzip.compress(b"no newline at all"),
-        gzip.compress(b"not json\n"),
-        gzip.compress(b'{"rundossier_live": 2, "parts": 0, "ts": 1}\n'),
-        gzip.compress(b'{"rundossier_live": 1, "parts": -3, "ts": 1}\n'),
-        gzip.compress(b'{"rundossier_live": 1, "parts": 0, "ts": "now"}\n'),
-        gzip.compress(b"[1, 2]\n"),
+        gzip.compress(b"no newline at all", mtime=0),
+        gzip.compress(b"not json\n", mtime=0),
+        gzip.compress(b'{"rundossier_live": 2, "parts": 0, "ts": 1}\n', mtime=0),
+        gzip.compress(b'{"rundossier_live": 1, "parts": -3, "ts": 1}\n', mtime=0),
+        gzip.compress(b'{"rundossier_live": 1, "parts": 0, "ts": "now"}\n', mtime=0),
+        gzip.compress(b"[1, 2]\n", mtime=0),
     ],
 )
 def test_what_is_not_a_snapshot_says_so(data: bytes) -> None:
@@ -66,7 +67,7 @@ def test_steplog_live_view_is_parts_then_buffer() -> None:
         log.write("stdout", f"line {i:02d} " + "x" * 40, ts=float(i))
     parts, payload = log.live_view()
     assert parts == len(spilled) > 0
-    from rundossier.record.logs import decode_lines
+    from rundossier.core.logs import decode_lines
 
     spilled_lines = [line for part in spilled for line in decode_lines(part)]
     live_lines = list(decode_lines(payload))

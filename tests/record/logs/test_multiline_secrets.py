@@ -9,8 +9,9 @@ import sys
 
 import pytest
 
-from rundossier.record.logs import StepLog, capture
 from rundossier.core.masking import DEFAULT_MASKER, MASK, KeyBlocks
+from rundossier.record.capture import capture
+from rundossier.record.steplog import StepLog
 
 BODY = [
     "MIIEpAIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM9OiQx9VpqPl1uQvYQk8Hc2rVtEwL",

@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from rundossier.record.logs import StepLog, decode_lines
+from rundossier.core.logs import decode_lines
 from rundossier.core.logs.jsonl import LogLine, encode_fields, format_line
-from rundossier.record.steplog import MASK_FAILED
+from rundossier.record.steplog import MASK_FAILED, StepLog
 
 
 class Clock:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from rundossier.errors import BlobNotFound, StorageError
 from rundossier.storage.blobs import (
     LOG,
     TRACE_JSON,
@@ -28,7 +29,6 @@ from rundossier.storage.blobs import (
     log_part_name,
     run_prefix,
 )
-from rundossier.errors import BlobNotFound, StorageError
 
 MIB = 1024 * 1024
 

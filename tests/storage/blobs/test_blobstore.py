@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from fsspec.implementations.memory import MemoryFileSystem
 
+from rundossier.errors import ConfigError, StorageError
 from rundossier.storage.blobs import TRACE_TEXT, BlobStore, blob_key
 from rundossier.storage.blobs.blobstore import TEMP_PREFIX
-from rundossier.errors import ConfigError, StorageError
 
 from .conformance import MIB, BlobStoreConformance, payload
 

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rundossier.core.ids import RUN_STEP
 from rundossier.storage.blobs.paths import (
     BLOB_NAMES,
     EMPTY_SEGMENT,
@@ -28,7 +29,6 @@ from rundossier.storage.blobs.paths import (
     step_prefix,
     structured_trace,
 )
-from rundossier.core.ids import RUN_STEP
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 

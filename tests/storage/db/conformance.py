@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from rundossier.errors import RunNotFound
 from rundossier.core.ids import new_run_id
+from rundossier.errors import RunNotFound
 from rundossier.storage.db import RunQuery, RunStore, WriteBatch
 
 

@@ -22,7 +22,16 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from rundossier.core.dossier.classify import DATA, KILLED, PRE_WORK, RATE_LIMITED_CLASS, TIMEOUT, UNAVAILABLE, UPSTREAM, WRITE_BACK
+from rundossier.core.dossier.classify import (
+    DATA,
+    KILLED,
+    PRE_WORK,
+    RATE_LIMITED_CLASS,
+    TIMEOUT,
+    UNAVAILABLE,
+    UPSTREAM,
+    WRITE_BACK,
+)
 from rundossier.core.dossier.model import Action, Classification, Material
 from rundossier.core.dossier.windows import RUN_STEP
 

@@ -40,7 +40,14 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from rundossier.core.dossier.events import HEARTBEAT_LOST, LAST_WORK, RATE_LIMITED, STEP_KILLED, STEP_TIMEOUT, UPSTREAM_FAILED
+from rundossier.core.dossier.events import (
+    HEARTBEAT_LOST,
+    LAST_WORK,
+    RATE_LIMITED,
+    STEP_KILLED,
+    STEP_TIMEOUT,
+    UPSTREAM_FAILED,
+)
 from rundossier.core.dossier.events import WRITE_BACK_FAILED as EV_WRITE_BACK_FAILED
 from rundossier.core.dossier.model import Classification, Evidence
 

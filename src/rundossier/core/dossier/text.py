@@ -6,8 +6,8 @@ import json
 from typing import Any
 from urllib.parse import quote
 
-from rundossier.core.ids import RUN_STEP
 from rundossier.core.dossier.model import CLOSED, INCONSISTENT, OPEN, Dossier, Timing, Window
+from rundossier.core.ids import RUN_STEP
 
 MAX_EVIDENCE = 5
 MAX_FIELDS_CHARS = 200

@@ -25,10 +25,10 @@ from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Any
 
-from rundossier.core.ids import RUN_STEP
 from rundossier.core.dossier.events import FIRST_WORK, LAST_WORK, RUN_QUEUED, RUN_STARTED, WORKER_CLAIMED
 from rundossier.core.dossier.ledger import Ledger
 from rundossier.core.dossier.model import CLOSED, INCONSISTENT, OPEN, UNKNOWN, WINDOW_NAMES, Timing, Window
+from rundossier.core.ids import RUN_STEP
 
 #: the recorder's step id for a failure outside any step (not a step of the flow)
 ACTIVE_STATUSES = frozenset({"queued", "running", "paused"})

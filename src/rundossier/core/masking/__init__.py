@@ -10,7 +10,14 @@
 
 from rundossier.core.masking.builtin import FAMILIES, MASK
 from rundossier.core.masking.lines import KeyBlocks
-from rundossier.core.masking.masker import DEFAULT_MASKER, MASK_BUDGET_S, WITHHELD_PREFIX, Masker, MaskingFailed, withheld
+from rundossier.core.masking.masker import (
+    DEFAULT_MASKER,
+    MASK_BUDGET_S,
+    WITHHELD_PREFIX,
+    Masker,
+    MaskingFailed,
+    withheld,
+)
 
 __all__ = [
     "MASK",

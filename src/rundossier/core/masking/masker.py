@@ -28,9 +28,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from rundossier.errors import ConfigError
 from rundossier.core.masking.builtin import MASK, mask_text, mask_texts, secret_value
 from rundossier.core.masking.userpatterns import compile_patterns
+from rundossier.errors import ConfigError
 
 log = logging.getLogger("rundossier")
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import regex
 
-from rundossier.errors import ConfigError
 from rundossier.core.masking.builtin import MASK, is_masked
+from rundossier.errors import ConfigError
 
 #: how long one probe of a pattern may take before the pattern is called catastrophic
 PROBE_SECONDS = 0.2

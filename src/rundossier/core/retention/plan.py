@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from rundossier.core.status import TERMINAL
 from rundossier.core.retention.policy import Policy
+from rundossier.core.status import TERMINAL
 
 _TERMINAL = frozenset(s.value for s in TERMINAL)
 

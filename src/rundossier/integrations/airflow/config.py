@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rundossier.settings import ENV_VARS, Settings
 from rundossier.errors import ConfigError
+from rundossier.settings import ENV_VARS, Settings
 
 SECTION = "rundossier"
 ENV_PREFIX = "AIRFLOW__RUNDOSSIER__"

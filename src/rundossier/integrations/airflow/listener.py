@@ -465,8 +465,8 @@ def _session_of(obj: Any) -> Any:
 
 
 def _make_recorder(cfg: airflow_config.AirflowConfig) -> Any:
-    from rundossier.record.recorder import Recorder
     from rundossier.integrations.airflow.secrets import airflow_redact
+    from rundossier.record.recorder import Recorder
 
     return Recorder(cfg.settings, orchestrator=ORCHESTRATOR, redactors=[airflow_redact])
 

@@ -34,8 +34,8 @@ ENTRY_POINT_VALUE = "rundossier.integrations.airflow.plugin:RunDossierPlugin"
 def build_app() -> Any:
     """The rundossier API and UI with Airflow's auth on every route (see `auth`)."""
     from rundossier.errors import ConfigError
-    from rundossier.server import create_app
     from rundossier.integrations.airflow import auth
+    from rundossier.server import create_app
 
     try:
         cfg = airflow_config.load()
@@ -56,8 +56,8 @@ def _config_error_app(message: str) -> Any:
     """An app that says what is wrong with the configuration, to signed-in users only."""
     from fastapi import FastAPI
 
-    from rundossier.server.errors import error_response
     from rundossier.integrations.airflow import auth
+    from rundossier.server.errors import error_response
 
     app = FastAPI(title="rundossier", dependencies=auth.route_dependencies(), docs_url=None, openapi_url=None)
 

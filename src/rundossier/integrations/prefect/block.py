@@ -23,11 +23,10 @@ from prefect.blocks.core import Block
 from prefect.types import SecretDict
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from rundossier.settings import Settings
 from rundossier.errors import ConfigError
-
 from rundossier.integrations.prefect import hooks as _hooks
 from rundossier.integrations.prefect.session import Options
+from rundossier.settings import Settings
 
 Hook = Callable[[Any, Any, Any], None]
 

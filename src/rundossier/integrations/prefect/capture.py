@@ -35,8 +35,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rundossier.record.logs import StepLog
-
 from rundossier.integrations.prefect.states import (
     FinishedState,
     is_engine_failure,
@@ -45,6 +43,7 @@ from rundossier.integrations.prefect.states import (
     parse_finished,
     record_exception,
 )
+from rundossier.record.steplog import StepLog
 
 LOGGER_NAMES = ("prefect.flow_runs", "prefect.task_runs")
 _FORMATTER = logging.Formatter()

@@ -28,14 +28,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from rundossier.settings import ENV_VARS, Settings
-from rundossier.record.livelog import LIVE_LOG_EVERY_S, LivePublisher
-from rundossier.record.recorder import Recorder
-
 from rundossier.integrations.prefect import api
 from rundossier.integrations.prefect.bounded import drain, enqueue, run_background, run_bounded, wait_background
 from rundossier.integrations.prefect.capture import ROUTER
 from rundossier.integrations.prefect.session import ORCHESTRATOR, FlowRunSession, Options
+from rundossier.record.livelog import LIVE_LOG_EVERY_S, LivePublisher
+from rundossier.record.recorder import Recorder
+from rundossier.settings import ENV_VARS, Settings
 
 log = logging.getLogger("rundossier")
 

@@ -28,14 +28,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from rundossier.storage.blobs import LOG_LIVE, blob_key, log_part_name
 from rundossier.core.dossier import Dossier, build_dossier, dossier_markdown
 from rundossier.core.ids import RUN_STEP
-from rundossier.record.livelog import LivePublisher
-from rundossier.record.logs import StepLog
-from rundossier.record.recorder import Recorder, RunHandle
 from rundossier.core.status import ACTIVE, Status
-
 from rundossier.integrations.prefect import api
 from rundossier.integrations.prefect.bounded import enqueue
 from rundossier.integrations.prefect.capture import FAILED, FINISHED, SEEN, FlowRunCapture, TaskRunCapture
@@ -50,7 +45,18 @@ from rundossier.integrations.prefect.states import (
     tries_from_states,
     type_name,
 )
-from rundossier.integrations.prefect.summary import FailureSummary, chain_of, failure_markdown, one_line, run_page_url, trace_url
+from rundossier.integrations.prefect.summary import (
+    FailureSummary,
+    chain_of,
+    failure_markdown,
+    one_line,
+    run_page_url,
+    trace_url,
+)
+from rundossier.record.livelog import LivePublisher
+from rundossier.record.recorder import Recorder, RunHandle
+from rundossier.record.steplog import StepLog
+from rundossier.storage.blobs import LOG_LIVE, blob_key, log_part_name
 
 log = logging.getLogger("rundossier")
 

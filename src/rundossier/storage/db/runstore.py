@@ -36,8 +36,8 @@ from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError,
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session
 
-from rundossier.errors import RunNotFound, StoreError, StoreUnavailable
 from rundossier.core.ids import is_run_id, new_run_id, new_uid, run_id_floor
+from rundossier.errors import RunNotFound, StoreError, StoreUnavailable
 from rundossier.storage.db import leases
 from rundossier.storage.db.engine import make_engine, normalize_url
 from rundossier.storage.db.failuregroups import (

@@ -21,9 +21,9 @@ import httpx
 import pytest
 
 import rundossier
-from rundossier.settings import Settings
 from rundossier.prefect import RunDossier
 from rundossier.server.app import create_app
+from rundossier.settings import Settings
 from tests.liveserver import LiveServer
 from tests.s3server import free_port
 
