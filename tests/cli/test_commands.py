@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from rundossier import Recorder
-from rundossier.cli.commands import fmt_duration, parse_since
+from rundossier.cli.commands import parse_since
 from rundossier.cli.main import EXIT_NOT_FOUND, main
+from rundossier.core.timefmt import duration_text as fmt_duration
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from rich.text import Text
 
 from rundossier.cli.text import json_safe, visible
 from rundossier.core.dossier import Dossier, dossier_json, dossier_text
+from rundossier.core.timefmt import duration_text
 from rundossier.errors import ConfigError, InvalidInput, RunNotFound, TraceUnavailable
 from rundossier.read.reader import reap_crashed, run_dossier, run_trace, step_trace
 from rundossier.read.serialize import event_json, run_json, step_json
@@ -86,17 +87,6 @@ def _fmt_time(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
 
-def fmt_duration(ms: int | None) -> str:
-    if ms is None:
-        return "-"
-    s = ms / 1000
-    if s < 60:
-        return f"{s:.1f}s"
-    if s < 3600:
-        return f"{int(s // 60)}m{int(s % 60):02d}s"
-    return f"{int(s // 3600)}h{int(s % 3600 // 60):02d}m"
-
-
 def _short_error(error_type: str | None, message: str | None) -> str:
     if not (error_type or message):
         return ""
@@ -146,7 +136,7 @@ def runs(args: argparse.Namespace) -> int:
             visible(r.flow_id),
             _status(r.status),
             _fmt_time(r.started_at),
-            fmt_duration(r.duration_ms),
+            duration_text(r.duration_ms),
             error,
         )
     out.print(table)
@@ -184,7 +174,7 @@ def show(args: argparse.Namespace) -> int:
         ("queued", _fmt_time(run.queued_at)),
         ("started", _fmt_time(run.started_at)),
         ("finished", _fmt_time(run.finished_at)),
-        ("duration", fmt_duration(run.duration_ms)),
+        ("duration", duration_text(run.duration_ms)),
     ]
     for k, v in rows:
         out.print(f"  {k:<13}{visible(v)}")
@@ -214,7 +204,7 @@ def show(args: argparse.Namespace) -> int:
                 str(s.try_number),
                 _status(s.status),
                 _fmt_time(s.started_at),
-                fmt_duration(s.duration_ms),
+                duration_text(s.duration_ms),
                 logs,
                 _short_error(s.error_type, s.error_message),
             )

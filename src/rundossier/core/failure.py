@@ -83,6 +83,16 @@ def build_failure(
     )
 
 
+def error_json(error_type: str | None, message: str | None, trace_url: str | None = None) -> dict[str, Any] | None:
+    """The one error shape: {"type", "message", "trace_url"?}; None when there is no error."""
+    if error_type is None and message is None:
+        return None
+    out: dict[str, Any] = {"type": error_type, "message": message}
+    if trace_url:
+        out["trace_url"] = trace_url
+    return out
+
+
 def json_bytes(obj: Any) -> bytes:
     """Compact UTF-8 JSON, the same bytes as `json.dumps(obj, ensure_ascii=False, separators=(",", ":"))`.
 
@@ -126,4 +136,4 @@ def chain_summary(doc: TraceDoc) -> list[dict[str, str]]:
     return nodes
 
 
-__all__ = ["FailureArtifacts", "build_failure", "chain_summary", "json_bytes", "CHAIN_MAX_NODES"]
+__all__ = ["FailureArtifacts", "build_failure", "chain_summary", "error_json", "json_bytes", "CHAIN_MAX_NODES"]

@@ -40,5 +40,11 @@ TERMINAL = frozenset(
 ACTIVE = frozenset({Status.QUEUED, Status.RUNNING, Status.PAUSED})
 #: Statuses that mean "something went wrong here".
 FAILURES = frozenset({Status.FAILED, Status.CRASHED})
+#: A failure, or not run because of one upstream.
+UNSUCCESSFUL = FAILURES | {Status.UPSTREAM_FAILED}
+#: What a replay redoes: whatever did not end well.
+NOT_DONE = UNSUCCESSFUL | {Status.CANCELLED}
 
-__all__ = ["Status", "TERMINAL", "ACTIVE", "FAILURES"]
+# Members are `str`s: `"running" in ACTIVE` holds, so rows' plain strings are looked up directly.
+
+__all__ = ["Status", "TERMINAL", "ACTIVE", "FAILURES", "UNSUCCESSFUL", "NOT_DONE"]

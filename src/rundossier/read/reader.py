@@ -21,7 +21,7 @@ from rundossier.core.dossier import Baseline, Dossier, build_dossier
 from rundossier.core.dossier.events import KINDS
 from rundossier.core.ids import run_id_floor
 from rundossier.core.logs import LiveSnapshot, LogLine, decode_live, gunzip_stream
-from rundossier.core.status import Status
+from rundossier.core.status import FAILURES, Status
 from rundossier.errors import BlobCorrupt, BlobNotFound, StorageError, StoreError, TraceExpired, TraceNotFound
 from rundossier.storage.blobs import (
     LOG_LIVE,
@@ -330,7 +330,7 @@ def _no_trace_reason(status: str, error_type: str | None, message: str | None, w
 
 def baseline_for(store: RunStore, run: Run) -> Baseline | None:
     """The flow's last successful run before `run` (same orchestrator), with its steps and events."""
-    if run.status not in ("failed", "crashed"):
+    if run.status not in FAILURES:
         return None
     query = RunQuery(flow_id=run.flow_id, status=("success",), orchestrator=run.orchestrator)
     before = store.list_runs(query, limit=1, cursor=run.run_id).items

@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+from rundossier.core.failure import error_json
+from rundossier.core.timefmt import iso
 from rundossier.storage.db import Event, Run, Step
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
-
-
-def error_json(error_type: str | None, message: str | None, trace_url: str | None = None) -> dict[str, Any] | None:
-    """The one error shape: {"type", "message", "trace_url"?}; None when there is no error."""
-    if error_type is None and message is None:
-        return None
-    out: dict[str, Any] = {"type": error_type, "message": message}
-    if trace_url:
-        out["trace_url"] = trace_url
-    return out
 
 
 def run_json(run: Run, *, base: str = "") -> dict[str, Any]:

@@ -45,7 +45,6 @@ from rundossier.storage.db.models import Run, Step
 RUN = Run.__table__
 STEP = Step.__table__
 DEFAULT_GRACE = timedelta(hours=24)
-_TERMINAL = frozenset(s.value for s in TERMINAL)
 
 
 @dataclass
@@ -149,7 +148,7 @@ def _check_batch(
             )
         ).all():
             rows[row[0]] = row
-    live = [rid for rid, r in rows.items() if not r[2] and r[1] in _TERMINAL and r[3] is not None and r[3] < cutoff]
+    live = [rid for rid, r in rows.items() if not r[2] and r[1] in TERMINAL and r[3] is not None and r[3] < cutoff]
     referenced: dict[str, set[str]] = {rid: set() for rid in live}
     if live:
         sc = STEP.c
@@ -176,7 +175,7 @@ def _check_batch(
             if folder.files:
                 report.expired_runs_cleaned += 1
                 _remove_folder(blobs, lister, folder, report)
-        elif row[1] not in _TERMINAL:
+        elif row[1] not in TERMINAL:
             report.skipped_active += 1
         elif folder.run_id not in referenced:
             report.skipped_recent += 1

@@ -41,6 +41,7 @@ from sqlalchemy import func, select
 from rundossier.core.ids import is_run_id
 from rundossier.core.retention.plan import Action, Because, FlowPlanner, RunFacts, ended_at
 from rundossier.core.retention.policy import PolicySet, Resolution, Rule
+from rundossier.core.timefmt import iso
 from rundossier.errors import InvalidInput, RundossierError, StorageError
 from rundossier.storage.blobs import BlobStore, run_prefix, structured_trace
 from rundossier.storage.db import RunStore
@@ -139,9 +140,9 @@ class SweepReport:
             "dry_run": self.dry_run,
             "complete": self.complete,
             "error": {"type": "sweep_stopped", "message": self.error} if self.error else None,
-            "now": _iso(self.now),
-            "started_at": _iso(self.started_at),
-            "finished_at": _iso(self.finished_at),
+            "now": iso(self.now),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
             "duration_s": round((done - self.started_at).total_seconds(), 3),
             "totals": self.totals(),
             "flows": [f.to_json() for f in self.flows],
@@ -612,10 +613,6 @@ def _plain_key(key: str) -> bool:
     if "\\" in key or "\x00" in key:
         return False
     return not any(seg in ("", ".", "..") for seg in key.split("/"))
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
 __all__ = [

@@ -26,8 +26,10 @@ from rundossier.core.dossier.ledger import Ledger
 from rundossier.core.dossier.model import INCONSISTENT, OPEN, SETUP, Dossier, Material, Signal, Timing
 from rundossier.core.dossier.replay import replay_plan
 from rundossier.core.dossier.windows import ACTIVE_STATUSES, RUN_STEP, run_boundaries, step_boundaries, timing
+from rundossier.core.status import FAILURES, UNSUCCESSFUL
+from rundossier.core.timefmt import duration_text
 
-FAILURE_STATUSES = frozenset({"failed", "crashed"})
+FAILURE_STATUSES = FAILURES
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -261,7 +263,7 @@ def _signals(
         t = latest_timing.get(sid)
         if t is not None:
             qw, setup, active = t.windows[0], t.window(SETUP), t.windows[2]
-            if t.window(SETUP).start is None and failed.status in FAILURE_STATUSES | {"upstream_failed"}:
+            if t.window(SETUP).start is None and failed.status in UNSUCCESSFUL:
                 if qw.start is not None:
                     out.append(Signal("failed_before_claim", "queued, failed before a worker claimed it", sid, tn))
                 else:
@@ -331,7 +333,7 @@ def _earlier_success(steps: Sequence[Any], failed: Any | None) -> Any | None:
 
 
 def _headline(run: Any, failed: Any | None, classification: Any | None, t: Timing, live: bool) -> str:
-    dur = _fmt_ms(t.total_ms)
+    dur = duration_text(t.total_ms, unknown="")
     if live:
         active = "running" if run.status == "running" else run.status
         return f"{active.capitalize()}" + (f"; step {failed.step_id} failed" if failed is not None else "")
@@ -350,17 +352,6 @@ def _headline(run: Any, failed: Any | None, classification: Any | None, t: Timin
         first = (emsg or "").strip().splitlines()[0] if (emsg or "").strip() else ""
         err = ": " + (f"{short}: {first}" if short and first else short or first)[:200]
     return f"{classification.label}{where}{err}"
-
-
-def _fmt_ms(ms: int | None) -> str:
-    if ms is None:
-        return ""
-    s = ms / 1000
-    if s < 60:
-        return f"{s:.1f}s"
-    if s < 3600:
-        return f"{int(s // 60)}m{int(s % 60):02d}s"
-    return f"{int(s // 3600)}h{int(s % 3600 // 60):02d}m"
 
 
 __all__ = ["build_dossier", "latest_tries", "Baseline"]

@@ -50,6 +50,7 @@ from rundossier.core.dossier.events import (
 )
 from rundossier.core.dossier.events import WRITE_BACK_FAILED as EV_WRITE_BACK_FAILED
 from rundossier.core.dossier.model import Classification, Evidence
+from rundossier.core.status import FAILURES
 
 KILLED = "killed"
 TIMEOUT = "timeout"
@@ -586,7 +587,7 @@ def _matches(facts: FailureFacts) -> Iterable[_Match]:
                 ),
             )
     # timing: failed before any work
-    if not facts.claimed and facts.status in ("failed", "crashed"):
+    if not facts.claimed and facts.status in FAILURES:
         yield _Match(
             PRE_WORK,
             "low",

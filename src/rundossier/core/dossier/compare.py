@@ -15,8 +15,9 @@ from typing import Any
 from rundossier.core.dossier.ledger import Ledger
 from rundossier.core.dossier.model import WINDOW_NAMES, Comparison, Difference, Timing, WindowDelta
 from rundossier.core.dossier.windows import RUN_STEP, ms_between, run_boundaries, step_boundaries, timing
+from rundossier.core.status import UNSUCCESSFUL
 
-FAILED = frozenset({"failed", "crashed", "upstream_failed"})
+FAILED = UNSUCCESSFUL
 RUN_FIELDS = ("host", "agent", "params_hash", "code_version")
 #: how many steps (besides the failed one) get a duration delta
 TOP_STEPS = 5

@@ -63,7 +63,8 @@ def merge_groups(order: Sequence[str], counts: Mapping[str, int], rows: Iterable
 
 def group_json(g: FailureGroup) -> dict[str, Any]:
     """The API shape of a group (the error in the one error shape)."""
-    from rundossier.read.serialize import error_json, iso
+    from rundossier.core.failure import error_json
+    from rundossier.core.timefmt import iso
 
     return {
         "fingerprint": g.fingerprint,

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from rundossier.core.timefmt import iso
+
 #: bump when the JSON shape changes incompatibly
 DOSSIER_VERSION = 1
 
@@ -202,17 +204,13 @@ def dossier_json(dossier: Dossier) -> dict[str, Any]:
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
-
-
 def _window_json(w: Window) -> dict[str, Any]:
     # the hot path: a run of 1,000 steps has 4,000 windows
     return {
         "name": w.name,
         "state": w.state,
-        "start": _iso(w.start),
-        "end": _iso(w.end),
+        "start": iso(w.start),
+        "end": iso(w.end),
         "duration_ms": w.duration_ms,
         "elapsed_ms": w.elapsed_ms,
         "start_from": w.start_from,
@@ -235,7 +233,7 @@ def _json(value: Any) -> Any:
     if value is None or isinstance(value, str | int | float | bool):
         return value
     if isinstance(value, datetime):
-        return _iso(value)
+        return iso(value)
     if isinstance(value, Timing):
         return _timing_json(value)
     if isinstance(value, tuple | list):

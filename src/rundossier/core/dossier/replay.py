@@ -19,6 +19,7 @@ from rundossier.core.dossier.events import INPUTS_RECORDED
 from rundossier.core.dossier.ledger import Ledger
 from rundossier.core.dossier.model import Evidence, ReplayPlan
 from rundossier.core.dossier.windows import RUN_STEP
+from rundossier.core.status import NOT_DONE
 
 HOW = {
     "airflow": (
@@ -45,7 +46,7 @@ def replay_plan(
     live: bool,
 ) -> ReplayPlan | None:
     """The plan for a failed (or live) run; None for a run that did not fail."""
-    if not live and run.status not in ("failed", "crashed", "upstream_failed", "cancelled"):
+    if not live and run.status not in NOT_DONE:
         return None
     how = HOW.get(run.orchestrator, HOW["python"])
     steps = {sid: s for sid, s in latest.items() if sid != RUN_STEP}

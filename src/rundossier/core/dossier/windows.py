@@ -29,9 +29,10 @@ from rundossier.core.dossier.events import FIRST_WORK, LAST_WORK, RUN_QUEUED, RU
 from rundossier.core.dossier.ledger import Ledger
 from rundossier.core.dossier.model import CLOSED, INCONSISTENT, OPEN, UNKNOWN, WINDOW_NAMES, Timing, Window
 from rundossier.core.ids import RUN_STEP
+from rundossier.core.status import ACTIVE
 
 #: the recorder's step id for a failure outside any step (not a step of the flow)
-ACTIVE_STATUSES = frozenset({"queued", "running", "paused"})
+ACTIVE_STATUSES = ACTIVE  # the dossier's name for it
 
 
 @dataclass(slots=True)

@@ -25,8 +25,6 @@ from enum import StrEnum
 from rundossier.core.retention.policy import Policy
 from rundossier.core.status import TERMINAL
 
-_TERMINAL = frozenset(s.value for s in TERMINAL)
-
 
 class Action(StrEnum):
     KEEP = "keep"
@@ -67,7 +65,7 @@ class RunFacts:
 
     @property
     def terminal(self) -> bool:
-        return self.status in _TERMINAL
+        return self.status in TERMINAL
 
 
 @dataclass(frozen=True, slots=True)

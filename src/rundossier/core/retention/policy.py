@@ -25,6 +25,7 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import Any
 
+from rundossier.core.timefmt import iso
 from rundossier.errors import InvalidInput
 
 DEFAULT_PATTERN = "*"
@@ -119,7 +120,7 @@ class Rule:
             "kind": self.kind,
             **self.limits(),
             "source": self.source,
-            "updated_at": _iso(self.updated_at),
+            "updated_at": iso(self.updated_at),
         }
 
     @classmethod
@@ -356,10 +357,6 @@ def _overrides(raw: Any, source: str | None) -> list[Rule]:
 def merged(rule: Rule, **changes: Any) -> Rule:
     """`rule` with some limits changed (None keeps the current value)."""
     return replace(rule, **{k: v for k, v in changes.items() if v is not None})
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
 __all__ = [

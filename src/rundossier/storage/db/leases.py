@@ -24,6 +24,7 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from rundossier.core.ids import RUN_STEP
+from rundossier.core.status import ACTIVE
 from rundossier.storage.db.models import Event, Run, Step
 from rundossier.storage.db.types import utcnow
 
@@ -40,7 +41,7 @@ LOST_HEARTBEAT_CLASS = "killed"
 RUNNING = "running"
 CRASHED = "crashed"
 #: runs whose steps may still be running (a step of a finished run is left as it is)
-UNFINISHED = ("queued", "running", "paused")
+UNFINISHED = tuple(sorted(ACTIVE))
 
 
 def lost_heartbeat_message(heartbeat_at: datetime | None) -> str:
