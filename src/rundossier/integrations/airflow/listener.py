@@ -351,7 +351,7 @@ class RunDossierListener:
         handle = self.worker.call(start, timeout=state.timeout, what=f"record the start of {ids.step_id}")
         if handle is None:
             return
-        from rundossier.record import capture
+        from rundossier.record.capture import capture
 
         cm = capture(handle.log)
         cm.__enter__()
