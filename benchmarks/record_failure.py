@@ -6,10 +6,8 @@ Measured per operation (median and p99), all in this process, on the same machin
   rundossier  a failing step's finish: trace build, masking, bound, gzip, blob writes (trace text,
               trace JSON, log), rows (step, run root cause, event) for a chained exception of
               2 x 15 distinct frames (a generated module, with source lines) and 300 log lines
-              before it. The same failure recorded again and again: a retry, the same bug in
-              every mapped task; frames come from the frame memo (rundossier.core.trace.frames)
-  first seen  the same with rundossier's memos emptied before each (formatted frames, file basenames,
-              classes): code that never failed before
+              before it. rundossier keeps no memo between failures: each one is formatted
+              afresh, as code that never failed before
   floor       traceback.format_exception + gzip of that text and the log lines + one bare fsspec
               `pipe` to the same place in the same layout (a new run/step/try directory, as every
               failure gets) + one bare INSERT of the same data
@@ -19,7 +17,7 @@ Measured per operation (median and p99), all in this process, on the same machin
   step        a successful step: its start and its finish recorded (no log lines)
   2 writes    the bare SQL a step needs: one INSERT (with its lease) and one UPDATE of the same
               row, on the same schema, with the DBAPI driver directly
-The three failure measurements are interleaved (one of each per round, rounds in a row), and so
+The two failure measurements are interleaved (one of each per round, rounds in a row), and so
 are the step and its two writes, so a disk or CPU that slows down or speeds up during the run
 weighs on what is compared alike.
 Targets (issue #2): rundossier/floor <= 1.5, rundossier/sentry < 1.0, step/2-writes <= 2.0.
@@ -43,9 +41,6 @@ from pathlib import Path
 import fsspec
 
 from rundossier import Recorder
-from rundossier.core.dossier.classify import _error_class
-from rundossier.core.trace.fingerprint import _BASENAMES
-from rundossier.core.trace.frames import clear_memo
 from rundossier.settings import Settings
 from rundossier.storage.db.models import SQLModel
 
@@ -137,13 +132,6 @@ def timeit_rounds(fns: list[Callable[[int], object]], n: int, warmup: int = 50) 
         gc.enable()
 
 
-def forget_failures() -> None:
-    """Empty every memo rundossier keeps per failure: the next one is recorded as if it were the first."""
-    clear_memo()
-    _error_class.cache_clear()
-    _BASENAMES.clear()
-
-
 def p99(xs: list[float]) -> float:
     return sorted(xs)[int(len(xs) * 0.99) - 1]
 
@@ -177,15 +165,9 @@ def main() -> int:
     # build steps outside the timed region: only the failure recording is measured
     rounds = list(range(-1, -51, -1)) + list(range(n))
     steps = {i: prepared_step(i) for i in rounds}
-    # the same, with the memos emptied first: a failure from code that has not failed before
-    fresh = {i: prepared_step(n + 100 + i) for i in rounds}
 
     def repeat(i: int) -> None:
         steps[i].finish("failed", exc)
-
-    def first_seen(i: int) -> None:
-        forget_failures()
-        fresh[i].finish("failed", exc)
 
     # -- floor -----------------------------------------------------------------------------------
     fs = fsspec.filesystem("file", auto_mkdir=True)
@@ -199,7 +181,7 @@ def main() -> int:
         fs.pipe(path, data)
         floor_db.insert_failure(i, path, len(data))
 
-    rd, rd_first, fl = timeit_rounds([repeat, first_seen, floor], n)
+    rd, fl = timeit_rounds([repeat, floor], n)
     # the floor again, back to back: what it costs with its caches hot (a lower bound, for reference)
     fl_hot = timeit(lambda i: floor(n + 100 + i), n)
 
@@ -219,7 +201,6 @@ def main() -> int:
     )
     rows = [
         ("rundossier failure", rd),
-        ("  first seen", rd_first),
         ("floor", fl),
         ("  back to back", fl_hot),
         ("sentry capture", se),
@@ -231,7 +212,6 @@ def main() -> int:
             print(f"  {name:<20} median {statistics.median(xs):7.3f} ms   p99 {p99(xs):7.3f} ms")
     m = statistics.median
     print(f"  rundossier / floor   {m(rd) / m(fl):.2f}   (target <= 1.5)")
-    print(f"    first seen / floor {m(rd_first) / m(fl):.2f}")
     print(f"    rundossier / floor back to back {m(rd) / m(fl_hot):.2f}   (the floor with hot caches, for reference)")
     if se:
         print(f"  rundossier / sentry  {m(rd) / m(se):.2f}   (target < 1.0)")
