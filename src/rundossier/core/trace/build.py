@@ -35,6 +35,7 @@ from types import TracebackType
 from typing import Any
 
 from rundossier.core.trace.chain import group_members, printed_chain
+from rundossier.core.trace.frametext import remember_frames
 from rundossier.core.trace.model import (
     ExceptionNode,
     Frame,
@@ -136,6 +137,7 @@ def _from_exception(
             header, chain[-1].type, chain[-1].message, chain, "", True, reason or why, lines
         )
     try:
+        remember_frames(te)
         text = "".join(_capped_pieces(te.format(), cap))
     except Exception as err:  # noqa: BLE001
         text = ""

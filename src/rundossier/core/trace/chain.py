@@ -5,16 +5,24 @@ or, failing that, the one it was raised while handling (`__context__`, unless
 `__suppress_context__` hides it: `from None`, or a cause). `printed_chain` follows exactly those
 links; `exceptions_in` follows every link, hidden contexts and group members included. Both end
 at an exception they have already met, so a cycle ends the walk.
+
+They walk live exceptions and `traceback.TracebackException`s alike (the same attributes; a
+TracebackException built with `compact=True` keeps only the context it prints).
 """
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Iterator
+from typing import TypeVar
 
 from rundossier.core.trace.model import CAUSE, CONTEXT
 
+#: a live exception, or `traceback`'s snapshot of one
+Chained = TypeVar("Chained", BaseException, traceback.TracebackException)
 
-def printed_chain(error: BaseException, seen: set[int] | None = None) -> list[tuple[BaseException, str | None]]:
+
+def printed_chain(error: Chained, seen: set[int] | None = None) -> list[tuple[Chained, str | None]]:
     """`error` and the exceptions Python prints before it, outermost first, each with how it leads
     to the one before it in the list: CAUSE (it is that one's `__cause__`) or CONTEXT (its shown
     `__context__`); None for `error` itself.
@@ -23,8 +31,8 @@ def printed_chain(error: BaseException, seen: set[int] | None = None) -> list[tu
     in it ends the walk, and every exception walked is added to it.
     """
     seen = set() if seen is None else seen
-    out: list[tuple[BaseException, str | None]] = []
-    exc: BaseException | None = error
+    out: list[tuple[Chained, str | None]] = []
+    exc: Chained | None = error
     relation: str | None = None
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
@@ -38,16 +46,19 @@ def printed_chain(error: BaseException, seen: set[int] | None = None) -> list[tu
     return out
 
 
-def group_members(error: BaseException) -> tuple[BaseException, ...]:
+def group_members(error: Chained) -> tuple[Chained, ...]:
     """The members of an exception group, in order; () for any other exception."""
+    if isinstance(error, traceback.TracebackException):
+        return tuple(error.exceptions or ())
     return tuple(error.exceptions) if isinstance(error, BaseExceptionGroup) else ()
 
 
-def exceptions_in(error: BaseException) -> Iterator[BaseException]:
+def exceptions_in(error: Chained) -> Iterator[Chained]:
     """`error` and every exception it links to (`__cause__`, `__context__`, group members), each
     once, outermost first; cycles end the walk. Suppressed contexts count: the exception did
     happen while handling them."""
-    stack, seen = [error], set()
+    stack: list[Chained] = [error]
+    seen: set[int] = set()
     while stack:
         exc = stack.pop()
         if id(exc) in seen:
