@@ -128,6 +128,7 @@ def _from_exception(
 ) -> TraceDoc:
     # Broad catches below: a user's exception can break anything (a `__str__` that raises, a
     # `__notes__` property, a classifier); it must still give a document, never an error.
+    chain: tuple[ExceptionNode, ...]
     try:
         te = traceback.TracebackException(type(exc), exc, exc.__traceback__, compact=True)
     except Exception as err:  # noqa: BLE001
@@ -289,15 +290,16 @@ def _describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {_safe_str(err)}"[:500]
 
 
-def _clean(value: Any, cap: int) -> str:
-    if not isinstance(value, str):
-        if isinstance(value, bytes):
-            value = value.decode("utf-8", "backslashreplace")
-        else:
-            value = _safe_str(value)
-    if value.isascii() and len(value) <= cap:
-        return value
-    return cut_middle(value, cap)
+def _clean(value: object, cap: int) -> str:
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, bytes):
+        text = value.decode("utf-8", "backslashreplace")
+    else:
+        text = _safe_str(value)
+    if text.isascii() and len(text) <= cap:
+        return text
+    return cut_middle(text, cap)
 
 
 def _clean_lines(lines: Sequence[str], cap: int) -> tuple[str, ...]:

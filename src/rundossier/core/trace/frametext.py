@@ -29,11 +29,11 @@ class RememberedStack(traceback.StackSummary):
     def format_frame_summary(self, frame_summary: traceback.FrameSummary, **kwargs: object) -> str:
         fs = frame_summary
         if fs.locals:
-            return super().format_frame_summary(fs, **kwargs)  # type: ignore[call-arg]  # kwargs: 3.13+
+            return super().format_frame_summary(fs, **kwargs)
         key = (fs.filename, fs.lineno, fs.end_lineno, fs.colno, fs.end_colno, fs.name, fs.line, *sorted(kwargs.items()))
         text = _printed.get(key)
         if text is None:
-            text = super().format_frame_summary(fs, **kwargs)  # type: ignore[call-arg]
+            text = super().format_frame_summary(fs, **kwargs)
             if len(_printed) >= MEMO_LIMIT:
                 _printed.clear()
             _printed[key] = text
