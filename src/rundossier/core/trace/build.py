@@ -2,9 +2,10 @@
 
 `build_trace` never raises and never invents a traceback:
 
-- an exception object: walked through `traceback.TracebackException(..., compact=True)`, so the
-  chain (`__cause__`, `__context__` honouring `__suppress_context__`, exception groups, cycles)
-  is exactly what `traceback` prints; `traceback_text` is that printed text, computed once.
+- an exception object: its chain is walked as `traceback` prints it (`chain.printed_chain`:
+  `__cause__`, `__context__` honouring `__suppress_context__`, exception groups, cycles), and
+  `traceback_text` is `traceback.TracebackException(..., compact=True).format()`, computed once
+  (frames printed through the memo of `frametext`).
   `captured` is True, also for an exception that was never raised (its frames are empty).
   Every member of an exception group is kept as a node (traceback's text shows the first 15);
   groups nested deeper than MAX_GROUP_DEPTH keep only a count (`omitted_exceptions`).
@@ -61,7 +62,7 @@ _TYPE_ONLY = re.compile(_TYPE_NAME)
 _TYPE_PREFIX_SCAN = 300  # characters of a string error looked at for a type prefix
 
 
-@functools.cache
+@functools.cache  # a constant of the interpreter, computed on first use
 def _library_roots() -> tuple[str, ...]:
     roots = set()
     paths = sysconfig.get_paths()
@@ -247,7 +248,7 @@ def _type_name(exc_type: type[BaseException], cap: int) -> str:
                 module = "<unknown>"
             name = module + "." + name
         return _clean(name, cap) if isinstance(name, str) else "<unknown>"
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a user's metaclass may raise anything from these attributes
         return "<unknown>"
 
 
@@ -282,7 +283,7 @@ def _safe_str(value: Any, what: str = "error", func: Callable[[Any], str] = str)
     try:
         text = func(value)
         return text if isinstance(text, str) else f"<{what} {func.__name__}() failed>"
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a user's __str__/__repr__ may raise anything (as traceback says it)
         return f"<{what} {func.__name__}() failed>"
 
 
