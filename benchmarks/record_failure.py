@@ -7,9 +7,8 @@ Measured per operation (median and p99), all in this process, on the same machin
               trace JSON, log), rows (step, run root cause, event) for a chained exception of
               2 x 15 distinct frames (a generated module, with source lines) and 300 log lines
               before it. The same failure recorded again and again: a retry, the same bug in
-              every mapped task; frames come from the frame memo (rundossier.core.trace.frames)
-  first seen  the same with rundossier's memos emptied before each (formatted frames, file basenames,
-              classes): code that never failed before
+              every mapped task; printed frames come from the memo (rundossier.core.trace.frametext)
+  first seen  the same with that memo emptied before each: code that never failed before
   floor       traceback.format_exception + gzip of that text and the log lines + one bare fsspec
               `pipe` to the same place in the same layout (a new run/step/try directory, as every
               failure gets) + one bare INSERT of the same data
@@ -43,9 +42,7 @@ from pathlib import Path
 import fsspec
 
 from rundossier import Recorder
-from rundossier.core.dossier.classify import _error_class
-from rundossier.core.trace.fingerprint import _BASENAMES
-from rundossier.core.trace.frames import clear_memo
+from rundossier.core.trace.frametext import forget_frames
 from rundossier.settings import Settings
 from rundossier.storage.db.models import SQLModel
 
@@ -137,13 +134,6 @@ def timeit_rounds(fns: list[Callable[[int], object]], n: int, warmup: int = 50) 
         gc.enable()
 
 
-def forget_failures() -> None:
-    """Empty every memo rundossier keeps per failure: the next one is recorded as if it were the first."""
-    clear_memo()
-    _error_class.cache_clear()
-    _BASENAMES.clear()
-
-
 def p99(xs: list[float]) -> float:
     return sorted(xs)[int(len(xs) * 0.99) - 1]
 
@@ -177,14 +167,14 @@ def main() -> int:
     # build steps outside the timed region: only the failure recording is measured
     rounds = list(range(-1, -51, -1)) + list(range(n))
     steps = {i: prepared_step(i) for i in rounds}
-    # the same, with the memos emptied first: a failure from code that has not failed before
+    # the same, with the memo emptied first: a failure from code that has not failed before
     fresh = {i: prepared_step(n + 100 + i) for i in rounds}
 
     def repeat(i: int) -> None:
         steps[i].finish("failed", exc)
 
     def first_seen(i: int) -> None:
-        forget_failures()
+        forget_frames()
         fresh[i].finish("failed", exc)
 
     # -- floor -----------------------------------------------------------------------------------

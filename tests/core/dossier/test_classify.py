@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-
 import pytest
 
 from rundossier.core.dossier.classify import (
@@ -16,8 +14,6 @@ from rundossier.core.dossier.classify import (
     error_class,
 )
 from tests.core.dossier.streams import event, t
-
-classify_module = importlib.import_module("rundossier.core.dossier.classify")
 
 
 def facts(chain=(), status="failed", events=None, **kw) -> FailureFacts:
@@ -262,7 +258,7 @@ def test_error_class_is_classify_for_status_and_error_alone(f: FailureFacts, cod
         ("ConnectionError", "refused", "unavailable"),
         (None, "ValueError: invalid input row 3", "data"),
         (None, None, "unknown"),
-        (None, "x" * 10_000 + " connection refused", "unavailable"),  # too long to remember: still classified
+        (None, "x" * 10_000 + " connection refused", "unavailable"),  # a long message is classified in full
     ],
 )
 def test_error_class_without_a_chain(error_type, message, code) -> None:
@@ -270,19 +266,8 @@ def test_error_class_without_a_chain(error_type, message, code) -> None:
     assert error_class("failed", (), error_type, message) == classify(f).code == code
 
 
-def test_error_class_remembers_short_inputs_only(monkeypatch) -> None:
-    calls = []
-    real = classify_module.classify
-    monkeypatch.setattr(classify_module, "classify", lambda f: calls.append(f) or real(f))
-    classify_module._error_class.cache_clear()
+def test_error_class_with_a_chain_ignores_the_error_fields() -> None:
     chain = (ErrorNode("TimeoutError", "read timed out after 30s"),)
     assert {error_class("failed", chain) for _ in range(5)} == {"timeout"}
-    assert len(calls) == 1
-    # with a chain, the error fields do not decide: one memo entry serves them all
-    assert error_class("failed", chain, "TimeoutError", "other text") == "timeout"
-    assert len(calls) == 1
-    long_message = "y" * (classify_module.ERROR_CLASS_MEMO_CHARS + 1)
-    for _ in range(2):
-        error_class("failed", (), "ValueError", long_message)
-    assert len(calls) == 3
-    assert classify_module._error_class.cache_info().currsize == 1
+    assert error_class("failed", chain, "ValueError", "other text") == "timeout"
+    assert error_class("failed", (), "ValueError", "y" * 10_000) == "data"

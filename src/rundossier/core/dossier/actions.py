@@ -145,18 +145,18 @@ def inspect_actions(run: Any, step: Any | None, material: Sequence[Material], ar
     out: list[Action] = []
     state = {m.name: m for m in material}
     trace = state.get("trace")
-    on_step = step is not None and step.step_id != RUN_STEP
+    on_step = step if step is not None and step.step_id != RUN_STEP else None
     if trace is not None and trace.state == "stored":
-        if on_step:
-            cmd = f"rundossier trace {run.run_id} --step {shlex.quote(step.step_id)} --try {step.try_number}"
+        if on_step is not None:
+            cmd = f"rundossier trace {run.run_id} --step {shlex.quote(on_step.step_id)} --try {on_step.try_number}"
         else:
             cmd = f"rundossier trace {run.run_id}"
         out.append(Action("inspect", "Read the full trace", cmd, trace.ref))
     elif trace is not None:
         out.append(Action("inspect", "Trace", None, trace.detail))
     log = state.get("log")
-    if on_step and log is not None:
-        path = f"/api/runs/{run.run_id}/steps/{quote(step.step_id, safe='')}/logs?try={step.try_number}"
+    if on_step is not None and log is not None:
+        path = f"/api/runs/{run.run_id}/steps/{quote(on_step.step_id, safe='')}/logs?try={on_step.try_number}"
         if log.state == "stored":
             out.append(Action("inspect", "Read the step's log", f"GET {path}", "or open the run in the UI"))
         else:

@@ -299,7 +299,11 @@ def _signals(
         out.append(Signal("killed_no_exception", "the run failed and no exception was reported"))
     if run.status == "success" and ledger.has(ARTIFACT_WRITTEN):
         last = _last_finished(latest_timing)
-        if last is not None and not ledger.step_kinds(last.step_id, last.try_number).get(ARTIFACT_WRITTEN):
+        if (
+            last is not None
+            and last.step_id is not None  # (a step's timing always has one)
+            and not ledger.step_kinds(last.step_id, last.try_number).get(ARTIFACT_WRITTEN)
+        ):
             if not ledger.run(ARTIFACT_WRITTEN):
                 out.append(
                     Signal(

@@ -37,7 +37,6 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from rundossier.core.dossier.events import (
@@ -469,10 +468,6 @@ def classify(facts: FailureFacts) -> Classification:
     )
 
 
-#: error messages longer than this are classified afresh each time instead of being remembered
-ERROR_CLASS_MEMO_CHARS = 4096
-
-
 def error_class(
     status: str,
     chain: Sequence[ErrorNode] = (),
@@ -480,22 +475,11 @@ def error_class(
     error_message: str | None = None,
 ) -> str:
     """`classify(...).code` for a failure known by its status and error alone (no events, no
-    timing): the class the recorder stores with each failure.
-
-    Remembered per distinct input (a bounded memo): a retry, or the same bug in every mapped task,
-    is classified once. When there is a chain it alone decides (as in `classify`)."""
+    timing): the class the recorder stores with each failure. When there is a chain it alone
+    decides (as in `classify`)."""
     if chain:
-        return _error_class(status, tuple(chain), None, None)
-    if error_message is not None and len(error_message) > ERROR_CLASS_MEMO_CHARS:
-        return classify(FailureFacts(status=status, error_type=error_type, error_message=error_message)).code
-    return _error_class(status, (), error_type, error_message)
-
-
-@lru_cache(maxsize=1024)
-def _error_class(
-    status: str, chain: tuple[ErrorNode, ...], error_type: str | None, error_message: str | None
-) -> str:
-    return classify(FailureFacts(status=status, error_type=error_type, error_message=error_message, chain=chain)).code
+        return classify(FailureFacts(status=status, chain=tuple(chain))).code
+    return classify(FailureFacts(status=status, error_type=error_type, error_message=error_message)).code
 
 
 def _nodes(facts: FailureFacts) -> list[tuple[ErrorNode, str]]:

@@ -164,7 +164,7 @@ def dossier_markdown(d: Dossier, *, ui_base_url: str | None = None) -> str:
         if c.also:
             out.append(f"- also matched: {', '.join(c.also)}")
         out.append("")
-    out.append("| window | run | " + (f"step {_md_escape(d.failed_step)} |" if _failed_timing(d) else ""))
+    out.append("| window | run | " + (f"step {_md_escape(d.failed_step or '')} |" if _failed_timing(d) else ""))
     out.append("|---|---|" + ("---|" if _failed_timing(d) else ""))
     ft = _failed_timing(d)
     for i, w in enumerate(d.timing.windows):
@@ -198,11 +198,11 @@ def dossier_markdown(d: Dossier, *, ui_base_url: str | None = None) -> str:
         out.append("")
         for diff in cmp.differences:
             out.append(f"- {_md_escape(diff.field)}: `{diff.failed}` vs `{diff.baseline}`")
-        for w in cmp.windows:
-            if w.delta_ms is not None:
-                scope = "run" if w.step_id is None else f"step {w.step_id}"
+        for wd in cmp.windows:
+            if wd.delta_ms is not None:
+                scope = "run" if wd.step_id is None else f"step {wd.step_id}"
                 out.append(
-                    f"- {_md_escape(scope)} {_label(w.window)}: {fmt_ms(w.failed_ms)} vs {fmt_ms(w.baseline_ms)}"
+                    f"- {_md_escape(scope)} {_label(wd.window)}: {fmt_ms(wd.failed_ms)} vs {fmt_ms(wd.baseline_ms)}"
                 )
         if cmp.newly_failed:
             out.append(f"- newly failed: {_md_escape(', '.join(cmp.newly_failed))}")

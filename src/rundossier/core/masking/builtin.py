@@ -328,7 +328,7 @@ def _value(text: str, pos: int, sep: str | None, counts: bool, path_key: bool, s
     v = _VALUE.match(text, pos)
     if v is None:
         return pos
-    kind = v.lastgroup
+    kind = v.lastgroup or ""  # (one named group always matches)
     s, e = v.span(kind)
     if kind in ("bare", "dq", "sq", "edq", "esq"):
         found = text[s:e]
@@ -365,7 +365,7 @@ def _cookie(text: str, pos: int, sep: str | None, spans: _Spans) -> int:
     v = _VALUE.match(text, pos)
     if v is None or v.lastgroup == "obj":
         return pos if v is None else v.end()
-    kind = v.lastgroup
+    kind = v.lastgroup or ""  # (one named group always matches)
     if kind in ("dq", "sq", "edq", "esq"):
         s, e = v.span(kind)
     elif sep != "assign":  # `--cookie value`: an unquoted flag value is an ordinary value

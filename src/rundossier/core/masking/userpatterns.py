@@ -64,6 +64,7 @@ def compile_patterns(patterns: Iterable[str | re.Pattern[str]]) -> tuple[UserPat
 
 
 def _compile(p: object) -> regex.Pattern[str]:
+    flags: int
     if isinstance(p, re.Pattern):
         if not isinstance(p.pattern, str):
             raise ConfigError(f"mask pattern {p.pattern!r} is a bytes regex; give a str regex")

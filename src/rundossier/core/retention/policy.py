@@ -322,8 +322,18 @@ def policies_from_mapping(settings: Mapping[str, Any], *, source: str | None = N
     if any(v is not None for v in default.values()):
         star = rules.get(DEFAULT_PATTERN)
         merged = {**(star.limits() if star else {}), **{k: v for k, v in default.items() if v is not None}}
-        rules[DEFAULT_PATTERN] = Rule(DEFAULT_PATTERN, source=source, **merged)
+        rules[DEFAULT_PATTERN] = _rule(DEFAULT_PATTERN, merged, source)
     return sorted(rules.values(), key=lambda r: r.pattern)
+
+
+def _rule(pattern: str, limits: Mapping[str, int | None], source: str | None) -> Rule:
+    return Rule(
+        pattern,
+        keep_days=limits.get("keep_days"),
+        keep_last=limits.get("keep_last"),
+        blob_days=limits.get("blob_days"),
+        source=source,
+    )
 
 
 def _overrides(raw: Any, source: str | None) -> list[Rule]:
@@ -348,7 +358,7 @@ def _overrides(raw: Any, source: str | None) -> list[Rule]:
             raise ValueError(f"{where} has unknown keys {sorted(unknown)}; use {', '.join(FIELDS)}")
         try:
             parsed = {name: parse_limit(name, limits.get(name)) for name in FIELDS}
-            out.append(Rule(check_pattern(pattern), source=source, **parsed))
+            out.append(_rule(check_pattern(pattern), parsed, source))
         except ValueError as exc:
             raise ValueError(f"{where}: {exc}") from None
     return out

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from rundossier.core.trace.bound import MIN_MAX_BYTES, bound
 from rundossier.core.trace.build import REASON_MESSAGE_ONLY, REASON_NO_ERROR, build_trace, default_in_app, mask_doc
-from rundossier.core.trace.chain import exceptions_in
+from rundossier.core.trace.chain import exceptions_in, group_members, printed_chain
 from rundossier.core.trace.fingerprint import fingerprint, normalize_message
 from rundossier.core.trace.model import (
     MARKER_BYTES,
@@ -29,6 +29,8 @@ __all__ = [
     "TraceDoc",
     "build_trace",
     "exceptions_in",
+    "printed_chain",
+    "group_members",
     "default_in_app",
     "mask_doc",
     "REASON_MESSAGE_ONLY",

@@ -2,9 +2,10 @@
 
 `build_trace` never raises and never invents a traceback:
 
-- an exception object: walked through `traceback.TracebackException(..., compact=True)`, so the
-  chain (`__cause__`, `__context__` honouring `__suppress_context__`, exception groups, cycles)
-  is exactly what `traceback` prints; `traceback_text` is that printed text, computed once.
+- an exception object: its chain is walked as `traceback` prints it (`chain.printed_chain`:
+  `__cause__`, `__context__` honouring `__suppress_context__`, exception groups, cycles), and
+  `traceback_text` is `traceback.TracebackException(..., compact=True).format()`, computed once
+  (frames printed through the memo of `frametext`).
   `captured` is True, also for an exception that was never raised (its frames are empty).
   Every member of an exception group is kept as a node (traceback's text shows the first 15);
   groups nested deeper than MAX_GROUP_DEPTH keep only a count (`omitted_exceptions`).
@@ -25,17 +26,18 @@ from `linecache`, as `traceback` itself does.
 from __future__ import annotations
 
 import functools
+import linecache
 import os
 import re
 import sysconfig
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from types import TracebackType
 from typing import Any
 
-from rundossier.core.trace.frames import memoize_frames, remember
+from rundossier.core.trace.chain import group_members, printed_chain
+from rundossier.core.trace.frametext import remember_frames
 from rundossier.core.trace.model import (
-    CAUSE,
-    CONTEXT,
     ExceptionNode,
     Frame,
     TraceDoc,
@@ -60,7 +62,7 @@ _TYPE_ONLY = re.compile(_TYPE_NAME)
 _TYPE_PREFIX_SCAN = 300  # characters of a string error looked at for a type prefix
 
 
-@functools.cache
+@functools.cache  # a constant of the interpreter, computed on first use
 def _library_roots() -> tuple[str, ...]:
     roots = set()
     paths = sysconfig.get_paths()
@@ -125,27 +127,27 @@ def _from_exception(
     in_app: Callable[[str], bool],
     cap: int,
 ) -> TraceDoc:
+    # Broad catches below: a user's exception can break anything (a `__str__` that raises, a
+    # `__notes__` property, a classifier); it must still give a document, never an error.
+    chain: tuple[ExceptionNode, ...]
     try:
         te = traceback.TracebackException(type(exc), exc, exc.__traceback__, compact=True)
-    except Exception as err:  # noqa: BLE001 - a broken exception must still give a document
+    except Exception as err:  # noqa: BLE001
         chain = (_fallback_node(exc, in_app, cap),)
         why = f"the traceback module could not walk this exception ({_describe(err)})"
         return TraceDoc(
             header, chain[-1].type, chain[-1].message, chain, "", True, reason or why, lines
         )
     try:
-        memoize_frames(te)
-    except Exception:  # noqa: BLE001 - then traceback formats every frame itself
-        pass
-    try:
-        text = "".join(_capped_pieces(_format(te), cap))
+        remember_frames(te)
+        text = "".join(_capped_pieces(te.format(), cap))
     except Exception as err:  # noqa: BLE001
         text = ""
         reason = (
             reason or f"the traceback module could not format this exception ({_describe(err)})"
         )
     try:
-        chain = _Walker(in_app, cap).chain(te, 0)
+        chain = _Walker(in_app, cap).chain(exc, 0, set())
     except Exception as err:  # noqa: BLE001
         chain = (_fallback_node(exc, in_app, cap),)
         reason = reason or f"the exception chain could not be walked ({_describe(err)})"
@@ -153,46 +155,7 @@ def _from_exception(
     return TraceDoc(header, last.type, last.message, chain, text, True, reason, lines)
 
 
-#: what `traceback` prints between the exceptions of a chain
-_CAUSE_LINE = getattr(
-    traceback, "_cause_message", "\nThe above exception was the direct cause of the following exception:\n\n"
-)
-_CONTEXT_LINE = getattr(
-    traceback, "_context_message", "\nDuring handling of the above exception, another exception occurred:\n\n"
-)
-
-
-def _format(te: Any) -> Any:
-    """The pieces `te.format()` yields. A chain without exception groups is printed with no
-    indentation, so its pieces are put together here directly: `format()` would pass each one
-    through `textwrap.indent` with an empty margin, half of its cost once frames are memoised.
-    Groups (indented, with margins) go through `format()` itself."""
-    chain: list[tuple[str | None, Any]] = []
-    exc = te
-    while exc is not None:
-        if getattr(exc, "exceptions", None) is not None:
-            return te.format()
-        if exc.__cause__ is not None:
-            chain.append((_CAUSE_LINE, exc))
-            exc = exc.__cause__
-        elif exc.__context__ is not None and not exc.__suppress_context__:
-            chain.append((_CONTEXT_LINE, exc))
-            exc = exc.__context__
-        else:
-            chain.append((None, exc))
-            exc = None
-    pieces: list[str] = []
-    for line, exc in reversed(chain):  # root cause first, each after the line that leads to it
-        if line is not None:
-            pieces.append(line)
-        if exc.stack:
-            pieces.append("Traceback (most recent call last):\n")
-            pieces.extend(exc.stack.format())
-        pieces.extend(exc.format_exception_only())
-    return pieces
-
-
-def _capped_pieces(pieces: Any, cap: int) -> Any:
+def _capped_pieces(pieces: Iterable[str], cap: int) -> Iterator[str]:
     for piece in pieces:
         if piece.isascii() and len(piece) <= cap:
             yield piece
@@ -201,63 +164,48 @@ def _capped_pieces(pieces: Any, cap: int) -> Any:
 
 
 class _Walker:
-    """Builds ExceptionNodes from a TracebackException tree, the way `format()` walks it."""
+    """Builds the ExceptionNodes of a live exception, in the order `traceback` prints them.
+
+    Source lines come from `linecache`, which `traceback` has just refreshed for these files."""
 
     def __init__(self, in_app: Callable[[str], bool], cap: int) -> None:
         self._in_app = in_app
         self._cap = cap
         self._in_app_cache: dict[str, bool] = {}
 
-    def chain(self, te: Any, depth: int) -> tuple[ExceptionNode, ...]:
-        outermost_first: list[tuple[Any, str | None]] = []
-        seen: set[int] = set()
-        exc = te
-        while exc is not None and id(exc) not in seen:
-            seen.add(id(exc))
-            if getattr(exc, "__cause__", None) is not None:
-                relation, nxt = CAUSE, exc.__cause__
-            elif getattr(exc, "__context__", None) is not None and not getattr(
-                exc, "__suppress_context__", False
-            ):
-                relation, nxt = CONTEXT, exc.__context__
-            else:
-                relation, nxt = None, None
-            outermost_first.append((exc, relation))
-            exc = nxt
-        nodes = []
-        count = len(outermost_first)
-        for i in range(count - 1, -1, -1):
-            te_i = outermost_first[i][0]
-            relation = outermost_first[i - 1][1] if i > 0 else None
-            nodes.append(self.node(te_i, relation, depth))
-        return tuple(nodes)
+    def chain(self, exc: BaseException, depth: int, seen: set[int]) -> tuple[ExceptionNode, ...]:
+        """The printed chain of `exc`, root cause first; `seen` is shared by the whole tree."""
+        links = printed_chain(exc, seen)
+        return tuple(self.node(e, relation, depth, seen) for e, relation in reversed(links))
 
-    def node(self, te: Any, relation: str | None, depth: int) -> ExceptionNode:
+    def node(self, exc: BaseException, relation: str | None, depth: int, seen: set[int]) -> ExceptionNode:
         cap = self._cap
-        members = getattr(te, "exceptions", None)
+        members = group_members(exc)
         group: tuple[tuple[ExceptionNode, ...], ...] = ()
         omitted_exceptions = 0
         if members:
             if depth >= MAX_GROUP_DEPTH:
                 omitted_exceptions = len(members)
             else:
-                group = tuple(self.chain(member, depth + 1) for member in members)
+                group = tuple(self.chain(member, depth + 1, seen) for member in members)
         return ExceptionNode(
-            type=_te_type(te, cap),
-            message=_clean(getattr(te, "_str", ""), cap),
-            frames=self.frames(getattr(te, "stack", ()) or ()),
-            notes=_notes(getattr(te, "__notes__", None), cap),
+            type=_type_name(type(exc), cap),
+            message=_clean(_safe_str(exc, "exception"), cap),
+            frames=self.frames(exc.__traceback__),
+            notes=_notes(exc, cap),
             relation=relation,
             group=group,
             omitted_exceptions=omitted_exceptions,
         )
 
-    def frames(self, stack: Any) -> tuple[Frame, ...]:
+    def frames(self, tb: TracebackType | None) -> tuple[Frame, ...]:
+        """The frames of `tb`, outermost first; identical consecutive ones (recursion) folded."""
         out: list[Frame] = []
-        last_key: tuple[Any, Any, Any] | None = None
+        last_key: tuple[str, int | None, str] | None = None
         repeat = 0
-        for fs in stack:
-            key = (fs.filename, fs.lineno, fs.name)
+        for frame, lineno in traceback.walk_tb(tb):
+            code = frame.f_code
+            key = (code.co_filename, lineno, code.co_name)
             if key == last_key:
                 repeat += 1
                 continue
@@ -265,30 +213,15 @@ class _Walker:
                 out[-1] = _with_repeat(out[-1], repeat)
             repeat = 0
             last_key = key
-            out.append(self.frame(fs))
+            out.append(self.frame(code.co_filename, lineno, code.co_name, frame.f_globals))
         if repeat:
             out[-1] = _with_repeat(out[-1], repeat)
         return tuple(out)
 
-    def frame(self, fs: Any) -> Frame:
-        if self._in_app is default_in_app:  # then the Frame depends on the location alone
-            try:
-                key = ("frame", fs.filename, fs.lineno, fs.name, fs.line, self._cap)
-                hash(key)
-            except Exception:  # noqa: BLE001 - an odd frame: build it afresh
-                return self._frame(fs)
-            return remember(key, lambda: self._frame(fs))
-        return self._frame(fs)
-
-    def _frame(self, fs: Any) -> Frame:
+    def frame(self, filename: str, lineno: int | None, name: str, module_globals: dict[str, Any]) -> Frame:
         cap = self._cap
-        filename = _clean(fs.filename if isinstance(fs.filename, str) else "<unknown>", cap)
-        try:
-            line = fs.line or ""
-        except Exception:  # noqa: BLE001
-            line = ""
-        lineno = fs.lineno if isinstance(fs.lineno, int) else None
-        name = fs.name if isinstance(fs.name, str) else "<unknown>"
+        line = linecache.getline(filename, lineno, module_globals).strip() if lineno is not None else ""
+        filename = _clean(filename, cap)
         return Frame(filename, lineno, _clean(name, cap), _clean(line, cap), self.in_app(filename))
 
     def in_app(self, filename: str) -> bool:
@@ -296,7 +229,7 @@ class _Walker:
         if hit is None:
             try:
                 hit = bool(self._in_app(filename))
-            except Exception:  # noqa: BLE001 - a broken classifier falls back to the default
+            except Exception:  # noqa: BLE001 - a user's classifier may raise anything: the default decides
                 hit = default_in_app(filename)
             self._in_app_cache[filename] = hit
         return hit
@@ -306,18 +239,7 @@ def _with_repeat(frame: Frame, repeat: int) -> Frame:
     return Frame(frame.filename, frame.lineno, frame.name, frame.line, frame.in_app, repeat)
 
 
-def _te_type(te: Any, cap: int) -> str:
-    """The exception type as traceback prints it: "ValueError", "pkg.mod.MyError"."""
-    try:
-        printed = getattr(te, "exc_type_str", None)  # Python 3.13+
-        if isinstance(printed, str):
-            return _clean(printed, cap)
-        return _type_name(te.exc_type, cap)
-    except Exception:  # noqa: BLE001
-        return "<unknown>"
-
-
-def _type_name(exc_type: Any, cap: int) -> str:
+def _type_name(exc_type: type[BaseException], cap: int) -> str:
     try:
         name = exc_type.__qualname__
         module = exc_type.__module__
@@ -326,30 +248,31 @@ def _type_name(exc_type: Any, cap: int) -> str:
                 module = "<unknown>"
             name = module + "." + name
         return _clean(name, cap) if isinstance(name, str) else "<unknown>"
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a user's metaclass may raise anything from these attributes
         return "<unknown>"
 
 
-def _notes(notes: Any, cap: int) -> tuple[str, ...]:
+def _notes(exc: BaseException, cap: int) -> tuple[str, ...]:
     """`__notes__` as traceback 3.12+ prints them (a non-sequence is shown by its repr)."""
-    if notes is None:
-        return ()
     try:
+        notes = getattr(exc, "__notes__", None)
+        if notes is None:
+            return ()
         if isinstance(notes, Sequence) and not isinstance(notes, (str, bytes)):
             return tuple(
                 _clean(n if isinstance(n, str) else _safe_str(n, "note"), cap) for n in notes
             )
         return (_clean(_safe_str(notes, "__notes__", repr), cap),)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a user's `__notes__` may raise anything
         return ("<__notes__ could not be read>",)
 
 
 def _fallback_node(exc: BaseException, in_app: Callable[[str], bool], cap: int) -> ExceptionNode:
-    """A single node built without TracebackException (when it could not walk `exc`)."""
+    """A single node built without `traceback` (when it could not walk `exc`)."""
     frames: tuple[Frame, ...] = ()
     try:
-        frames = _Walker(in_app, cap).frames(traceback.extract_tb(exc.__traceback__))
-    except Exception:  # noqa: BLE001
+        frames = _Walker(in_app, cap).frames(exc.__traceback__)
+    except Exception:  # noqa: BLE001 - the node then has no frames
         pass
     return ExceptionNode(
         _type_name(type(exc), cap), _clean(_safe_str(exc, "exception"), cap), frames
@@ -360,7 +283,7 @@ def _safe_str(value: Any, what: str = "error", func: Callable[[Any], str] = str)
     try:
         text = func(value)
         return text if isinstance(text, str) else f"<{what} {func.__name__}() failed>"
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a user's __str__/__repr__ may raise anything (as traceback says it)
         return f"<{what} {func.__name__}() failed>"
 
 
@@ -368,15 +291,16 @@ def _describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {_safe_str(err)}"[:500]
 
 
-def _clean(value: Any, cap: int) -> str:
-    if not isinstance(value, str):
-        if isinstance(value, bytes):
-            value = value.decode("utf-8", "backslashreplace")
-        else:
-            value = _safe_str(value)
-    if value.isascii() and len(value) <= cap:
-        return value
-    return cut_middle(value, cap)
+def _clean(value: object, cap: int) -> str:
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, bytes):
+        text = value.decode("utf-8", "backslashreplace")
+    else:
+        text = _safe_str(value)
+    if text.isascii() and len(text) <= cap:
+        return text
+    return cut_middle(text, cap)
 
 
 def _clean_lines(lines: Sequence[str], cap: int) -> tuple[str, ...]:

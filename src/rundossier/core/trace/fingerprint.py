@@ -141,22 +141,7 @@ def _node_signature(node: ExceptionNode, in_app: bool) -> list[object]:
     return signature
 
 
-#: file basenames as they enter the recipe, per filename (a failure's frames share a few files)
-_BASENAMES: dict[str, str] = {}
-_BASENAMES_LIMIT = 4096
-
-
 def _basename(filename: str) -> str:
-    hit = _BASENAMES.get(filename)
-    if hit is None:
-        hit = _recipe_basename(filename)
-        if len(_BASENAMES) >= _BASENAMES_LIMIT:
-            _BASENAMES.clear()
-        _BASENAMES[filename] = hit
-    return hit
-
-
-def _recipe_basename(filename: str) -> str:
     base = filename.replace("\\", "/").rsplit("/", 1)[-1]
     stem = base.split(".", 1)[0]
     if base.startswith("<") or (stem and stem.isdigit()):

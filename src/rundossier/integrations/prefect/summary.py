@@ -13,6 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from rundossier.core.trace.chain import printed_chain
+from rundossier.core.trace.model import CAUSE, CONTEXT
+
 MAX_CHAIN = 8
 MAX_LINE = 300
 NO_UI_HINT = (
@@ -51,21 +54,17 @@ class FailureSummary:
 
 def chain_of(exc: BaseException | None, mask: Callable[[str], str] = str, limit: int = MAX_CHAIN) -> tuple[str, ...]:
     """`("RuntimeError: load failed", "caused by ConnectionError: timeout")`, outermost first, masked."""
-    out: list[str] = []
-    seen: set[int] = set()
-    link = ""
-    while exc is not None and id(exc) not in seen and len(out) < limit:
-        seen.add(id(exc))
-        out.append(link + one_line(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, mask))
-        if exc.__cause__ is not None:
-            exc, link = exc.__cause__, "caused by "
-        elif exc.__context__ is not None and not exc.__suppress_context__:
-            exc, link = exc.__context__, "while handling "
-        else:
-            exc = None
-    if exc is not None and id(exc) not in seen:
-        out.append("...")
-    return tuple(out)
+    if exc is None:
+        return ()
+    links = printed_chain(exc)
+    out = tuple(
+        _LINK_WORDS.get(relation or "", "") + one_line(f"{type(e).__name__}: {e}" if str(e) else type(e).__name__, mask)
+        for e, relation in links[:limit]
+    )
+    return out + ("...",) if len(links) > limit else out
+
+
+_LINK_WORDS = {CAUSE: "caused by ", CONTEXT: "while handling "}
 
 
 def one_line(text: str, mask: Callable[[str], str] = str, limit: int = MAX_LINE) -> str:
