@@ -32,7 +32,7 @@ export function installPrefs({ rerender }) {
     const dark = theme === "dark" || (theme === "auto" && system.matches);
     document.documentElement.dataset.theme = dark ? "dark" : "light";
     themeBtn.textContent = `Theme: ${THEME_LABEL[theme]}`;
-    themeBtn.setAttribute("aria-label", `Colour mode: ${THEME_LABEL[theme]}${theme === "auto" ? " (follows the system)" : ""}. Switch`);
+    themeBtn.title = `Colour mode: ${theme === "auto" ? "as the system's setting" : THEME_LABEL[theme].toLowerCase()}; click to switch`;
   };
   if (framed) {
     themeBtn.hidden = true; // the host's colour mode (frame.js)

@@ -21,9 +21,9 @@ const measured = (w) => (w.duration_ms ?? w.elapsed_ms ?? 0) > 0;
 export function windowsBar(timing) {
   const windows = (timing && timing.windows) || [];
   if (!windows.length) return h("p", { class: "muted small", "data-testid": "nothing-measured" }, "Nothing was measured for this run.");
-  const shown = windows.filter((w) => measured(w) || (w.state !== "closed" && w.state !== "open"));
+  const shown = windows.filter((w) => w.state !== "closed" || measured(w)); // no bar for a 0.0 s window
   const known = shown.reduce((a, w) => a + (w.duration_ms || w.elapsed_ms || 0), 0) || 1;
-  const anyMeasured = windows.some(measured);
+  const anyMeasured = windows.some((w) => measured(w) || w.state === "open");
   return h("div", { class: "windows" },
     anyMeasured ? h("div", { class: "wbar", role: "img", "aria-label": windows.map((w) => `${WINDOW_LABEL[w.name] || w.name} ${w.state === "closed" ? fmtDuration(w.duration_ms) : w.state}`).join(", ") },
       shown.map((w) => {
