@@ -19,12 +19,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the test helpers (tests/seeding.py, tests/liveserver.py)
 
+from tests.liveserver import LiveServer  # noqa: E402
+from tests.seeding import failed_run, history_run, log_run  # noqa: E402
+
 from rundossier import Recorder  # noqa: E402
 from rundossier.server import create_app  # noqa: E402
 from rundossier.settings import Settings  # noqa: E402
 from rundossier.storage.db import RunStore  # noqa: E402
-from tests.liveserver import LiveServer  # noqa: E402
-from tests.seeding import failed_run, history_run, log_run  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 VIEWPORT = {"width": 1280, "height": 800}
@@ -38,8 +39,10 @@ def seed(store: RunStore, rec: Recorder) -> dict[str, str]:
             flow_id="partner_export",
             status="failed",
             ago=timedelta(hours=9),
-            error=("requests.exceptions.ReadTimeout", "HTTPSConnectionPool(host='api.partner.example', port=443): "
-                   "Read timed out. (read timeout=30)"),
+            error=(
+                "requests.exceptions.ReadTimeout",
+                "HTTPSConnectionPool(host='api.partner.example', port=443): Read timed out. (read timeout=30)",
+            ),
             duration_s=95,
         ),
         "crashed": history_run(
@@ -62,7 +65,9 @@ def seed(store: RunStore, rec: Recorder) -> dict[str, str]:
             error=("KeyError", "'customer_id'"),
             duration_s=12.4,
         ),
-        "ml_ok": history_run(store, flow_id="ml_train", ago=timedelta(hours=2), orchestrator="prefect", duration_s=1520),
+        "ml_ok": history_run(
+            store, flow_id="ml_train", ago=timedelta(hours=2), orchestrator="prefect", duration_s=1520
+        ),
         "report": log_run(rec, 300),
     }
     ids["failed"] = failed_run(rec)

@@ -119,7 +119,9 @@ def test_the_runs_list_fits_1280_and_becomes_cards_at_390(site: Site, page: Any)
     long = history_run(site.store, flow_id="partner_export", status="failed", error=("ReadTimeout", "x" * 400))
     page.reload()
     long_chip = page.locator(f"tr[data-run-id='{long}']").get_by_test_id("error-chip")
-    assert long_chip.evaluate("el => el.scrollWidth > el.clientWidth && getComputedStyle(el).textOverflow === 'ellipsis'")
+    assert long_chip.evaluate(
+        "el => el.scrollWidth > el.clientWidth && getComputedStyle(el).textOverflow === 'ellipsis'"
+    )
     assert long_chip.bounding_box()["height"] < 30
     page.screenshot(path=str(SCREENSHOTS / "triage_runs_1280.png"))
 
@@ -209,3 +211,18 @@ def test_one_time_zone_rule_local_with_offset_or_utc(site: Site, page: Any) -> N
     iso = started.get_attribute("datetime")
     utc = page.evaluate("(iso) => new Date(iso).toISOString().slice(0, 19).replace('T', ' ')", iso)
     expect(started).to_have_text(utc)
+
+
+def test_the_log_level_filter_hides_the_quieter_lines_of_the_page(site: Site, page: Any) -> None:
+    page.goto(f"{site.url}/#/run/{site.ids['big_log']}/step/render")
+    rows = page.locator("table.log tbody tr.ln")
+    expect(rows).to_have_count(500)
+    page.get_by_label("Level").select_option("warning")
+    expect(page.locator("table.log tbody tr.ln:visible")).to_have_count(5)  # checkpoints 1-5 (WARNING)
+    expect(page.locator(".level-note")).to_have_text("495 lines of this page hidden by the level filter")
+    page.get_by_role("button", name="Next ›").click()  # the filter holds on the next page
+    expect(page.get_by_test_id("log-page")).to_contain_text("Page 2 of 4")
+    expect(page.locator("table.log tbody tr.ln:visible")).to_have_count(5)
+    page.get_by_label("Level").select_option("")
+    expect(page.locator("table.log tbody tr.ln:visible")).to_have_count(500)
+    expect(page.locator(".level-note")).to_be_hidden()
