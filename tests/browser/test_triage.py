@@ -226,3 +226,37 @@ def test_the_log_level_filter_hides_the_quieter_lines_of_the_page(site: Site, pa
     page.get_by_label("Level").select_option("")
     expect(page.locator("table.log tbody tr.ln:visible")).to_have_count(500)
     expect(page.locator(".level-note")).to_be_hidden()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_triage_screens_keep_wcag_aa_contrast(site: Site, page: Any, scheme: str) -> None:
+    from tests.browser.test_ui import CONTRAST_JS
+
+    page.emulate_media(color_scheme=scheme)
+    page.goto(f"{site.url}/#/runs")
+    expect(page.locator(f"tr[data-run-id='{site.ids['failed']}']")).to_be_visible()
+    expect(page.locator("html")).to_have_attribute("data-theme", scheme)
+    checked = page.evaluate(
+        CONTRAST_JS,
+        [
+            "th",
+            ".muted",
+            "label",
+            ".btn",
+            ".chip",
+            ".badge.st-success",
+            ".badge.st-failed",
+            ".col-flow a",
+            "td",
+            ".pref",
+        ],
+    )
+    page.goto(f"{site.url}/#/run/{site.ids['failed']}")
+    expect(page.get_by_test_id("top-frame")).to_be_visible()
+    checked += page.evaluate(
+        CONTRAST_JS,
+        [".fh-headline", ".fh-type", ".fh-message", ".fh-where", ".fh-step", ".exc-type", ".frame-where", ".kv dt"],
+    )
+    assert len(checked) >= 15, checked
+    low = [c for c in checked if c[2] < 4.5]
+    assert low == [], f"below the WCAG AA contrast ratio of 4.5:1 in {scheme} mode: {low}"
