@@ -62,6 +62,10 @@ def test_a_failed_run_opens_on_what_failed_where_and_what_to_do(site: Site, page
     head_box, stack_box = head.bounding_box(), stack.bounding_box()
     assert stack_box["y"] >= head_box["y"] + head_box["height"]
     assert stack_box["y"] < page.get_by_test_id("dossier").bounding_box()["y"]
+    # next actions are for a person: a link to the log, not a raw API GET
+    dossier = page.get_by_test_id("dossier")
+    expect(dossier).not_to_contain_text("GET /api/")
+    expect(dossier.get_by_test_id("action-link").first).to_have_attribute("href", re.compile(r"view=log$"))
     # the message is text a person can select and copy
     assert page.evaluate("() => getComputedStyle(document.querySelector('.fh-message')).userSelect") != "none"
     page.screenshot(path=str(SCREENSHOTS / "triage_run_1280.png"))

@@ -8,7 +8,7 @@ import { viewTraceLink } from "./chip.js";
 /** The step and try the run failed on: the dossier's, else the root step's latest try; null for a run-level failure. */
 export function failingStep(run) {
   const d = run.dossier || {};
-  let stepId = d.failed_step || run.root_step_id || null;
+  const stepId = d.failed_step || run.root_step_id || null;
   if (!stepId || stepId === "_run") return null;
   const tries = (run.steps || []).filter((s) => s.step_id === stepId);
   if (!tries.length) return null;
