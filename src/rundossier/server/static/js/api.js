@@ -88,7 +88,8 @@ export const api = {
 
 /**
  * Live updates over server-sent events, shared by every page.
- * States: connecting, live, error (reconnecting), disconnected (gave up until `start()`).
+ * States: connecting, live, error (reconnecting), offline (retrying; several attempts failed),
+ * disconnected (stopped until `start()`: the browser is offline, or a token is needed).
  */
 export class LiveStream {
   constructor() {
@@ -118,9 +119,10 @@ export class LiveStream {
     this.stateListeners.forEach((fn) => fn(state, before));
   }
 
-  start() {
+  /** Connect; `retrying` keeps the current state shown (Reconnecting, Offline) until the server answers. */
+  start(retrying = false) {
     this.stop();
-    this.setState("connecting");
+    if (!retrying) this.setState("connecting");
     const source = new EventSource("api/stream", { withCredentials: true });
     this.source = source;
     source.addEventListener("hello", () => {
@@ -138,16 +140,18 @@ export class LiveStream {
     });
     source.onerror = () => {
       if (this.source !== source) return;
+      this.failures += 1;
+      // "error" reads "Reconnecting"; after a few failed attempts in a row, "offline" (still retrying)
+      const state = this.failures > 3 ? "offline" : "error";
       if (source.readyState === EventSource.CLOSED) {
-        // the browser gave up (an HTTP error, e.g. 401): retry ourselves, slower and slower
-        this.failures += 1;
-        this.setState(this.failures > 5 ? "disconnected" : "error");
+        // the browser gave up (an HTTP error, e.g. 401 or a proxy's 502): retry ourselves, slower and slower
+        this.setState(state);
         source.close();
         this.source = null;
-        const delay = Math.min(30000, 1000 * 2 ** Math.min(this.failures, 5));
-        this.retryTimer = setTimeout(() => this.start(), delay);
+        const delay = Math.min(10000, 1000 * 2 ** Math.min(this.failures, 4));
+        this.retryTimer = setTimeout(() => this.start(true), delay);
       } else {
-        this.setState("error"); // the browser reconnects by itself (retry: 3000)
+        this.setState(state); // the browser reconnects by itself (retry: 3000)
       }
     };
   }

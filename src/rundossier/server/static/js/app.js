@@ -2,7 +2,8 @@
 
 import { live } from "./api.js";
 import { installFrame } from "./frame.js";
-import { h, fill, parseHash } from "./util.js";
+import { installPrefs } from "./prefs.js";
+import { h, fill, parseHash, setTitle } from "./util.js";
 import { renderRuns } from "./pages/runs.js";
 import { renderRun } from "./pages/run.js";
 import { renderStep } from "./pages/step.js";
@@ -14,7 +15,8 @@ installFrame();
 
 const main = document.getElementById("main");
 const indicator = document.querySelector("[data-testid=live-indicator]");
-const LABELS = { connecting: "Connecting", live: "Live", error: "Error", disconnected: "Disconnected" };
+const LABELS = { connecting: "Connecting", live: "Live", error: "Reconnecting", offline: "Offline", disconnected: "Offline" };
+const TITLES = { runs: "Runs", run: "Run", step: "Step", failures: "Failures", retention: "Retention", find: "Finding a run", "not-found": "Not found" };
 
 let cleanup = null; // what the current page wants done when it is left
 let generation = 0;
@@ -47,6 +49,7 @@ async function show() {
   const mine = ++generation;
   const { nav, view, render } = route();
   document.documentElement.dataset.view = view; // in a frame, the section links show on list views only
+  setTitle(TITLES[view]); // pages with more to say (a run's flow and status) set their own
   document.querySelectorAll("[data-nav]").forEach((a) => {
     if (a.dataset.nav === nav) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
@@ -73,6 +76,9 @@ async function show() {
 function setIndicator(state) {
   indicator.dataset.state = state;
   indicator.textContent = LABELS[state] || state;
+  indicator.title = state === "live" ? "Live updates from the server"
+    : state === "error" ? "The connection to the server was lost; reconnecting"
+      : state === "connecting" ? "Connecting to the server" : "The server cannot be reached; retrying";
 }
 
 // -- token prompt (standalone `serve` on a non-loopback address) ------------------------------------
@@ -119,5 +125,6 @@ document.querySelector("[data-skip]").addEventListener("click", (event) => {
 live.onState(setIndicator);
 window.addEventListener("offline", () => live.disconnect());
 window.addEventListener("online", () => live.start());
+installPrefs({ rerender: show });
 live.start();
 show();

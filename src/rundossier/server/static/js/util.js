@@ -38,23 +38,70 @@ export function fill(el, ...children) {
 
 const pad = (n, w = 2) => String(n).padStart(w, "0");
 
-/** "2026-11-22 14:03:07" in the browser's time zone, or "–". */
+// -- the one time-zone rule: local time with its offset, or UTC; the user's choice, kept in localStorage
+const TZ_KEY = "rundossier.tz";
+
+function readTz() {
+  try {
+    return localStorage.getItem(TZ_KEY) === "utc" ? "utc" : "local";
+  } catch {
+    return "local"; // storage refused (a sandboxed frame): the default
+  }
+}
+
+let tzMode = readTz();
+
+/** "local" or "utc". */
+export function timeZoneMode() {
+  return tzMode;
+}
+
+export function setTimeZoneMode(mode) {
+  tzMode = mode === "utc" ? "utc" : "local";
+  try { localStorage.setItem(TZ_KEY, tzMode); } catch { /* not kept: this page only */ }
+}
+
+/** "UTC" or the browser's offset now, "UTC+01:00". */
+export function zoneLabel(date = new Date()) {
+  if (tzMode === "utc") return "UTC";
+  const off = -date.getTimezoneOffset();
+  const sign = off < 0 ? "-" : "+";
+  const a = Math.abs(off);
+  return `UTC${sign}${pad(Math.floor(a / 60))}:${pad(a % 60)}`;
+}
+
+/** "2026-11-22 14:03:07" in the chosen time zone (local or UTC), or "–". */
 export function fmtTime(iso) {
   if (!iso) return "–";
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;
+  if (tzMode === "utc") return d.toISOString().slice(0, 19).replace("T", " ");
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
+/** The full time with its zone, for tooltips: "2026-11-22 14:03:07 UTC+01:00". */
+export function fmtTimeZoned(iso) {
+  if (!iso) return "–";
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return `${fmtTime(iso)} ${zoneLabel(d)}`;
+}
+
 /**
- * A <time> element with local time shown and the UTC instant as its tooltip. With `sameDayAs`
- * (another ISO time), only the time of day is shown when both fall on the same local day.
+ * A <time> element with the time in the chosen zone shown and the zoned time as its tooltip. With
+ * `sameDayAs` (another ISO time), only the time of day is shown when both fall on the same day.
  */
 export function timeEl(iso, sameDayAs = null) {
   if (!iso) return h("span", { class: "muted" }, "–");
   const full = fmtTime(iso);
   const text = sameDayAs && fmtTime(sameDayAs).slice(0, 10) === full.slice(0, 10) ? full.slice(11) : full;
-  return h("time", { datetime: iso, title: `${full} (${new Date(iso).toISOString()})` }, text);
+  return h("time", { datetime: iso, title: fmtTimeZoned(iso) }, text);
+}
+
+/** A <time> showing "3 min ago", the absolute zoned time on hover (where a person scans a list). */
+export function agoEl(iso) {
+  if (!iso) return h("span", { class: "muted" }, "–");
+  return h("time", { datetime: iso, title: fmtTimeZoned(iso), class: "ago" }, fmtAgo(iso));
 }
 
 /** Same as the CLI: 1.5s, 1m01s, 1h01m. */
@@ -70,6 +117,7 @@ export function fmtDuration(ms) {
 export function fmtAgo(iso) {
   if (!iso) return "";
   const s = Math.round((Date.now() - new Date(iso).getTime()) / 1000);
+  if (Number.isNaN(s)) return "";
   if (s < 5) return "just now";
   if (s < 60) return `${s} s ago`;
   if (s < 3600) return `${Math.floor(s / 60)} min ago`;
@@ -135,6 +183,11 @@ export function stepHash(runId, stepId, tryNumber) {
   return tryNumber ? `${base}?try=${tryNumber}` : base;
 }
 
+/** The step's page scrolled to its log. */
+export function logHash(runId, stepId, tryNumber) {
+  return `${stepHash(runId, stepId, tryNumber)}${tryNumber ? "&" : "?"}view=log`;
+}
+
 /** The creation time encoded in a run id (ULID: 48-bit milliseconds in the first 10 characters). */
 export function runIdTime(runId) {
   const alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -159,4 +212,9 @@ export function debounce(fn, ms) {
 /** A notice box: kind is "info", "warn" or "error". */
 export function notice(kind, ...children) {
   return h("div", { class: `notice notice-${kind}`, role: kind === "error" ? "alert" : null }, ...children);
+}
+
+/** The tab's title: "acc_nightly · failed · rundossier". */
+export function setTitle(...parts) {
+  document.title = [...parts.filter(Boolean), "rundossier"].join(" · ");
 }

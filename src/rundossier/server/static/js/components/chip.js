@@ -41,7 +41,8 @@ export function viewTraceLink(href, label = "View Trace", extraClass = "") {
 export function errorChip(run, { traceHref, openHref, openLabel = "Open run" } = {}) {
   const id = `popover-${++seq}`;
   const failed = FAILED.has(run.status);
-  const label = run.error ? errorSummary(run.error, 60) : `${run.status.replace("_", " ")}: no error message reported`;
+  // the whole first line: CSS cuts it with an ellipsis where the column ends; the title holds it all
+  const label = run.error ? errorSummary(run.error, 300) : `${run.status.replace("_", " ")}: no error message reported`;
   const chip = h(
     "button",
     {
@@ -51,7 +52,7 @@ export function errorChip(run, { traceHref, openHref, openLabel = "Open run" } =
       "aria-expanded": "false",
       "aria-controls": id,
       "aria-haspopup": "dialog",
-      title: failed ? "Show the error" : `A try failed; the ${run.step_id ? "step" : "run"} ended ${run.status}`,
+      title: failed ? label : `A try failed; the ${run.step_id ? "step" : "run"} ended ${run.status}`,
     },
     label,
   );

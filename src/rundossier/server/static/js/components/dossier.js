@@ -2,7 +2,7 @@
 // time went, next actions (copyable commands), comparison with the last good run, replay plan, group.
 // A dossier of an unknown version is shown field by field.
 
-import { h, fmtDuration, runHash, hashFor, timeEl, stepHash } from "../util.js";
+import { h, fmtDuration, runHash, hashFor, timeEl, stepHash, logHash } from "../util.js";
 import { copyButton } from "./copy.js";
 
 const WINDOW_LABEL = { queue_wait: "queue wait", setup: "setup", active_work: "active work", write_back: "write back" };
@@ -11,24 +11,34 @@ function label(key) {
   return key.replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase());
 }
 
-/** A run's or step's timing windows as one bar: closed windows to scale, open/unknown ones marked. */
+const measured = (w) => (w.duration_ms ?? w.elapsed_ms ?? 0) > 0;
+
+/**
+ * A run's or step's timing windows as one bar: closed windows to scale, open/unknown ones marked.
+ * A window that took no measurable time (0.0 s) gets no bar, only its legend entry; when nothing
+ * was measured at all, a note says so instead of a bar.
+ */
 export function windowsBar(timing) {
   const windows = (timing && timing.windows) || [];
-  if (!windows.length) return null;
-  const known = windows.reduce((a, w) => a + (w.duration_ms || w.elapsed_ms || 0), 0) || 1;
+  if (!windows.length) return h("p", { class: "muted small", "data-testid": "nothing-measured" }, "Nothing was measured for this run.");
+  const shown = windows.filter((w) => w.state !== "closed" || measured(w)); // no bar for a 0.0 s window
+  const known = shown.reduce((a, w) => a + (w.duration_ms || w.elapsed_ms || 0), 0) || 1;
+  const anyMeasured = windows.some((w) => measured(w) || w.state === "open");
   return h("div", { class: "windows" },
-    h("div", { class: "wbar", role: "img", "aria-label": windows.map((w) => `${WINDOW_LABEL[w.name] || w.name} ${w.state === "closed" ? fmtDuration(w.duration_ms) : w.state}`).join(", ") },
-      windows.map((w) => {
+    anyMeasured ? h("div", { class: "wbar", role: "img", "aria-label": windows.map((w) => `${WINDOW_LABEL[w.name] || w.name} ${w.state === "closed" ? fmtDuration(w.duration_ms) : w.state}`).join(", ") },
+      shown.map((w) => {
         const ms = w.duration_ms ?? w.elapsed_ms ?? 0;
         const grow = w.state === "closed" || w.state === "open" ? Math.max(ms / known, 0.04) : 0.04;
         const seg = h("span", { class: `wseg w-${w.name} ws-${w.state}`, title: w.signal || `${WINDOW_LABEL[w.name] || w.name}: ${fmtDuration(ms)}` });
         seg.style.flexGrow = String(grow); // CSSOM, not a style attribute: the CSP allows no inline styles
         return seg;
-      })),
-    h("ul", { class: "wlegend" }, windows.map((w) => h("li", {},
+      }))
+      : h("p", { class: "muted small", "data-testid": "nothing-measured" },
+        "Nothing was measured: no window of this run has a recorded duration (the steps reported no timings)."),
+    h("ul", { class: "wlegend" }, windows.map((w) => h("li", { class: measured(w) || w.state !== "closed" ? null : "w-zero" },
       h("span", { class: `wkey w-${w.name}`, "aria-hidden": "true" }),
       `${WINDOW_LABEL[w.name] || w.name} `,
-      h("strong", {}, w.state === "closed" ? fmtDuration(w.duration_ms)
+      h("strong", {}, w.state === "closed" ? (measured(w) ? fmtDuration(w.duration_ms) : "none measured")
         : w.state === "open" ? (w.elapsed_ms !== null && w.elapsed_ms !== undefined ? `open, ${fmtDuration(w.elapsed_ms)} so far` : "open")
           : w.state),
       w.signal ? h("span", { class: "muted small" }, ` — ${w.signal}`) : null))));
@@ -45,20 +55,39 @@ function classificationEl(c) {
     c.also && c.also.length ? h("p", { class: "muted small" }, `Also matched: ${c.also.join(", ")}`) : null);
 }
 
-/** The dossier's actions as a list: title, detail, and the exact command with a Copy button. */
-export function actionList(actions) {
+/**
+ * Where an action's command points inside this UI, as [label, href]: the step's log for a raw API
+ * GET of it, the run's page for `rundossier show RUN`. A person gets a link, not an API call.
+ */
+export function actionLink(command, runId) {
+  if (!command) return null;
+  const log = command.match(/^GET \/api\/runs\/([^/]+)\/steps\/([^/?]+)\/logs(?:\?try=(\d+))?$/);
+  if (log) {
+    const step = decodeURIComponent(log[2]);
+    return { label: `Open the log of ${step}`, href: logHash(decodeURIComponent(log[1]), step, log[3] ? Number(log[3]) : null), replaces: true };
+  }
+  const show = command.match(/^rundossier show (run_\S+)$/);
+  if (show && show[1] !== runId) return { label: "Open that run", href: runHash(show[1]), replaces: false };
+  return null;
+}
+
+/** The dossier's actions as a list: title, detail, and the exact command with a Copy button (or a link in this UI). */
+export function actionList(actions, runId = null) {
   return h("ol", { class: "actions" }, actions.map((a) => {
-    const code = a.command ? h("code", {}, a.command) : null;
+    const link = actionLink(a.command, runId);
+    const command = link && link.replaces ? null : a.command;
+    const code = command ? h("code", {}, command) : null;
     return h("li", {},
       h("strong", {}, a.title),
-      a.detail ? h("div", { class: "muted small" }, a.detail) : null,
-      code ? h("div", { class: "command" }, h("pre", {}, code), copyButton(a.command, code)) : null);
+      a.detail && !(link && link.replaces) ? h("div", { class: "muted small" }, a.detail) : null,
+      code ? h("div", { class: "command" }, h("pre", {}, code), copyButton(command, code)) : null,
+      link ? h("div", {}, h("a", { class: "btn btn-small", href: link.href, "data-testid": "action-link" }, link.label)) : null);
   }));
 }
 
-function actionsEl(actions) {
+function actionsEl(actions, runId) {
   if (!actions || !actions.length) return null;
-  return h("div", { class: "dz" }, h("h3", {}, "Next"), actionList(actions));
+  return h("div", { class: "dz" }, h("h3", {}, "Next"), actionList(actions, runId));
 }
 
 function comparisonEl(c) {
@@ -105,7 +134,7 @@ export function dossierPanel(dossier, run) {
     ? [
       classificationEl(dossier.classification),
       dossier.timing ? h("div", { class: "dz" }, h("h3", {}, dossier.live ? "Where the time goes (live)" : "Where the time went"), windowsBar(dossier.timing)) : null,
-      actionsEl(dossier.actions),
+      actionsEl(dossier.actions, runId),
       listEl("Said plainly", dossier.signals, (s) => [s.text, s.step_id ? h("span", { class: "muted small" }, ` (${s.step_id}${s.try_number ? ` try ${s.try_number}` : ""})`) : null]),
       listEl("What is kept", dossier.material, (m) => [h("strong", {}, m.name), `: ${m.state}`, m.detail ? h("span", { class: "muted small" }, ` — ${m.detail}`) : null]),
       comparisonEl(dossier.comparison),

@@ -1,4 +1,4 @@
-// A run's lifecycle: queued → running → its end state. Compact chain for the table, timeline for detail.
+// A run's lifecycle: queued → running → its end state, as the run and step pages' timeline.
 
 import { h, timeEl, FAILED, TERMINAL } from "../util.js";
 
@@ -30,22 +30,6 @@ export function lifecycle(item) {
     stages.push({ name: status, at: item.finished_at, state: FAILED.has(status) ? "failed" : status === "cancelled" ? "cancelled" : "done", end: true });
   }
   return stages;
-}
-
-/** queued → running → failed, the current stage bold (running ones pulse). */
-export function lifecycleChain(item) {
-  const stages = lifecycle(item);
-  const parts = [];
-  stages.forEach((stage, i) => {
-    if (i) parts.push(h("span", { class: "lc-arrow", "aria-hidden": "true" }, "→"));
-    const isCurrent = stage.state === "current" || (stage.end && i === stages.length - 1);
-    parts.push(
-      h("span", { class: `lc lc-${stage.state}${isCurrent ? " lc-now" : ""}${stage.name === "running" && stage.state === "current" ? " pulse" : ""}` },
-        stage.name.replace("_", " ")),
-    );
-  });
-  const label = stages.filter((s) => s.state !== "future").map((s) => s.name).join(", then ");
-  return h("span", { class: "lifecycle", "aria-label": `lifecycle: ${label}` }, parts);
 }
 
 /** The run detail's timeline: done steps green, current blue and animated, failed red, future grey. */

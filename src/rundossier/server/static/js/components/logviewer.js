@@ -55,10 +55,17 @@ export function logViewer(ctx, { runId, stepId, tryNumber, running, onEnded = nu
   const prev = h("button", { type: "button", class: "btn btn-icon", "aria-label": "Previous match", title: "Previous match (Shift+Enter)" }, "↑");
   const next = h("button", { type: "button", class: "btn btn-icon", "aria-label": "Next match", title: "Next match (Enter)" }, "↓");
   const counter = h("span", { class: "match-counter", id: "log-matches", "aria-live": "polite", "data-testid": "match-counter" }, "");
+  // the API filters by text, not by level: the level filter hides the other lines of the page shown
+  const levelSel = h("select", { id: "log-level", title: "Show only lines of this level or worse, on the page shown" },
+    h("option", { value: "" }, "All levels"),
+    h("option", { value: "error" }, "Errors"),
+    h("option", { value: "warning" }, "Warnings and errors"),
+    h("option", { value: "info" }, "Info and above"));
   const follow = h("button", { type: "button", class: "btn", "aria-pressed": String(state.follow), title: "Show new lines as the step writes them" }, "Follow");
   const download = h("a", { class: "btn", download: "", href: logDownloadHref(runId, stepId, tryNumber, "all") }, "Download");
   const reload = h("button", { type: "button", class: "btn" }, "Reload");
   const info = h("div", { class: "log-info small", "aria-live": "polite" });
+  const levelNote = h("p", { class: "muted small level-note", "aria-live": "polite" });
   const body = h("tbody");
   const scroller = h("div", { class: "log-scroll", tabindex: "0", "aria-label": "Log lines" },
     h("table", { class: "log" }, h("thead", { class: "sr-only" }, h("tr", {}, ["Line", "Time", "Stream", "Level", "Message"].map((t) => h("th", { scope: "col" }, t)))), body));
@@ -74,8 +81,9 @@ export function logViewer(ctx, { runId, stepId, tryNumber, running, onEnded = nu
     h("div", { class: "log-toolbar" },
       h("div", { class: "tabs", role: "tablist", "aria-label": "Stream" }, tabs),
       h("div", { class: "log-search" }, h("label", { for: "log-q", class: "sr-only" }, "Search the log"), search, prev, next, counter),
-      h("div", { class: "log-actions" }, follow, download, reload)),
+      h("div", { class: "log-actions" }, h("label", { for: "log-level", class: "sr-only" }, "Level"), levelSel, follow, download, reload)),
     info,
+    levelNote,
     scroller,
     h("nav", { class: "pager", "aria-label": "Log pages" }, first, back, pageLabel, fwd, last),
   );
@@ -116,12 +124,28 @@ export function logViewer(ctx, { runId, stepId, tryNumber, running, onEnded = nu
     download.href = logDownloadHref(runId, stepId, tryNumber, state.stream);
     download.toggleAttribute("hidden", !data.available);
     updateCounter();
+    applyLevel();
     if (scrollTo === "bottom") scroller.scrollTop = scroller.scrollHeight;
     else if (scrollTo === "top") scroller.scrollTop = 0;
     else if (typeof scrollTo === "number") {
       const tr = body.querySelector(`tr[data-n="${scrollTo}"]`);
       if (tr) tr.scrollIntoView({ block: "center" });
     }
+  }
+
+  const RANK = { debug: 0, info: 1, warning: 2, warn: 2, error: 3, critical: 4, fatal: 4 };
+  function applyLevel() {
+    const min = RANK[levelSel.value];
+    let hidden = 0;
+    for (const tr of body.querySelectorAll("tr.ln")) {
+      const level = (tr.querySelector(".ln-level").textContent || "").toLowerCase();
+      // a line without a level: stderr counts as a warning, stdout as info
+      const rank = level in RANK ? RANK[level] : tr.classList.contains("ln-stderr") ? 2 : 1;
+      const hide = min !== undefined && rank < min;
+      tr.hidden = hide;
+      if (hide) hidden += 1;
+    }
+    levelNote.textContent = hidden ? `${hidden.toLocaleString()} line${hidden === 1 ? "" : "s"} of this page hidden by the level filter` : "";
   }
 
   function updateCounter() {
@@ -226,6 +250,7 @@ export function logViewer(ctx, { runId, stepId, tryNumber, running, onEnded = nu
   prev.addEventListener("click", () => goToMatch(state.matchIndex - 1));
   follow.addEventListener("click", () => (state.follow ? stopFollow() : startFollow()));
   reload.addEventListener("click", () => load(state.page));
+  levelSel.addEventListener("change", applyLevel);
   first.addEventListener("click", () => { stopFollow(); load(1, { scrollTo: "top" }); });
   back.addEventListener("click", () => { stopFollow(); load(state.page - 1, { scrollTo: "top" }); });
   fwd.addEventListener("click", () => { stopFollow(); load(state.page + 1, { scrollTo: "top" }); });

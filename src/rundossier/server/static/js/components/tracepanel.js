@@ -99,7 +99,7 @@ function chainEl(chain) {
  * API's error: 404 says why none was captured, 410 that retention expired it); `downloadHref`
  * is the text trace, `jsonHref` the same document as JSON, saved as `jsonName`.
  */
-export async function tracePanel(container, { load, downloadHref, jsonHref = null, jsonName = "trace.json", title = "Failure", isCurrent = () => true }) {
+export async function tracePanel(container, { load, downloadHref, jsonHref = null, jsonName = "trace.json", title = "Failure", summary = true, isCurrent = () => true }) {
   fill(container, h("h2", {}, title), h("p", { class: "muted" }, "Loading the trace…"));
   let doc;
   try {
@@ -138,7 +138,7 @@ export async function tracePanel(container, { load, downloadHref, jsonHref = nul
       h("div", { class: "panel-actions" },
         jsonHref ? h("a", { class: "btn", href: jsonHref, download: jsonName, "data-testid": "trace-json", title: "The structured trace (exception chain, frames, log tail) as JSON" }, "JSON") : null,
         viewTraceLink(downloadHref, "View Trace", "btn-primary"))),
-    h("p", { class: "exc-summary" }, h("strong", {}, shortType(doc.error_type) || "Error"), doc.error_message ? `: ${doc.error_message.split("\n")[0]}` : ""),
+    summary ? h("p", { class: "exc-summary" }, h("strong", {}, shortType(doc.error_type) || "Error"), doc.error_message ? `: ${doc.error_message.split("\n")[0]}` : "") : null,
     body,
   );
 }

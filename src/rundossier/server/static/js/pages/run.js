@@ -2,14 +2,15 @@
 // failure panel (chain of exceptions, download), events.
 
 import { api, runTraceHref, runTraceDocHref, stepTraceHref } from "../api.js";
-import { errorChip, traceMissingReason, viewTraceLink } from "../components/chip.js";
+import { errorChip, traceMissingReason } from "../components/chip.js";
 import { dossierPanel } from "../components/dossier.js";
+import { failureHead } from "../components/failurehead.js";
 import { dependencyGraph } from "../components/graph.js";
 import { timeline } from "../components/lifecycle.js";
 import { tracePanel } from "../components/tracepanel.js";
 import { orchestratorLinks, orchestratorUrls } from "../orchestrator.js";
 import {
-  h, fill, timeEl, fmtDuration, statusBadge, stepHash, hashFor, notice, FAILED, ERRORED,
+  h, fill, timeEl, fmtDuration, statusBadge, stepHash, logHash, hashFor, notice, setTitle, FAILED, ERRORED,
 } from "../util.js";
 
 export function detailsCard(run) {
@@ -104,25 +105,37 @@ export async function renderRun(ctx, runId) {
   function draw(run) {
     const failed = FAILED.has(run.status);
     const missing = traceMissingReason(run);
+    setTitle(run.flow_id, run.status.replace("_", " "));
     const head = h("div", { class: "page-head" },
       h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, h("a", { href: "#/runs" }, "Runs"), " / ",
         h("a", { href: hashFor("/runs", { flow_id: run.flow_id }) }, run.flow_id)),
       h("div", { class: "title-row" },
         h("h1", { tabindex: "-1" }, run.flow_id, h("span", { class: "muted title-key mono" }, ` ${run.run_key}`)),
         statusBadge(run.status),
-        failed && !missing ? viewTraceLink(runTraceHref(run.run_id), "View Trace", "btn-primary") : null,
         orchestratorLinks(known, run)));
-    const failure = h("section", { class: "card failure", "aria-label": "Failure" });
     const showFailure = failed || Boolean(run.error);
+    // the trace document, loaded once for the head (top frame) and the stack below it
+    const trace = showFailure && !missing ? api.runTraceDoc(run.run_id) : null;
+    if (trace) trace.catch(() => {}); // the stack panel reports a failure to load
+    const headEl = failed ? failureHead(h("section", { class: "card failure-head", "aria-label": "What failed", "data-testid": "failure-head" }), run, {
+      trace,
+      missing,
+      traceHref: runTraceHref(run.run_id),
+      stepHref: (stepId, tryNumber) => stepHash(run.run_id, stepId, tryNumber),
+      logHref: (stepId, tryNumber) => logHash(run.run_id, stepId, tryNumber),
+      isCurrent: ctx.current,
+    }) : null;
+    const failure = h("section", { class: "card failure", "aria-label": "Stack trace" });
     fill(
       main,
       head,
+      headEl,
+      showFailure ? failure : null,
       run.dossier ? dossierPanel(run.dossier, run) : null,
       h("div", { class: "grid-2" }, detailsCard(run),
         h("section", { class: "card", "aria-label": "Lifecycle" }, h("h2", {}, "Lifecycle"), timeline(run),
-          run.error ? h("p", { class: "run-error" }, h("strong", {}, "Error: "), run.error.type ? `${run.error.type}: ` : "",
+          run.error && !failed ? h("p", { class: "run-error" }, h("strong", {}, "Error: "), run.error.type ? `${run.error.type}: ` : "",
             (run.error.message || "").split("\n")[0]) : null)),
-      showFailure ? failure : null,
       h("section", { class: "card", "aria-label": "Steps" }, h("h2", {}, "Steps"), h("div", { class: "table-wrap" }, stepsTable(run))),
       h("section", { class: "card", "aria-label": "Dependency graph" }, h("h2", {}, "Dependency graph"), dependencyGraph(run.run_id, run.steps)),
       run.events.length ? h("section", { class: "card", "aria-label": "Events" }, h("h2", {}, "Events"),
@@ -131,14 +144,15 @@ export async function renderRun(ctx, runId) {
     );
     if (showFailure) {
       if (missing) {
-        fill(failure, h("h2", {}, "Failure"), notice(run.blobs_expired ? "warn" : "info", missing));
+        fill(failure, h("h2", {}, "Stack trace"), notice(run.blobs_expired ? "warn" : "info", missing));
       } else {
         tracePanel(failure, {
-          load: () => api.runTraceDoc(run.run_id),
+          load: () => trace,
           downloadHref: runTraceHref(run.run_id),
           jsonHref: runTraceDocHref(run.run_id),
           jsonName: `${run.run_id}_trace.json`,
-          title: run.root_step_id && run.root_step_id !== "_run" ? `Failure in step ${run.root_step_id}` : "Failure",
+          title: "Stack trace",
+          summary: !failed, // a failed run's head already says it
           isCurrent: ctx.current,
         });
       }

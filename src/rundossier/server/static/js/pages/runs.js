@@ -2,9 +2,8 @@
 
 import { api } from "../api.js";
 import { errorChip } from "../components/chip.js";
-import { lifecycleChain } from "../components/lifecycle.js";
 import {
-  h, fill, timeEl, fmtDuration, statusBadge, runHash, hashFor, debounce, notice, runIdTime, STATUSES, ERRORED,
+  h, fill, agoEl, fmtDuration, statusBadge, runHash, hashFor, debounce, notice, runIdTime, setTitle, STATUSES, ERRORED,
 } from "../util.js";
 
 const PAGE = 50;
@@ -77,29 +76,63 @@ function matches(f, run) {
   return true;
 }
 
+/** The step a run failed in, when it failed in one. */
+function failedStep(run) {
+  return run.root_step_id && run.root_step_id !== "_run" ? run.root_step_id : null;
+}
+
 function row(run) {
   const triggered = run.queued_at || run.created_at;
-  const tr = h(
+  const badge = statusBadge(run.status);
+  if (run.status === "running") badge.classList.add("pulse");
+  const step = failedStep(run);
+  const errored = run.error || ERRORED.has(run.status);
+  return h(
     "tr",
     { "data-run-id": run.run_id, "data-updated-at": run.updated_at, class: `row-${run.status}` },
-    h("td", { class: "col-flow" }, h("a", { href: hashFor("/runs", { flow_id: run.flow_id }), title: `Only runs of ${run.flow_id}` }, run.flow_id)),
-    h("td", { class: "col-key" }, h("a", { href: runHash(run.run_id), class: "mono runlink", title: run.run_key }, run.run_key)),
-    h("td", { class: "col-time" }, timeEl(triggered)),
-    h("td", { class: "col-lifecycle" }, lifecycleChain(run)),
-    h("td", {}, statusBadge(run.status)),
-    h("td", { class: "col-host" }, run.host || "–", run.agent ? h("div", { class: "muted small" }, run.agent) : null),
-    h("td", { class: "col-time" }, timeEl(run.started_at, triggered)),
-    h("td", { class: "col-time" }, timeEl(run.finished_at, triggered)),
-    h("td", { class: "num" }, fmtDuration(run.duration_ms)),
-    h("td", { class: "col-error" }, run.error || ERRORED.has(run.status) ? errorChip(run) : null),
+    h("td", { class: "col-flow", "data-label": "Flow" },
+      h("a", { href: hashFor("/runs", { flow_id: run.flow_id }), class: "flowlink", title: `Only runs of ${run.flow_id}` }, run.flow_id),
+      h("a", { href: runHash(run.run_id), class: "mono runlink small", title: `${run.run_key} (${run.orchestrator}${run.host ? ` on ${run.host}` : ""})` }, run.run_key)),
+    h("td", { class: "col-status", "data-label": "Status" }, badge),
+    h("td", { class: "col-when", "data-label": "When" }, agoEl(triggered)),
+    h("td", { class: "num col-duration", "data-label": "Duration" }, fmtDuration(run.duration_ms)),
+    h("td", { class: "col-error", "data-label": "Failure" },
+      errored && step ? h("span", { class: "failed-step small", title: `failed in step ${step}` }, h("span", { class: "muted" }, "in "), h("span", { class: "mono" }, step)) : null,
+      errored ? errorChip(run) : null),
   );
-  return tr;
+}
+
+const COLUMNS = [["Flow / run", "col-flow"], ["Status", "col-status"], ["When", "col-when"], ["Duration", "num col-duration"], ["Failure", "col-error"]];
+
+/** What an empty first page says: how to record a first run, or that the filters match none. */
+function emptyState(filtered) {
+  if (filtered) return h("p", {}, "No runs match these filters. ", h("span", { class: "muted" }, "Clear them to see every run."));
+  const snippet = [
+    "from rundossier import Recorder",
+    "",
+    "recorder = Recorder()",
+    'with recorder.run(flow_id="my_flow") as run:',
+    '    with run.step("extract"):',
+    "        ...",
+  ].join("\n");
+  return h("div", { class: "empty-state" },
+    h("p", {}, h("strong", {}, "No runs recorded yet."), " Record a first run and it shows up here live:"),
+    h("ul", {},
+      h("li", {}, "Plain Python: wrap your flow in a recorder, then run it.", h("pre", { class: "snippet" }, snippet)),
+      h("li", {}, "Airflow 3: install rundossier where the scheduler and workers run; its plugin records every DAG run."),
+      h("li", {}, "Prefect 3: attach rundossier's state hooks to your flows and tasks."),
+      h("li", {}, "Or try it with example runs: ", h("code", {}, "rundossier demo"), ".")));
 }
 
 export async function renderRuns(ctx, params) {
   const { main } = ctx;
   let f = filtersFrom(params);
-  let cursors = [null]; // the cursor of each page seen; the last one is the current page's
+  // the cursor of each page seen, the last one the current page's: in the address (`cursor`) and in
+  // the history entry's state, so Back and a reload come back to the same page
+  const cursorParam = params.get("cursor") || "";
+  const saved = history.state && Array.isArray(history.state.cursors) ? history.state.cursors : null;
+  let cursors = !cursorParam ? [null]
+    : saved && saved[saved.length - 1] === cursorParam ? saved : [null, cursorParam];
   let nextCursor = null;
   const rows = new Map(); // run_id -> <tr>
   let pending = 0;
@@ -109,9 +142,8 @@ export async function renderRuns(ctx, params) {
     "table",
     { class: "runs" },
     h("caption", { class: "sr-only" }, "Runs, newest first"),
-    h("thead", {}, h("tr", {},
-      ["Flow", "Run key", "Triggered", "Lifecycle", "Status", "Host / agent", "Started", "Finished", "Duration", "Error"]
-        .map((t) => h("th", { scope: "col", class: t === "Duration" ? "num" : t === "Error" ? "col-error" : null }, t)))),
+    h("colgroup", {}, COLUMNS.map(([, cls]) => h("col", { class: cls }))),
+    h("thead", {}, h("tr", {}, COLUMNS.map(([t, cls]) => h("th", { scope: "col", class: cls }, t)))),
     tbody,
   );
   const status = h("p", { class: "muted small", "aria-live": "polite" });
@@ -184,14 +216,24 @@ export async function renderRuns(ctx, params) {
     untilIn.value = toLocalInput(f.until);
   }
 
-  function setFilters(changes) {
+  function setFilters(changes, push = true) {
     // a search still being typed (debounced) counts too
     f = { ...f, q: search.value.trim(), ...changes };
     if (f.range !== "custom") { f.since = ""; f.until = ""; }
-    history.replaceState(null, "", hashFor("/runs", f));
-    syncControls();
     cursors = [null];
+    remember(push);
+    syncControls();
     load();
+  }
+
+  /** This page's filters and page in the address: a new history entry (Back returns), or this one replaced. */
+  function remember(push = true) {
+    const cursor = cursors.length > 1 ? cursors[cursors.length - 1] : "";
+    const address = hashFor("/runs", { ...f, cursor });
+    if (address === location.hash) return;
+    if (push) history.pushState({ cursors }, "", address);
+    else history.replaceState({ cursors }, "", address);
+    setTitle("Runs", f.flow_id, f.status.includes(",") ? "any failure" : f.status.replace("_", " "));
   }
 
   function applyCustom() {
@@ -200,7 +242,7 @@ export async function renderRuns(ctx, params) {
     setFilters({ range: "custom", since, until });
   }
 
-  search.addEventListener("input", debounce(() => setFilters({ q: search.value.trim() }), 300));
+  search.addEventListener("input", debounce(() => setFilters({ q: search.value.trim() }, false), 300));
   statusSel.addEventListener("change", () => setFilters({ status: statusSel.value }));
   orchSel.addEventListener("change", () => setFilters({ orchestrator: orchSel.value }));
   flowSel.addEventListener("change", () => setFilters({ flow_id: flowSel.value }));
@@ -215,9 +257,9 @@ export async function renderRuns(ctx, params) {
     setFilters({ range: value });
   }));
   clear.addEventListener("click", () => setFilters({ q: "", status: "", orchestrator: "", flow_id: "", range: "", since: "", until: "", fingerprint: "" }));
-  newer.addEventListener("click", () => { if (cursors.length > 1) { cursors.pop(); load(); } });
-  older.addEventListener("click", () => { if (nextCursor) { cursors.push(nextCursor); load(); } });
-  banner.addEventListener("click", () => { cursors = [null]; load(); });
+  newer.addEventListener("click", () => { if (cursors.length > 1) { cursors = cursors.slice(0, -1); remember(); load(); } });
+  older.addEventListener("click", () => { if (nextCursor) { cursors = [...cursors, nextCursor]; remember(); load(); } });
+  banner.addEventListener("click", () => { cursors = [null]; remember(); load(); });
 
   fill(
     main,
@@ -228,6 +270,7 @@ export async function renderRuns(ctx, params) {
     h("nav", { class: "pager", "aria-label": "Pages" }, newer, pageLabel, older),
   );
   syncControls();
+  setTitle("Runs", f.flow_id, f.status.includes(",") ? "any failure" : f.status.replace("_", " "));
 
   api.flows().then((data) => {
     if (!ctx.current()) return;
@@ -247,7 +290,7 @@ export async function renderRuns(ctx, params) {
     } catch (err) {
       if (!ctx.current() || mine !== loading) return;
       status.textContent = "";
-      fill(tbody, h("tr", {}, h("td", { colspan: 10 }, notice("error", `Could not load runs: ${err.message}`))));
+      fill(tbody, h("tr", {}, h("td", { colspan: COLUMNS.length }, notice("error", `Could not load runs: ${err.message}`))));
       return;
     }
     if (!ctx.current() || mine !== loading) return;
@@ -261,8 +304,9 @@ export async function renderRuns(ctx, params) {
       tbody.append(tr);
     }
     if (!data.items.length) {
-      tbody.append(h("tr", {}, h("td", { colspan: 10, class: "empty" },
-        cursors.length > 1 ? "No older runs." : "No runs match these filters.")));
+      const filtered = Object.values(f).some(Boolean);
+      tbody.append(h("tr", {}, h("td", { colspan: COLUMNS.length, class: "empty" },
+        cursors.length > 1 ? "No older runs." : emptyState(filtered))));
     }
     nextCursor = data.next_cursor;
     older.disabled = !nextCursor;

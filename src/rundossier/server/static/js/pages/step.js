@@ -9,7 +9,7 @@ import { logViewer } from "../components/logviewer.js";
 import { tracePanel } from "../components/tracepanel.js";
 import { orchestratorLinks, orchestratorUrls } from "../orchestrator.js";
 import {
-  h, fill, timeEl, fmtDuration, statusBadge, stepHash, runHash, hashFor, notice, errorSummary, ERRORED,
+  h, fill, timeEl, fmtDuration, statusBadge, stepHash, runHash, hashFor, notice, errorSummary, setTitle, ERRORED,
 } from "../util.js";
 
 /** How to re-run this step, from the run's dossier, when it is the step the run failed on. */
@@ -18,7 +18,7 @@ function rerunEl(run, step) {
   if (!d || d.failed_step !== step.step_id || !Array.isArray(d.actions)) return null;
   const retry = d.actions.filter((a) => a.kind === "retry");
   if (!retry.length) return null;
-  return h("div", { class: "rerun" }, h("h3", {}, "Re-run"), actionList(retry));
+  return h("div", { class: "rerun" }, h("h3", {}, "Re-run"), actionList(retry, run.run_id));
 }
 
 /** On a try that did not fail: the earlier tries of the step that did, with a link to each. */
@@ -53,6 +53,7 @@ export async function renderStep(ctx, runId, stepId, params, { ended = false } =
   }
   const wanted = Number.parseInt(params.get("try") || "", 10);
   const step = tries.find((t) => t.try_number === wanted) || tries[tries.length - 1];
+  setTitle(step.step_id, run.flow_id, step.status.replace("_", " "));
   const asRun = { ...step, run_id: run.run_id, flow_id: run.flow_id, blobs_expired: run.blobs_expired, blobs_expired_at: run.blobs_expired_at };
   const missing = step.error ? traceMissingReason(asRun) : null;
   const failure = h("section", { class: "card failure", "aria-label": "Failure" });
@@ -82,7 +83,7 @@ export async function renderStep(ctx, runId, stepId, params, { ended = false } =
           ].map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]))),
       h("section", { class: "card", "aria-label": "Lifecycle" }, h("h2", {}, "Lifecycle"), timeline(step),
         step.error ? h("p", { class: "run-error" }, h("strong", {}, "Error: "), step.error.type ? `${step.error.type}: ` : "", (step.error.message || "").split("\n")[0]) : null)),
-    h("section", { class: "card", "aria-label": "Log" }, h("h2", {}, "Log"),
+    h("section", { class: "card log-card", "aria-label": "Log", id: "log" }, h("h2", {}, `Log of ${step.step_id}, try ${step.try_number}`),
       ended ? notice("info", `The step ended (${step.status}) while you followed it; this is its stored log.`) : null,
       logViewer(ctx, {
         runId: run.run_id,
@@ -92,6 +93,14 @@ export async function renderStep(ctx, runId, stepId, params, { ended = false } =
         onEnded: () => setTimeout(() => { if (ctx.current()) renderStep(ctx, runId, stepId, params, { ended: true }); }, 1500),
       })),
   );
+  // from the run's "Log of …" button: the log in view, the failure above it one scroll away
+  const toLog = params.get("view") === "log" ? () => {
+    if (!ctx.current()) return;
+    const logCard = main.querySelector("#log");
+    logCard.scrollIntoView({ block: "start" });
+    logCard.querySelector(".log-scroll").focus({ preventScroll: true });
+  } : () => {};
+  toLog();
   if (step.error) {
     const rerun = rerunEl(run, step);
     if (missing) {
@@ -107,4 +116,5 @@ export async function renderStep(ctx, runId, stepId, params, { ended = false } =
       if (rerun && ctx.current()) failure.append(rerun);
     }
   }
+  toLog(); // again: the trace above the log has loaded and moved it
 }
