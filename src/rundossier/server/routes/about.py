@@ -15,9 +15,7 @@ def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get(
-    "/api/about", summary="The server's version and the orchestrator UIs it can link to", response_model=About
-)
+@router.get("/api/about", summary="The server's version and the orchestrator UIs it can link to", response_model=About)
 def get_about(request: Request) -> About:
     return request.app.state.about  # type: ignore[no-any-return]
 
