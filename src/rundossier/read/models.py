@@ -257,13 +257,24 @@ class RunDossier(BaseModel):
         return {**data["dossier"], "group": data["group"]}
 
 
-class RunDetail(RunOut):
-    """One run with its steps, its ledger, its dossier (null when it could not be built) and its subflow runs."""
+class RunRecord(RunOut):
+    """One run with its steps and its ledger."""
 
     steps: list[StepOut]
     events: list[EventOut]
+
+
+class RunDetail(RunRecord):
+    """One run with its steps, its ledger, its dossier (null when it could not be built) and its subflow runs."""
+
     dossier: RunDossier | None
     children: list[RunOut]
+
+
+class RunShow(RunRecord):
+    """What `rundossier show --json` prints: the run, its steps, its ledger and its dossier."""
+
+    dossier: Dossier | None
 
 
 class Lookup(BaseModel):
@@ -538,6 +549,8 @@ __all__ = [
     "RunDetail",
     "RunDossier",
     "RunOut",
+    "RunRecord",
+    "RunShow",
     "RunPage",
     "StepOut",
     "StreamName",

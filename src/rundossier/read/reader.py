@@ -36,6 +36,7 @@ from rundossier.read.models import (
     RunDossier,
     RunOut,
     RunPage,
+    RunShow,
     StepOut,
     StreamName,
 )
@@ -49,7 +50,7 @@ from rundossier.storage.blobs import (
     row_step,
     structured_trace,
 )
-from rundossier.storage.db import GroupQuery, Run, RunQuery, RunStore, Step
+from rundossier.storage.db import Event, GroupQuery, Run, RunQuery, RunStore, Step
 
 log = logging.getLogger("rundossier")
 
@@ -437,12 +438,31 @@ class Reader:
         """The run with its steps, events, dossier and the subflow runs in `flows`."""
         children = [c for c in child_runs(self.store, run) if flows is None or c.flow_id in flows]
         return RunDetail.model_construct(
-            **RunOut.fields_of(run, base),
-            steps=[StepOut.of(s) for s in self.store.list_steps(run.run_id)],
-            events=[EventOut.of(e) for e in self.store.list_events(run.run_id)],
+            **self._with_steps(run, base),
             dossier=self.dossier(run, flows=flows),
             children=[RunOut.of(c, base) for c in children],
         )
+
+    def run_show(self, run: Run, dossier: Dossier | None) -> RunShow:
+        """The run with its steps, events and `dossier` (what `rundossier show --json` prints)."""
+        return RunShow.model_construct(**self._with_steps(run), dossier=dossier)
+
+    def steps(self, run_id: str) -> list[Step]:
+        return self.store.list_steps(run_id)
+
+    def events(self, run_id: str) -> list[Event]:
+        return self.store.list_events(run_id)
+
+    def _with_steps(self, run: Run, base: str = "") -> dict[str, Any]:
+        return {
+            **RunOut.fields_of(run, base),
+            "steps": [StepOut.of(s) for s in self.steps(run.run_id)],
+            "events": [EventOut.of(e) for e in self.events(run.run_id)],
+        }
+
+    def run_dossier(self, run: Run) -> Dossier:
+        """The run's dossier alone (errors pass through)."""
+        return run_dossier(self.store, run)
 
     def dossier(self, run: Run, *, flows: frozenset[str] | set[str] | None = None) -> RunDossier | None:
         """The run's dossier and its failure group (counted in `flows`). A fault here is logged and
