@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -401,8 +402,12 @@ class Reader:
     inside Airflow), so the links in errors stay right.
     """
 
+    #: how often reads look for runs whose process died (a reap is a write: not on every request)
+    REAP_EVERY_S = 5.0
+
     def __init__(self, backends: Backends) -> None:
         self.backends = backends
+        self._last_reap = float("-inf")
 
     @property
     def store(self) -> RunStore:
@@ -413,8 +418,12 @@ class Reader:
         return self.backends.blobs
 
     def reap_due(self) -> None:
-        """Mark runs whose process died as crashed (at most every few seconds) before reading."""
-        self.backends.reap_due()
+        """Mark runs whose process died as crashed (at most every REAP_EVERY_S) before reading."""
+        now = time.monotonic()
+        if now - self._last_reap < self.REAP_EVERY_S:
+            return
+        self._last_reap = now
+        reap_crashed(self.store)
 
     # -- runs --------------------------------------------------------------------------------------
 
