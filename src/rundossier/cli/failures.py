@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from rich.table import Table
 
@@ -12,7 +13,7 @@ from rundossier.cli.text import visible
 from rundossier.storage.db import GroupQuery
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(sub: Any) -> None:
     p = sub.add_parser("failures", help="failure groups: the same bug across runs and flows")
     p.add_argument("--flow", help="only this flow / DAG id")
     p.add_argument("--orchestrator", choices=["airflow", "prefect", "python"])
