@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 
 from rundossier.core.ids import is_run_id
 from rundossier.errors import InvalidInput, RunNotFound
@@ -14,6 +15,12 @@ from rundossier.server.deps import AccessDep, ReaderDep, base, readable_run, sta
 from rundossier.storage.db import MAX_PAGE, RunQuery
 
 router = APIRouter(prefix="/api", tags=["runs"])
+
+
+def _page(page: RunPage) -> Response:
+    # the runs list is the API's hot path: the Reader's models are serialized once, not dumped and
+    # validated again against the response_model (FastAPI's way, which cost ~1 ms per page of 50)
+    return Response(page.model_dump_json(), media_type="application/json")
 
 
 @router.get("/runs", summary="Runs, newest first, with filters and keyset pagination", response_model=RunPage)
@@ -30,12 +37,12 @@ def list_runs(
     fingerprint: Annotated[str | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=40)] = None,
-) -> RunPage:
+) -> Response:
     if cursor is not None and not is_run_id(cursor):
         raise InvalidInput("cursor: not a cursor this API returned; pass the next_cursor of a previous page")
     readable = acc.readable_flows(request)
     if readable is not None and flow_id is not None and flow_id not in readable:
-        return RunPage(items=[], next_cursor=None)
+        return _page(RunPage(items=[], next_cursor=None))
     query = RunQuery(
         flow_id=flow_id,
         status=statuses(status),
@@ -46,7 +53,7 @@ def list_runs(
         fingerprint=fingerprint,
         flows=tuple(sorted(readable)) if readable is not None and flow_id is None else None,
     )
-    return reader.runs(query, limit=limit, cursor=cursor, base=base(request))
+    return _page(reader.runs(query, limit=limit, cursor=cursor, base=base(request)))
 
 
 @router.get("/flows", summary="The flow ids that have runs, sorted (for the UI's flow filter)", response_model=Flows)
