@@ -16,14 +16,17 @@ match its documented status, content type, body and headers.
 
 The operations are listed from the app's own OpenAPI at collection time and driven with
 `@given(operation.as_strategy(...))` (schemathesis's `from_fixture` loader does not run on the
-pytest this project uses). An operation whose every input is valid (no parameters, or only
-free-text ones) has no invalid requests to generate: hypothesis reports that as Unsatisfiable.
+pytest this project uses). Generated run ids never name a recorded run, so the response schemas
+of real runs, steps, traces, logs and retention reports are checked by explicit requests too.
+An operation whose every input is valid (no parameters, or only free-text ones) has no invalid
+requests to generate: hypothesis reports that as Unsatisfiable.
 """
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import schemathesis
@@ -57,10 +60,18 @@ OPERATIONS = _operations()
 
 
 @pytest.fixture(scope="module")
-def live_schema(_served: Api) -> Iterator[schemathesis.BaseSchema]:
-    history_run(_served.store, flow_id="nightly_etl", status="failed", error=("KeyError", "'customer_id'"))
-    failed_run(_served.rec)
-    log_run(_served.rec, 50)
+def seeded_ids(_served: Api) -> dict[str, str]:
+    return {
+        "history": history_run(
+            _served.store, flow_id="nightly_etl", status="failed", error=("KeyError", "'customer_id'")
+        ),
+        "failed": failed_run(_served.rec),
+        "logged": log_run(_served.rec, 50),
+    }
+
+
+@pytest.fixture(scope="module")
+def live_schema(_served: Api, seeded_ids: dict[str, str]) -> Iterator[schemathesis.BaseSchema]:
     yield schemathesis.openapi.from_url(f"{_served.url}/openapi.json")
 
 
@@ -95,3 +106,49 @@ def test_every_operation_answers_within_its_schema(
     except Unsatisfiable:
         if mode is GenerationMode.POSITIVE:
             raise
+
+
+def _real_requests(ids: dict[str, str]) -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]:
+    """Requests that reach recorded data (generated run ids never do): each answer is checked
+    against its documented response schema with the real bodies."""
+    failed, logged = ids["failed"], ids["logged"]
+    return [
+        ("GET", "/healthz", {}, {}),
+        ("GET", "/api/about", {}, {}),
+        ("GET", "/api/runs", {}, {}),
+        ("GET", "/api/runs", {}, {"status": "failed", "limit": 1}),
+        ("GET", "/api/flows", {}, {}),
+        ("GET", "/api/lookup", {}, {"orchestrator": "python", "flow_id": "nightly_etl", "run_key": ids["history"]}),
+        ("GET", "/api/runs/{run_id}", {"run_id": failed}, {}),
+        ("GET", "/api/runs/{run_id}", {"run_id": logged}, {}),
+        ("GET", "/api/runs/{run_id}", {"run_id": ids["history"]}, {}),
+        ("GET", "/api/runs/{run_id}/trace", {"run_id": failed}, {}),
+        ("GET", "/api/runs/{run_id}/trace.json", {"run_id": failed}, {}),
+        ("GET", "/api/runs/{run_id}/steps/{step_id}/trace", {"run_id": failed, "step_id": "load"}, {"try": 1}),
+        ("GET", "/api/runs/{run_id}/steps/{step_id}/trace.json", {"run_id": failed, "step_id": "load"}, {}),
+        ("GET", "/api/runs/{run_id}/steps/{step_id}/logs", {"run_id": logged, "step_id": "render"}, {"q": "row"}),
+        ("GET", "/api/runs/{run_id}/steps/{step_id}/logs/download", {"run_id": logged, "step_id": "render"}, {}),
+        ("GET", "/api/failures", {}, {}),
+        ("GET", "/api/retention", {}, {}),
+        ("POST", "/api/retention/sweep", {}, {"dry_run": "true", "orphans": "true"}),
+        ("DELETE", "/api/retention/{pattern}", {"pattern": "no_such_rule"}, {}),
+    ]
+
+
+def test_answers_with_recorded_data_match_their_response_schemas(
+    live_schema: schemathesis.BaseSchema, _served: Api, seeded_ids: dict[str, str]
+) -> None:
+    put = live_schema["/api/retention/{pattern}"]["PUT"]
+    put.Case(
+        path_parameters={"pattern": "nightly_*"}, body={"keep_days": 30}, media_type="application/json"
+    ).call_and_validate(base_url=_served.url, timeout=30)
+    checked = 1
+    for method, path, path_parameters, query in _real_requests(seeded_ids):
+        case = live_schema[path][method].Case(path_parameters=path_parameters, query=query)
+        response = case.call_and_validate(base_url=_served.url, timeout=30)
+        assert response.status_code < 300 or path == "/api/retention/{pattern}", (path, response.text[:300])
+        checked += 1
+    delete = live_schema["/api/retention/{pattern}"]["DELETE"]
+    response = delete.Case(path_parameters={"pattern": "nightly_*"}).call_and_validate(base_url=_served.url, timeout=30)
+    assert response.status_code == 200
+    assert checked == len(_real_requests(seeded_ids)) + 1

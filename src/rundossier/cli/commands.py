@@ -10,20 +10,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 
 from rundossier.cli.text import json_safe, visible
-from rundossier.core.dossier import Dossier, dossier_json, dossier_text
+from rundossier.core.dossier import Dossier, dossier_text
 from rundossier.core.timefmt import duration_text
 from rundossier.errors import ConfigError, InvalidInput, RunNotFound, TraceUnavailable
-from rundossier.read.reader import reap_crashed, run_dossier, run_trace, step_trace
-from rundossier.read.serialize import event_json, run_json, step_json
+from rundossier.read.reader import Reader
 from rundossier.settings import Settings
+from rundossier.storage.backends import Backends
 from rundossier.storage.blobs import BlobStore
-from rundossier.storage.db import RunQuery, RunStore
+from rundossier.storage.db import Run, RunQuery, RunStore
 
 # piped output (files, CI logs) gets wide lines instead of rich's 80-column default. Strings are
 # never parsed as markup or emoji codes (recorded text holds `[/]`, `:x:`...): styles are Text objects.
@@ -63,6 +64,10 @@ def _blobs(settings: Settings) -> BlobStore:
     return BlobStore(settings.storage_url, settings.storage_options)
 
 
+def _reader(settings: Settings) -> Reader:
+    return Reader(Backends(settings))
+
+
 def parse_since(text: str) -> datetime:
     """`6h`, `30m`, `3d`, `2w` ago, or an ISO-8601 time (UTC when it has no zone), in UTC."""
     m = re.fullmatch(r"(\d+)\s*([smhdw])", text.strip())
@@ -100,12 +105,13 @@ def _status(s: str) -> Text:
 
 
 def _print_json(data: Any) -> None:
+    if isinstance(data, BaseModel):
+        data = data.model_dump(mode="json")
     sys.stdout.write(json_safe(json.dumps(data, indent=2, ensure_ascii=False)) + "\n")
 
 
 def runs(args: argparse.Namespace) -> int:
-    settings = _settings()
-    store = _store(settings)
+    reader = _reader(_settings())
     query = RunQuery(
         flow_id=args.flow,
         status=tuple(args.status or ()),
@@ -114,15 +120,14 @@ def runs(args: argparse.Namespace) -> int:
         since=parse_since(args.since) if args.since else None,
         fingerprint=args.fingerprint,
     )
-    reap_crashed(store)
-    page = store.list_runs(query, limit=args.limit, cursor=args.cursor)
+    page = reader.runs(query, limit=args.limit, cursor=args.cursor)
     if args.json:
-        _print_json({"items": [run_json(r) for r in page.items], "next_cursor": page.next_cursor})
+        _print_json(page)
         return 0
     if not page.items:
-        out.print(f"no runs recorded in {store.describe()}")
+        out.print(f"no runs recorded in {reader.store.describe()}")
         return 0
-    table = Table(title=f"runs ({store.describe()})", title_justify="left", box=None, pad_edge=False)
+    table = Table(title=f"runs ({reader.store.describe()})", title_justify="left", box=None, pad_edge=False)
     table.add_column("run id", no_wrap=True, min_width=30)
     table.add_column("flow", overflow="ellipsis", no_wrap=True, min_width=12, max_width=30)
     table.add_column("status", no_wrap=True, min_width=7)
@@ -130,7 +135,7 @@ def runs(args: argparse.Namespace) -> int:
     table.add_column("duration", no_wrap=True, justify="right", min_width=8)
     table.add_column("error", overflow="ellipsis", no_wrap=True, ratio=1, max_width=80)
     for r in page.items:
-        error = _short_error(r.error_type, r.error_message)
+        error = _short_error(r.error.type, r.error.message) if r.error is not None else ""
         table.add_row(
             visible(r.run_id),
             visible(r.flow_id),
@@ -146,23 +151,17 @@ def runs(args: argparse.Namespace) -> int:
 
 
 def show(args: argparse.Namespace) -> int:
-    settings = _settings()
-    store = _store(settings)
-    reap_crashed(store)
+    reader = _reader(_settings())
     try:
-        run = store.get_run(args.run_id)
+        run = reader.run(args.run_id)
     except RunNotFound as exc:
         raise NotFound(str(exc)) from None
-    steps = store.list_steps(run.run_id)
-    events = store.list_events(run.run_id)
-    dossier = _dossier(store, run)
+    dossier = _dossier(reader, run)
     if args.json:
-        data = run_json(run)
-        data["steps"] = [step_json(s) for s in steps]
-        data["events"] = [event_json(e) for e in events]
-        data["dossier"] = dossier_json(dossier) if dossier is not None else None
-        _print_json(data)
+        _print_json(reader.run_show(run, dossier))
         return 0
+    steps = reader.steps(run.run_id)
+    events = reader.events(run.run_id)
     if dossier is not None and (dossier.classification is not None or dossier.live):
         out.print(visible(dossier_text(dossier), lines=True))
     out.print(Text.assemble((visible(run.flow_id), "bold"), f"  run {visible(run.run_id)}  ", _status(run.status)))
@@ -216,23 +215,21 @@ def show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dossier(store: RunStore, run: Any) -> Dossier | None:
+def _dossier(reader: Reader, run: Run) -> Dossier | None:
     try:
-        return run_dossier(store, run)
+        return reader.run_dossier(run)
     except Exception as exc:  # noqa: BLE001 - the run must show even if its dossier cannot be built
         err(f"could not build the dossier: {type(exc).__name__}: {exc}")
         return None
 
 
 def trace(args: argparse.Namespace) -> int:
-    settings = _settings()
-    store = _store(settings)
-    blobs = _blobs(settings)
+    reader = _reader(_settings())
     try:
         if args.step:
-            doc = step_trace(store, blobs, args.run_id, args.step, args.try_number)
+            doc = reader.step_trace(args.run_id, args.step, args.try_number)
         else:
-            doc = run_trace(store, blobs, args.run_id)
+            doc = reader.run_trace(args.run_id)
     except RunNotFound as exc:
         raise NotFound(str(exc)) from None
     except TraceUnavailable as exc:

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from rich.table import Table
 
-from rundossier.cli.commands import _fmt_time, _print_json, _settings, _short_error, _store, out, parse_since
+from rundossier.cli.commands import _fmt_time, _print_json, _reader, _settings, _short_error, out, parse_since
 from rundossier.cli.options import group_limit
 from rundossier.cli.text import visible
-from rundossier.core.dossier import group_json, merge_groups
 from rundossier.storage.db import GroupQuery
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(sub: Any) -> None:
     p = sub.add_parser("failures", help="failure groups: the same bug across runs and flows")
     p.add_argument("--flow", help="only this flow / DAG id")
     p.add_argument("--orchestrator", choices=["airflow", "prefect", "python"])
@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def failures(args: argparse.Namespace) -> int:
-    store = _store(_settings())
+    reader = _reader(_settings())
     query = GroupQuery(
         flow_id=args.flow,
         orchestrator=args.orchestrator,
@@ -33,17 +33,17 @@ def failures(args: argparse.Namespace) -> int:
         sort=args.sort,
         limit=args.limit,
     )
-    page = store.failure_groups(query)
-    groups = merge_groups(page.order, page.counts, page.rows)
+    page = reader.failure_groups(query)
     if args.json:
-        counted = f"{page.counted_since}T00:00:00Z" if page.counted_since else None
-        _print_json({"items": [group_json(g) for g in groups], "counted_since": counted})
+        _print_json(page)
         return 0
+    groups = page.items
     if not groups:
         filtered = " for these filters" if args.flow or args.since or args.orchestrator else ""
-        out.print(f"no failure groups in {store.describe()}{filtered}")
+        out.print(f"no failure groups in {reader.store.describe()}{filtered}")
         return 0
-    title = "failure groups" + (f" (counted since {page.counted_since} UTC)" if page.counted_since else "")
+    counted_since = page.counted_since[:10] if page.counted_since else None
+    title = "failure groups" + (f" (counted since {counted_since} UTC)" if counted_since else "")
     table = Table(title=title, title_justify="left", box=None, pad_edge=False)
     table.add_column("fingerprint", no_wrap=True, min_width=16)
     table.add_column("count", justify="right", no_wrap=True)
@@ -62,8 +62,8 @@ def failures(args: argparse.Namespace) -> int:
             _fmt_time(g.first_seen),
             _fmt_time(g.last_seen),
             visible(flows),
-            visible(g.latest_run_id),
-            _short_error(g.error_type, g.error_message),
+            visible(g.latest.run_id),
+            _short_error(g.latest.error.type, g.latest.error.message) if g.latest.error is not None else "",
         )
     out.print(table)
     out.print("runs of a group: rundossier runs --fingerprint FINGERPRINT", markup=False)

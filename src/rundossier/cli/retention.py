@@ -90,7 +90,13 @@ def set_policy(args: argparse.Namespace) -> int:
     store = _store(_settings())
     current = next((Rule.from_row(r) for r in store.list_policies() if r.flow_pattern == pattern), None)
     limits = {name: _limit(name, raw, getattr(current, name, None)) for name, raw in given.items()}
-    rule = Rule(pattern, **limits, source="cli")
+    rule = Rule(
+        pattern,
+        keep_days=limits["keep_days"],
+        keep_last=limits["keep_last"],
+        blob_days=limits["blob_days"],
+        source="cli",
+    )
     store.set_policy(pattern, **rule.limits(), source="cli")
     if args.json:
         _print_json(rule.to_json())

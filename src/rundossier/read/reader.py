@@ -1,6 +1,9 @@
-"""Reading back what was recorded: a run's or step's trace text and log lines, with honest gaps.
+"""Reading back what was recorded: runs, steps, traces, logs, dossiers and failure groups.
 
-Shared by the CLI and the HTTP API. A missing trace says why (never captured, spooled, expired).
+`Reader` is the one way the HTTP API, the CLI and the UI read: built from the backends, it
+answers with the models of `rundossier.read.models` (the API's response models). The functions
+below it read one thing from a store and a blob store; a missing trace says why (never captured,
+spooled, expired).
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -17,12 +21,27 @@ from typing import Any
 
 from sqlalchemy import select
 
-from rundossier.core.dossier import Baseline, Dossier, build_dossier
+from rundossier.core.dossier import Baseline, Dossier, build_dossier, merge_groups
 from rundossier.core.dossier.events import KINDS
 from rundossier.core.ids import run_id_floor
 from rundossier.core.logs import LiveSnapshot, LogLine, decode_live, gunzip_stream
 from rundossier.core.status import FAILURES, Status
 from rundossier.errors import BlobCorrupt, BlobNotFound, StorageError, StoreError, TraceExpired, TraceNotFound
+from rundossier.read.models import (
+    EventOut,
+    FailureGroupOut,
+    FailureGroups,
+    LogLineOut,
+    LogPageOut,
+    RunDetail,
+    RunDossier,
+    RunOut,
+    RunPage,
+    RunShow,
+    StepOut,
+    StreamName,
+)
+from rundossier.storage.backends import Backends
 from rundossier.storage.blobs import (
     LOG_LIVE,
     BlobStore,
@@ -32,7 +51,7 @@ from rundossier.storage.blobs import (
     row_step,
     structured_trace,
 )
-from rundossier.storage.db import Run, RunQuery, RunStore, Step
+from rundossier.storage.db import Event, GroupQuery, Run, RunQuery, RunStore, Step
 
 log = logging.getLogger("rundossier")
 
@@ -255,7 +274,7 @@ def _live_lines(blobs: BlobStore, parts: list[str], snapshot: LiveSnapshot | Non
 class LogPage:
     """One page of a step's log, after the stream filter; `matches` are line numbers of `q`."""
 
-    lines: list[dict[str, object]]
+    lines: list[LogLineOut]
     page: int
     page_size: int
     total: int
@@ -276,7 +295,7 @@ def log_page(
     log's size. Line numbers start at 1 and count lines after the stream filter.
     """
     start = (page - 1) * page_size
-    out: list[dict[str, object]] = []
+    out: list[LogLineOut] = []
     counts = {"stdout": 0, "stderr": 0}
     matches: list[int] = []
     needle = q.lower() if q else None
@@ -289,7 +308,7 @@ def log_page(
         if needle is not None and needle in line.message.lower() and len(matches) < MAX_MATCHES:
             matches.append(n)
         if start < n <= start + page_size:
-            out.append({"n": n, "ts": line.ts, "stream": line.stream, "level": line.level, "message": line.message})
+            out.append(LogLineOut(n=n, ts=line.ts, stream=line.stream, level=line.level, message=line.message))
     return LogPage(out, page, page_size, n, counts, matches, len(matches) >= MAX_MATCHES)
 
 
@@ -375,7 +394,181 @@ def child_runs(store: RunStore, run: Run, *, limit: int = MAX_CHILDREN) -> list[
     return rows
 
 
+class Reader:
+    """Everything the API, the CLI and the UI read, as response models, from one set of backends.
+
+    Access control is the caller's: methods that list take the flows the caller may read
+    (`flows`, None for all). `base` is where the API is mounted ("" standalone, "/rundossier"
+    inside Airflow), so the links in errors stay right.
+    """
+
+    #: how often reads look for runs whose process died (a reap is a write: not on every request)
+    REAP_EVERY_S = 5.0
+
+    def __init__(self, backends: Backends) -> None:
+        self.backends = backends
+        self._last_reap = float("-inf")
+
+    @property
+    def store(self) -> RunStore:
+        return self.backends.store
+
+    @property
+    def blobs(self) -> BlobStore:
+        return self.backends.blobs
+
+    def reap_due(self) -> None:
+        """Mark runs whose process died as crashed (at most every REAP_EVERY_S) before reading."""
+        now = time.monotonic()
+        if now - self._last_reap < self.REAP_EVERY_S:
+            return
+        self._last_reap = now
+        reap_crashed(self.store)
+
+    # -- runs --------------------------------------------------------------------------------------
+
+    def runs(self, query: RunQuery, *, limit: int, cursor: str | None = None, base: str = "") -> RunPage:
+        self.reap_due()
+        page = self.store.list_runs(query, limit=limit, cursor=cursor)
+        return RunPage.model_construct(items=[RunOut.of(r, base) for r in page.items], next_cursor=page.next_cursor)
+
+    def flows(self) -> list[str]:
+        return self.store.list_flows()
+
+    def find_run(self, orchestrator: str, flow_id: str, run_key: str) -> Run | None:
+        return self.store.find_run(orchestrator, flow_id, run_key)
+
+    def run(self, run_id: str) -> Run:
+        """The run's row (RunNotFound otherwise)."""
+        self.reap_due()
+        return self.store.get_run(run_id)
+
+    def run_detail(self, run: Run, *, flows: frozenset[str] | set[str] | None = None, base: str = "") -> RunDetail:
+        """The run with its steps, events, dossier and the subflow runs in `flows`."""
+        children = [c for c in child_runs(self.store, run) if flows is None or c.flow_id in flows]
+        return RunDetail.model_construct(
+            **self._with_steps(run, base),
+            dossier=self.dossier(run, flows=flows),
+            children=[RunOut.of(c, base) for c in children],
+        )
+
+    def run_show(self, run: Run, dossier: Dossier | None) -> RunShow:
+        """The run with its steps, events and `dossier` (what `rundossier show --json` prints)."""
+        return RunShow.model_construct(**self._with_steps(run), dossier=dossier)
+
+    def steps(self, run_id: str) -> list[Step]:
+        return self.store.list_steps(run_id)
+
+    def events(self, run_id: str) -> list[Event]:
+        return self.store.list_events(run_id)
+
+    def _with_steps(self, run: Run, base: str = "") -> dict[str, Any]:
+        return {
+            **RunOut.fields_of(run, base),
+            "steps": [StepOut.of(s) for s in self.steps(run.run_id)],
+            "events": [EventOut.of(e) for e in self.events(run.run_id)],
+        }
+
+    def run_dossier(self, run: Run) -> Dossier:
+        """The run's dossier alone (errors pass through)."""
+        return run_dossier(self.store, run)
+
+    def dossier(self, run: Run, *, flows: frozenset[str] | set[str] | None = None) -> RunDossier | None:
+        """The run's dossier and its failure group (counted in `flows`). A fault here is logged and
+        leaves the dossier out: it never hides the run."""
+        try:
+            dossier = run_dossier(self.store, run)
+            group = None
+            if run.fingerprint:
+                found = self.failure_groups(GroupQuery(fingerprint=run.fingerprint, flows=_sorted(flows)))
+                group = found.items[0] if found.items else None
+            return RunDossier.model_construct(dossier=dossier, group=group)
+        except Exception as exc:  # noqa: BLE001 - the run must show even if its dossier cannot be built
+            log.warning("rundossier could not build the dossier of %s: %s: %s", run.run_id, type(exc).__name__, exc)
+            return None
+
+    def runs_updated_since(self, since: datetime) -> list[Run]:
+        self.reap_due()
+        return self.store.runs_updated_since(since)
+
+    # -- failures ----------------------------------------------------------------------------------
+
+    def failure_groups(self, query: GroupQuery) -> FailureGroups:
+        page = self.store.failure_groups(query)
+        groups = merge_groups(page.order, page.counts, page.rows)
+        return FailureGroups.model_construct(
+            items=[FailureGroupOut.of(g) for g in groups],
+            counted_since=f"{page.counted_since}T00:00:00Z" if page.counted_since else None,
+        )
+
+    # -- traces and logs ---------------------------------------------------------------------------
+
+    def run_trace(self, run_id: str) -> TraceText:
+        return run_trace(self.store, self.blobs, run_id)
+
+    def step_trace(self, run_id: str, step_id: str, try_number: int | None = None) -> TraceText:
+        return step_trace(self.store, self.blobs, run_id, step_id, try_number)
+
+    def run_trace_doc(self, run_id: str) -> dict[str, Any]:
+        return run_trace_doc(self.store, self.blobs, run_id)
+
+    def step_trace_doc(self, run_id: str, step_id: str, try_number: int | None = None) -> dict[str, Any]:
+        return step_trace_doc(self.store, self.blobs, run_id, step_id, try_number)
+
+    def step(self, run_id: str, step_id: str, try_number: int | None = None) -> Step:
+        """One try of a step (the latest unless given); TraceNotFound naming it otherwise."""
+        step = self.store.get_step(run_id, step_id, try_number)
+        if step is None:
+            raise TraceNotFound(f"run {run_id} has no step {step_id!r}" + (f" try {try_number}" if try_number else ""))
+        return step
+
+    def log_source(self, run: Run, step: Step) -> StepLogSource:
+        return step_log_source(self.blobs, run, step)
+
+    def log_page(
+        self,
+        run: Run,
+        step: Step,
+        *,
+        stream: StreamName = "all",
+        page: int = 1,
+        page_size: int = 500,
+        q: str | None = None,
+    ) -> LogPageOut:
+        source = self.log_source(run, step)
+        result = log_page(source.lines(), stream=stream, page=page, page_size=page_size, q=q or None)
+        snapshot_at = None
+        if source.snapshot_ts is not None:
+            snapshot_at = datetime.fromtimestamp(source.snapshot_ts, UTC).isoformat().replace("+00:00", "Z")
+        return LogPageOut.model_construct(
+            run_id=run.run_id,
+            step_id=step.step_id,
+            try_number=step.try_number,
+            status=step.status,
+            available=source.available,
+            reason=source.reason,
+            live=source.live,
+            snapshot_at=snapshot_at,
+            stream=stream,
+            page=result.page,
+            page_size=result.page_size,
+            total=result.total,
+            pages=max(1, -(-result.total // result.page_size)),
+            counts={"stdout": step.log_lines_stdout, "stderr": step.log_lines_stderr, **result.counts},
+            lines=result.lines,
+            q=q,
+            matches=result.matches,
+            matches_truncated=result.matches_truncated,
+        )
+
+
+def _sorted(flows: frozenset[str] | set[str] | None) -> tuple[str, ...] | None:
+    return tuple(sorted(flows)) if flows is not None else None
+
+
 __all__ = [
+    "Reader",
+    "reap_crashed",
     "MAX_CHILDREN",
     "child_runs",
     "TraceText",

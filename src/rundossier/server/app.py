@@ -19,15 +19,19 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from rundossier.read.models import About
+from rundossier.read.reader import Reader
 from rundossier.server import errors
 from rundossier.server.access import Access, AllowAll
+from rundossier.server.auth import TokenAuth
+from rundossier.server.guard import RequestGuard, allowed_host_names
+from rundossier.server.headers import SecurityHeaders
+from rundossier.server.routes import about, failures, retention, runs, steps, stream
+from rundossier.server.ui import install as install_ui
 from rundossier.settings import Settings
 from rundossier.storage.backends import Backends
 from rundossier.storage.blobs import BlobStore
 from rundossier.storage.db import RunStore
-
-#: what the routes read through (the name the routes use for it)
-Backend = Backends
 
 
 def create_app(
@@ -47,12 +51,6 @@ def create_app(
     `allowed_hosts` turns the Host check on: loopback names plus these (`serve` without a token);
     `orchestrator_urls` maps an orchestrator to its own UI's root, relative to the page
     (`{"airflow": "../"}` inside Airflow), so the page can link a run to the orchestrator's pages."""
-    from rundossier.server import routes_failures, routes_retention, routes_runs, stream
-    from rundossier.server import ui as ui_routes
-    from rundossier.server.auth import TokenAuth
-    from rundossier.server.guard import RequestGuard, allowed_host_names
-    from rundossier.server.headers import SecurityHeaders
-
     settings = settings or Settings.resolve()
     app = FastAPI(
         title="rundossier",
@@ -63,28 +61,17 @@ def create_app(
         redoc_url=None,
         responses=errors.ERROR_RESPONSES,
     )
-    app.state.backend = Backend(settings, store, blobs)
+    app.state.reader = Reader(Backends(settings, store, blobs))
+    app.state.about = About(version=_version(), orchestrator_urls=dict(orchestrator_urls or {}))
     app.state.access = access or AllowAll()
     errors.install(app)
     if api_token:
         TokenAuth(api_token).install(app)
 
-    @app.get("/healthz", tags=["meta"])
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    about = {"version": _version(), "orchestrator_urls": dict(orchestrator_urls or {})}
-
-    @app.get("/api/about", tags=["meta"], summary="The server's version and the orchestrator UIs it can link to")
-    def get_about() -> dict[str, Any]:
-        return about
-
-    app.include_router(routes_runs.router)
-    app.include_router(routes_failures.router)
-    app.include_router(routes_retention.router)
-    app.include_router(stream.router)
+    for routes in (about, runs, steps, failures, retention, stream):
+        app.include_router(routes.router)
     if ui:
-        ui_routes.install(app)
+        install_ui(app)
     # the last added is the outermost
     app.add_middleware(RequestGuard, allowed_hosts=None if allowed_hosts is None else allowed_host_names(allowed_hosts))
     app.add_middleware(errors.Unexpected)
@@ -98,4 +85,4 @@ def _version() -> str:
     return __version__
 
 
-__all__ = ["create_app", "Backend"]
+__all__ = ["create_app"]

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 
-from rundossier.core.dossier import group_json, merge_groups
-from rundossier.server.routes_runs import AccessDep, BackendDep, Orchestrator, utc_param
+from rundossier.read.models import FailureGroups, Orchestrator
+from rundossier.server.deps import AccessDep, ReaderDep, utc_param
 from rundossier.storage.db import GroupQuery
 from rundossier.storage.db.failuregroups import MAX_GROUPS
 
 router = APIRouter(prefix="/api", tags=["failures"])
 
 
-@router.get("/failures", summary="Failure groups by fingerprint: count, first and last seen, flows, latest run")
+@router.get(
+    "/failures",
+    summary="Failure groups by fingerprint: count, first and last seen, flows, latest run",
+    response_model=FailureGroups,
+)
 def list_failures(
     request: Request,
-    b: BackendDep,
+    reader: ReaderDep,
     acc: AccessDep,
     flow_id: Annotated[str | None, Query(max_length=250)] = None,
     since: Annotated[
@@ -27,23 +31,17 @@ def list_failures(
     orchestrator: Orchestrator | None = None,
     sort: Literal["last_seen", "count"] = "last_seen",
     limit: Annotated[int, Query(ge=1, le=MAX_GROUPS)] = 50,
-) -> dict[str, Any]:
-    since = utc_param("since", since)
+) -> FailureGroups:
     readable = acc.readable_flows(request)
     query = GroupQuery(
         flow_id=flow_id,
         orchestrator=orchestrator,
-        since=since,
+        since=utc_param("since", since),
         flows=tuple(sorted(readable)) if readable is not None else None,
         sort=sort,
         limit=limit,
     )
-    page = b.store.failure_groups(query)
-    groups = merge_groups(page.order, page.counts, page.rows)
-    return {
-        "items": [group_json(g) for g in groups],
-        "counted_since": f"{page.counted_since}T00:00:00Z" if page.counted_since else None,
-    }
+    return reader.failure_groups(query)
 
 
 __all__ = ["router"]

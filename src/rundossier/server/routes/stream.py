@@ -11,13 +11,13 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from rundossier.read.serialize import run_json
-from rundossier.server.routes_runs import AccessDep, BackendDep
+from rundossier.read.models import RunOut
+from rundossier.server.deps import AccessDep, ReaderDep
 
 router = APIRouter(prefix="/api", tags=["live"])
 
@@ -25,10 +25,23 @@ POLL_S = 1.0
 HEARTBEAT_S = 15.0
 
 
-@router.get("/stream", summary="Server-sent events: run changes as they happen")
+EVENTS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "`event: run` with a run's JSON (as in the runs list) per change",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+
+
+@router.get(
+    "/stream",
+    summary="Server-sent events: run changes as they happen",
+    response_class=StreamingResponse,
+    responses=EVENTS,
+)
 async def stream(
     request: Request,
-    b: BackendDep,
+    reader: ReaderDep,
     acc: AccessDep,
     flow_id: Annotated[str | None, Query(max_length=250)] = None,
     poll: Annotated[float, Query(ge=0.1, le=30)] = POLL_S,
@@ -46,15 +59,14 @@ async def stream(
                 return
             if max_seconds is not None and asyncio.get_running_loop().time() - started > max_seconds:
                 return
-            await asyncio.to_thread(b.reap_due)
-            runs = await asyncio.to_thread(b.store.runs_updated_since, since)
+            runs = await asyncio.to_thread(reader.runs_updated_since, since)
             for run in runs:
                 since = max(since, run.updated_at or since)
                 if flow_id and run.flow_id != flow_id:
                     continue
                 if readable is not None and run.flow_id not in readable:
                     continue
-                yield f"event: run\nid: {run.run_id}\ndata: {json.dumps(run_json(run))}\n\n"
+                yield f"event: run\nid: {run.run_id}\ndata: {json.dumps(RunOut.of(run).model_dump(mode='json'))}\n\n"
                 quiet = 0.0
             await asyncio.sleep(poll)
             quiet += poll

@@ -1,0 +1,1 @@
+"""The API's routes, one module per resource; each takes what it reads from `server.deps`."""
