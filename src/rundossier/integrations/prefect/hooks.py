@@ -19,7 +19,6 @@ import contextlib
 import contextvars
 import json
 import logging
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -34,7 +33,7 @@ from rundossier.integrations.prefect.capture import ROUTER
 from rundossier.integrations.prefect.session import ORCHESTRATOR, FlowRunSession, Options
 from rundossier.record.livelog import LIVE_LOG_EVERY_S, LivePublisher
 from rundossier.record.recorder import Recorder
-from rundossier.settings import ENV_VARS, Settings
+from rundossier.settings import Settings, environment
 
 log = logging.getLogger("rundossier")
 
@@ -68,8 +67,7 @@ def recorder_for(layer: Mapping[str, Any]) -> Recorder:
     Its own live-log publisher is off: the step logs of Prefect task runs are the log capture's,
     published by `live_publisher_for` (one per recorder) while each try runs.
     """
-    env = {var: os.environ.get(var) for var in ENV_VARS.values()}
-    key = json.dumps([layer, env], sort_keys=True, default=str)
+    key = json.dumps([layer, environment()], sort_keys=True, default=str)
     rec = _recorders.get(key)
     if rec is None:
         with _recorders_lock:
