@@ -97,6 +97,8 @@ def build(section: Mapping[str, str], environ: Mapping[str, str] | None = None) 
 
 def load(environ: Mapping[str, str] | None = None) -> AirflowConfig:
     """Read Airflow's configuration in this process (worker, scheduler or API server)."""
+    # Airflow's own variables (AIRFLOW_HOME, AIRFLOW__RUNDOSSIER__*) are read here; the
+    # RUNDOSSIER_* ones only through rundossier.settings
     env = os.environ if environ is None else environ
     return build(section_from(_cfg_section(), env), env)
 
