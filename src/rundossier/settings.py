@@ -1,4 +1,8 @@
-"""Settings: explicit arguments beat the Block/airflow.cfg layer, which beats RUNDOSSIER_* env vars.
+"""Settings: every rundossier setting, read and validated in one place (pydantic-settings).
+
+Sources, highest first: explicit arguments (`Recorder.from_env(db_url=...)`), then an
+integration's layer (airflow.cfg's `[rundossier]` section, the Prefect Block's fields), then the
+`RUNDOSSIER_*` environment, then the defaults. Empty values count as unset in every source.
 
 The variables and their defaults are a contract (see README "Configuration"):
 
@@ -14,6 +18,12 @@ The variables and their defaults are a contract (see README "Configuration"):
     RUNDOSSIER_HEARTBEAT         30  (seconds between lease renewals of running runs and steps; a
                                       row not renewed for 4 intervals is shown as crashed)
     RUNDOSSIER_RETENTION_CAP     off (on: a finished run trims its flow to the newest keep_last runs)
+    RUNDOSSIER_API_TOKEN         unset (the token `rundossier serve` requires; checked where it is used)
+    RUNDOSSIER_ALLOWED_HOSTS     unset (comma-separated Host names `rundossier serve` answers to)
+    RUNDOSSIER_PREFECT_LOGO_URL  unset (the logo of the Prefect Block's card; checked by the Block)
+
+A bad value raises `ConfigError` with the message users see (which variable, what is wrong, how
+to fix it): the validators raise it themselves, and pydantic lets it through unchanged.
 """
 
 from __future__ import annotations
@@ -21,48 +31,80 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from pydantic import Field, ValidationInfo, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from rundossier.core.masking.userpatterns import compile_patterns
 from rundossier.errors import ConfigError
 
 ENV_PREFIX = "RUNDOSSIER_"
+DEFAULT_HOME = "~/.rundossier"
 DEFAULT_MAX_TRACE_BYTES = 10 * 1024 * 1024
 MIN_MAX_TRACE_BYTES = 4096
+DEFAULT_DB_TIMEOUT_S = 10.0
 DEFAULT_WRITE_BUDGET_S = 5.0
 DEFAULT_HEARTBEAT_S = 30.0
 
-#: setting name -> environment variable
+#: the settings an integration's layer (airflow.cfg, the Prefect Block) may set -> their variables
 ENV_VARS = {
-    "home": "RUNDOSSIER_HOME",
-    "db_url": "RUNDOSSIER_DB_URL",
-    "storage_url": "RUNDOSSIER_STORAGE_URL",
-    "storage_options": "RUNDOSSIER_STORAGE_OPTIONS",
-    "max_trace_bytes": "RUNDOSSIER_MAX_TRACE_BYTES",
-    "mask_patterns": "RUNDOSSIER_MASK_PATTERNS",
-    "db_timeout": "RUNDOSSIER_DB_TIMEOUT",
-    "write_budget": "RUNDOSSIER_WRITE_BUDGET",
-    "heartbeat": "RUNDOSSIER_HEARTBEAT",
-    "retention_cap": "RUNDOSSIER_RETENTION_CAP",
+    name: ENV_PREFIX + name.upper()
+    for name in (
+        "home",
+        "db_url",
+        "storage_url",
+        "storage_options",
+        "max_trace_bytes",
+        "mask_patterns",
+        "db_timeout",
+        "write_budget",
+        "heartbeat",
+        "retention_cap",
+    )
 }
+#: settings of one process only (the server, the Block's logo): the environment or arguments
+PROCESS_ENV_VARS = {name: ENV_PREFIX + name.upper() for name in ("api_token", "allowed_hosts", "prefect_logo_url")}
+ALL_ENV_VARS = {**ENV_VARS, **PROCESS_ENV_VARS}
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Validated settings. Build with `Settings.resolve()`; every field is checked eagerly."""
+def environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The `RUNDOSSIER_*` variables that are set (not empty), by setting name, as raw strings."""
+    env = os.environ if environ is None else environ
+    return {name: env[var] for name, var in ALL_ENV_VARS.items() if env.get(var) not in (None, "")}
 
-    home: Path
-    db_url: str
-    storage_url: str
-    storage_options: dict[str, Any] = field(default_factory=dict)
+
+class _Environment(PydanticBaseSettingsSource):
+    """`RUNDOSSIER_*` for `Settings()`: the raw strings of `environment()`, parsed by the validators
+    below (not pydantic-settings' own env source, which would JSON-decode lists first)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads every variable at once
+
+    def __call__(self) -> dict[str, Any]:
+        return environment()
+
+
+class Settings(BaseSettings):
+    """Validated settings. Build with `Settings.resolve(...)` (or `Settings()`: the environment)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid", validate_default=True)
+
+    home: Path = Path(DEFAULT_HOME)
+    db_url: str = ""  # empty: SQLite under home
+    storage_url: str = ""  # empty: a folder under home
+    storage_options: dict[str, Any] = Field(default_factory=dict)
     max_trace_bytes: int = DEFAULT_MAX_TRACE_BYTES
     mask_patterns: tuple[str, ...] = ()
-    db_timeout: float = 10.0
+    db_timeout: float = DEFAULT_DB_TIMEOUT_S
     write_budget: float = DEFAULT_WRITE_BUDGET_S
     heartbeat: float = DEFAULT_HEARTBEAT_S
     retention_cap: bool = False
+    api_token: str | None = Field(default=None, repr=False)
+    allowed_hosts: tuple[str, ...] = ()
+    prefect_logo_url: str | None = None
 
     @property
     def write_timeout(self) -> float:
@@ -81,104 +123,133 @@ class Settings:
         layer: Mapping[str, Any] | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
-        """Merge explicit arguments, an integration's layer (Block, airflow.cfg) and the env."""
-        env = os.environ if environ is None else environ
-        raw: dict[str, Any] = {}
-        for name, var in ENV_VARS.items():
-            if env.get(var) not in (None, ""):
-                raw[name] = env[var]
+        """Explicit arguments over an integration's layer (Block, airflow.cfg) over the environment
+        (`os.environ` unless `environ` is given) over the defaults."""
+        # every field is given (its default at least), so the environment source of `Settings()`
+        # adds nothing here: `environ` is the one environment read
+        values = {name: f.get_default(call_default_factory=True) for name, f in cls.model_fields.items()}
+        values.update(environment(environ))
         for source in (layer, explicit):
             for name, value in (source or {}).items():
-                if name not in ENV_VARS:
-                    raise ConfigError(f"unknown rundossier setting {name!r}; known: {', '.join(ENV_VARS)}")
+                if name not in ALL_ENV_VARS:
+                    raise ConfigError(f"unknown rundossier setting {name!r}; known: {', '.join(ALL_ENV_VARS)}")
                 if value is not None and value != "":
-                    raw[name] = value
-        return cls._from_raw(raw)
+                    values[name] = value
+        return cls(**values)
 
     @classmethod
-    def _from_raw(cls, raw: Mapping[str, Any]) -> Settings:
-        home = Path(os.path.expanduser(str(raw.get("home") or "~/.rundossier"))).resolve()
-        db_url = str(raw.get("db_url") or f"sqlite:///{home / 'rundossier.db'}")
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """`Settings(**explicit)`: the arguments, then `RUNDOSSIER_*` (no .env or secret files)."""
+        return (init_settings, _Environment(settings_cls))
+
+    # -- validators: raw values (strings from the environment or airflow.cfg, or typed values) ------
+    @field_validator("home", mode="before")
+    @classmethod
+    def _home(cls, value: Any) -> Path:
+        return Path(os.path.expanduser(str(value or DEFAULT_HOME))).resolve()
+
+    @field_validator("db_url", mode="before")
+    @classmethod
+    def _db_url(cls, value: Any, info: ValidationInfo) -> str:
+        db_url = str(value or f"sqlite:///{info.data['home'] / 'rundossier.db'}")
         if "://" not in db_url:
             raise ConfigError(
                 f"RUNDOSSIER_DB_URL={db_url!r} is not a SQLAlchemy URL; "
                 "use sqlite:////abs/path.db or postgresql+psycopg://user@host/db"
             )
-        storage_url = str(raw.get("storage_url") or f"file://{home / 'blobs'}")
+        return db_url
+
+    @field_validator("storage_url", mode="before")
+    @classmethod
+    def _storage_url(cls, value: Any, info: ValidationInfo) -> str:
+        storage_url = str(value or f"file://{info.data['home'] / 'blobs'}")
         if "://" not in storage_url:
             storage_url = f"file://{Path(storage_url).expanduser().resolve()}"
-        return cls(
-            home=home,
-            db_url=db_url,
-            storage_url=storage_url.rstrip("/"),
-            storage_options=_json_object(raw.get("storage_options", {})),
-            max_trace_bytes=_max_trace_bytes(raw.get("max_trace_bytes", DEFAULT_MAX_TRACE_BYTES)),
-            mask_patterns=_patterns(raw.get("mask_patterns", ())),
-            db_timeout=_positive_float("db_timeout", raw.get("db_timeout", 10.0)),
-            write_budget=_positive_float("write_budget", raw.get("write_budget", DEFAULT_WRITE_BUDGET_S)),
-            heartbeat=_positive_float("heartbeat", raw.get("heartbeat", DEFAULT_HEARTBEAT_S)),
-            retention_cap=_flag("retention_cap", raw.get("retention_cap", False)),
-        )
+        return storage_url.rstrip("/")
 
-
-def _json_object(value: Any) -> dict[str, Any]:
-    if isinstance(value, Mapping):
-        return dict(value)
-    try:
-        parsed = json.loads(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(
-            f"RUNDOSSIER_STORAGE_OPTIONS must be a JSON object such as "
-            f'{{"endpoint_url": "http://127.0.0.1:9000"}}: {exc}'
-        ) from None
-    if not isinstance(parsed, dict):
-        raise ConfigError("RUNDOSSIER_STORAGE_OPTIONS must be a JSON object, not " + type(parsed).__name__)
-    return parsed
-
-
-def _max_trace_bytes(value: Any) -> int:
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"RUNDOSSIER_MAX_TRACE_BYTES must be an integer, got {value!r}") from None
-    if n < MIN_MAX_TRACE_BYTES:
-        raise ConfigError(f"RUNDOSSIER_MAX_TRACE_BYTES must be at least {MIN_MAX_TRACE_BYTES}, got {n}")
-    return n
-
-
-def _positive_float(name: str, value: Any) -> float:
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{ENV_VARS[name]} must be a number of seconds, got {value!r}") from None
-    if f <= 0:
-        raise ConfigError(f"{ENV_VARS[name]} must be positive, got {f}")
-    return f
-
-
-def _flag(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ConfigError(f"{ENV_VARS[name]} must be on or off, got {value!r}")
-
-
-def _patterns(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
+    @field_validator("storage_options", mode="before")
+    @classmethod
+    def _storage_options(cls, value: Any) -> dict[str, Any]:
+        if isinstance(value, Mapping):
+            return dict(value)
         try:
-            value = json.loads(value)
-        except ValueError:
+            parsed = json.loads(value)
+        except (TypeError, ValueError) as exc:
             raise ConfigError(
-                'RUNDOSSIER_MASK_PATTERNS must be a JSON list of regular expressions, e.g. ["acct-[0-9]+"]'
+                f"RUNDOSSIER_STORAGE_OPTIONS must be a JSON object such as "
+                f'{{"endpoint_url": "http://127.0.0.1:9000"}}: {exc}'
             ) from None
-    if not isinstance(value, list | tuple) or not all(isinstance(p, str) for p in value):
-        raise ConfigError("RUNDOSSIER_MASK_PATTERNS must be a list of strings")
-    compile_patterns(value)  # invalid or catastrophically backtracking: refused at start
-    return tuple(value)
+        if not isinstance(parsed, dict):
+            raise ConfigError("RUNDOSSIER_STORAGE_OPTIONS must be a JSON object, not " + type(parsed).__name__)
+        return parsed
+
+    @field_validator("max_trace_bytes", mode="before")
+    @classmethod
+    def _max_trace_bytes(cls, value: Any) -> int:
+        try:
+            n = int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"RUNDOSSIER_MAX_TRACE_BYTES must be an integer, got {value!r}") from None
+        if n < MIN_MAX_TRACE_BYTES:
+            raise ConfigError(f"RUNDOSSIER_MAX_TRACE_BYTES must be at least {MIN_MAX_TRACE_BYTES}, got {n}")
+        return n
+
+    @field_validator("mask_patterns", mode="before")
+    @classmethod
+    def _mask_patterns(cls, value: Any) -> tuple[str, ...]:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ConfigError(
+                    'RUNDOSSIER_MASK_PATTERNS must be a JSON list of regular expressions, e.g. ["acct-[0-9]+"]'
+                ) from None
+        if not isinstance(value, list | tuple) or not all(isinstance(p, str) for p in value):
+            raise ConfigError("RUNDOSSIER_MASK_PATTERNS must be a list of strings")
+        compile_patterns(value)  # invalid or catastrophically backtracking: refused at start
+        return tuple(value)
+
+    @field_validator("db_timeout", "write_budget", "heartbeat", mode="before")
+    @classmethod
+    def _seconds(cls, value: Any, info: ValidationInfo) -> float:
+        var = ALL_ENV_VARS[str(info.field_name)]
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{var} must be a number of seconds, got {value!r}") from None
+        if seconds <= 0:
+            raise ConfigError(f"{var} must be positive, got {seconds}")
+        return seconds
+
+    @field_validator("retention_cap", mode="before")
+    @classmethod
+    def _on_off(cls, value: Any, info: ValidationInfo) -> bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"{ALL_ENV_VARS[str(info.field_name)]} must be on or off, got {value!r}")
+
+    @field_validator("api_token", "prefect_logo_url", mode="before")
+    @classmethod
+    def _optional_text(cls, value: Any) -> str | None:
+        return str(value) if value not in (None, "") else None
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _host_names(cls, value: Any) -> tuple[str, ...]:
+        names = value.split(",") if isinstance(value, str) else list(value or ())
+        return tuple(str(h) for h in names if str(h).strip())  # checked by `rundossier serve`
 
 
-__all__ = ["Settings", "ENV_VARS", "DEFAULT_MAX_TRACE_BYTES"]
+__all__ = ["Settings", "ENV_VARS", "ALL_ENV_VARS", "DEFAULT_MAX_TRACE_BYTES", "environment"]

@@ -287,13 +287,13 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 WILDCARDS = ("0.0.0.0", "::", "")
 
 
-def allowed_hosts(args: argparse.Namespace, token: str | None, environ: Any) -> list[str] | None:
+def allowed_hosts(args: argparse.Namespace, token: str | None, settings: Settings) -> list[str] | None:
     """The Host names `serve` answers to besides the loopback ones, or None for any Host.
 
     Without a token the check is on (a page on another site could reach an unguarded server
     through DNS rebinding); with one it is on only when names were given."""
     given = list(args.allowed_host or [])
-    given += [h for h in str(environ.get("RUNDOSSIER_ALLOWED_HOSTS", "")).split(",") if h.strip()]
+    given += settings.allowed_hosts  # RUNDOSSIER_ALLOWED_HOSTS
     if token is not None and not given:
         return None
     if args.host not in WILDCARDS and args.host not in LOOPBACK:
@@ -308,23 +308,21 @@ def allowed_hosts(args: argparse.Namespace, token: str | None, environ: Any) -> 
 
 
 def serve(args: argparse.Namespace) -> int:
-    import os
-
     try:
         import uvicorn
 
         from rundossier.server import create_app
     except ImportError as exc:
         raise ConfigError(f"serving needs the server extra: pip install 'rundossier[server]' ({exc})") from None
-    token = os.environ.get("RUNDOSSIER_API_TOKEN") or None
+    settings = _settings()
+    token = settings.api_token
     if args.host not in LOOPBACK and token is None and not args.no_auth:
         raise InvalidInput(
             f"--host {args.host} is reachable from other machines: set RUNDOSSIER_API_TOKEN "
             "(clients send it as a bearer token or enter it in the page), or pass --no-auth"
         )
     token = None if args.no_auth else token
-    settings = _settings()
-    app = create_app(settings, api_token=token, allowed_hosts=allowed_hosts(args, token, os.environ))
+    app = create_app(settings, api_token=token, allowed_hosts=allowed_hosts(args, token, settings))
     shown = f"[{args.host}]" if ":" in args.host else args.host
     _err.print(
         f"rundossier UI on http://{shown}:{args.port}/  (database {settings.db_url}, storage {settings.storage_url})"

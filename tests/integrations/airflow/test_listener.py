@@ -16,7 +16,6 @@ from rundossier.integrations.airflow.config import AirflowConfig
 from rundossier.integrations.airflow.listener import (
     REASON_OUTSIDE,
     REASON_RETRY,
-    BoundedWorker,
     RunDossierListener,
     RunInfo,
     TaskIds,
@@ -263,8 +262,11 @@ def test_disabled_or_misconfigured_means_nothing_is_recorded(caplog):
     assert caplog.text.count("rundossier is not recording in this process") == 1
 
 
-def test_the_bounded_worker_returns_results_and_reports_errors(caplog):
-    worker = BoundedWorker(name="rd-test-worker")
+def test_the_listener_runs_its_work_on_the_integrations_worker(caplog):
+    from rundossier.integrations.worker import Worker
+
+    worker = make_listener(FakeRecorder()).worker
+    assert isinstance(worker, Worker)
     assert worker.call(lambda: 42, timeout=5, what="answer") == 42
     with caplog.at_level(logging.WARNING, logger="rundossier.airflow"):
         assert worker.call(lambda: 1 / 0, timeout=5, what="divide") is None

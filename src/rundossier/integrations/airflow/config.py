@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from rundossier.errors import ConfigError
-from rundossier.settings import ENV_VARS, Settings
+from rundossier.settings import ENV_VARS, Settings, environment
 
 SECTION = "rundossier"
 ENV_PREFIX = "AIRFLOW__RUNDOSSIER__"
@@ -51,7 +51,7 @@ class AirflowConfig:
 
 
 def airflow_home(environ: Mapping[str, str] | None = None) -> Path:
-    """`$AIRFLOW_HOME`, or Airflow's own default `~/airflow`."""
+    """`$AIRFLOW_HOME`, or Airflow's own default `~/airflow` (Airflow's variable, read here)."""
     env = os.environ if environ is None else environ
     return Path(os.path.expanduser(env.get("AIRFLOW_HOME") or "~/airflow"))
 
@@ -81,7 +81,7 @@ def build(section: Mapping[str, str], environ: Mapping[str, str] | None = None) 
     if unknown:
         known = ", ".join([*ENV_VARS, *PLUGIN_KEYS, RETENTION_PREFIX + "*"])
         raise ConfigError(f"unknown key(s) {', '.join(sorted(unknown))} in airflow.cfg [{SECTION}]; known: {known}")
-    if not layer.get("home") and not env.get(ENV_VARS["home"]):
+    if not layer.get("home") and "home" not in environment(env):
         layer["home"] = str(airflow_home(env) / "rundossier")
     try:
         settings = Settings.resolve(layer=layer, environ=env)
@@ -97,6 +97,8 @@ def build(section: Mapping[str, str], environ: Mapping[str, str] | None = None) 
 
 def load(environ: Mapping[str, str] | None = None) -> AirflowConfig:
     """Read Airflow's configuration in this process (worker, scheduler or API server)."""
+    # Airflow's own variables (AIRFLOW_HOME, AIRFLOW__RUNDOSSIER__*) are read here; the
+    # RUNDOSSIER_* ones only through rundossier.settings
     env = os.environ if environ is None else environ
     return build(section_from(_cfg_section(), env), env)
 

@@ -9,16 +9,16 @@ Where each hook fires (Airflow 3):
 - dag run running/success/failed: in the scheduler (and the API server on manual changes). At
   the end of a run, tasks that never ran (upstream_failed, skipped by a branch) are recorded.
 
-Never breaks the host: every hook catches everything, and the recorder's I/O runs on one daemon
-thread per process while the hook waits at most `listener_timeout` seconds (then the task goes
-on and the recording finishes in the background). A fault is a warning in the task's log.
+Never breaks the host: every hook catches everything, and the recorder's I/O runs on the
+integrations' background worker (`rundossier.integrations.worker`: one per process, in order)
+while the hook waits at most `listener_timeout` seconds (then the task goes on and the recording
+finishes in the background). A fault is a warning in the task's log.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import queue
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -28,6 +28,7 @@ from typing import Any
 import pluggy
 
 from rundossier.integrations.airflow import config as airflow_config
+from rundossier.integrations.worker import Worker
 
 log = logging.getLogger("rundossier.airflow")
 hookimpl = pluggy.HookimplMarker("airflow")
@@ -176,62 +177,6 @@ def failure_reason(error: Any, *, live_step: bool, state: str | None) -> str | N
     return REASON_NO_EXCEPTION
 
 
-class BoundedWorker:
-    """One daemon thread per process runs recorder work in order; a caller waits at most `timeout`."""
-
-    def __init__(self, name: str = "rundossier-listener") -> None:
-        self.name = name
-        self._lock = threading.Lock()
-        self._queue: queue.SimpleQueue[_Job] | None = None
-        self._pid: int | None = None
-
-    def _ensure(self) -> queue.SimpleQueue[_Job]:
-        with self._lock:
-            if self._queue is None or self._pid != os.getpid():  # new process (fork): new thread
-                self._queue = queue.SimpleQueue()
-                self._pid = os.getpid()
-                threading.Thread(target=_serve, args=(self._queue,), name=self.name, daemon=True).start()
-            return self._queue
-
-    def call(self, fn: Callable[[], Any], *, timeout: float, what: str) -> Any:
-        """Run `fn` on the worker thread; its result, or None when it fails or takes too long."""
-        job = _Job(fn)
-        self._ensure().put(job)
-        if not job.done.wait(timeout):
-            log.warning(
-                "rundossier: %s is taking longer than %g s; the task goes on and the recording "
-                "finishes in the background",
-                what,
-                timeout,
-            )
-            return None
-        if job.error is not None:
-            log.warning("rundossier could not %s: %s: %s", what, type(job.error).__name__, job.error)
-            return None
-        return job.result
-
-
-class _Job:
-    __slots__ = ("fn", "done", "result", "error")
-
-    def __init__(self, fn: Callable[[], Any]) -> None:
-        self.fn = fn
-        self.done = threading.Event()
-        self.result: Any = None
-        self.error: BaseException | None = None
-
-
-def _serve(jobs: queue.SimpleQueue[_Job]) -> None:
-    while True:
-        job = jobs.get()
-        try:
-            job.result = job.fn()
-        except BaseException as exc:  # noqa: BLE001 - reported by the caller, never raised here
-            job.error = exc
-        finally:
-            job.done.set()
-
-
 class _ProcessState:
     """The recorder and the open steps of this process (rebuilt after a fork)."""
 
@@ -257,7 +202,7 @@ class RunDossierListener:
         self._lock = threading.Lock()
         self._state: _ProcessState | None = None
         self._disabled_pid: int | None = None
-        self.worker = BoundedWorker()
+        self.worker = Worker("rundossier-listener", log=log)
 
     # -- per-process state ---------------------------------------------------------------------
     def _here(self) -> _ProcessState | None:
@@ -476,7 +421,6 @@ listener = RunDossierListener()
 
 __all__ = [
     "RunDossierListener",
-    "BoundedWorker",
     "TaskIds",
     "RunInfo",
     "listener",

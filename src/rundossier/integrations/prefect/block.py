@@ -15,7 +15,6 @@ Empty fields fall back to the RUNDOSSIER_* environment variables, then to the em
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,17 +25,17 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from rundossier.errors import ConfigError
 from rundossier.integrations.prefect import hooks as _hooks
 from rundossier.integrations.prefect.session import Options
-from rundossier.settings import Settings
+from rundossier.settings import ALL_ENV_VARS, Settings, environment
 
 Hook = Callable[[Any, Any, Any], None]
 
 #: the environment variable with the URL Prefect's UI loads the Block's logo from
-LOGO_URL_VAR = "RUNDOSSIER_PREFECT_LOGO_URL"
+LOGO_URL_VAR = ALL_ENV_VARS["prefect_logo_url"]
 #: where `rundossier serve` serves the logo shipped in the package (no login needed)
 LOGO_PATH = "/static/logo.png"
 
 
-def logo_url(environ: Mapping[str, str] = os.environ) -> str | None:
+def logo_url(environ: Mapping[str, str] | None = None) -> str | None:
     """The Block type's logo URL: `RUNDOSSIER_PREFECT_LOGO_URL`, read when Prefect imports the Block.
 
     Prefect's UI shows a block type's logo with an `<img>` whose URL the browser loads, and Prefect
@@ -46,7 +45,9 @@ def logo_url(environ: Mapping[str, str] = os.environ) -> str | None:
     the block type (the Prefect server at start, `RunDossier(...).save()`) sets the logo to its
     value, so set the variable alike in each; unset means no logo (Prefect shows its own icon).
     """
-    value = (environ.get(LOGO_URL_VAR) or "").strip()
+    # this one setting alone (`Settings.prefect_logo_url`): another bad setting must not stop
+    # Prefect from importing the Block; it is reported where it is used
+    value = (environment(environ).get("prefect_logo_url") or "").strip()
     if not value:
         return None
     if not value.startswith(("http://", "https://")):

@@ -28,8 +28,8 @@ what Prefect's logging configuration filters out is not seen here.
 
 from __future__ import annotations
 
+import inspect
 import logging
-import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -209,11 +209,12 @@ def _engine_task_run(task_run_id: str, max_depth: int = 40) -> Any:
     for a task that logs nothing else at INFO, that line is all this process sees. The engine
     (`self` of a frame up the stack, of a class named `...TaskRunEngine`) holds the TaskRun it
     updates in place, with start and end times, run count and inputs: checked by id, read only.
+    No public Prefect API hands out that TaskRun once the engine has left the run context (the
+    TaskRunContext is gone, the record carries only ids), hence this one walk up the stack, with
+    the public `inspect.currentframe()`.
     """
-    try:
-        frame = sys._getframe(2)
-    except ValueError:
-        return None
+    here = inspect.currentframe()
+    frame = here.f_back if here is not None else None
     for _ in range(max_depth):
         if frame is None:
             return None

@@ -19,7 +19,6 @@ import contextlib
 import contextvars
 import json
 import logging
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -29,12 +28,13 @@ from datetime import datetime
 from typing import Any
 
 from rundossier.integrations.prefect import api
-from rundossier.integrations.prefect.bounded import drain, enqueue, run_background, run_bounded, wait_background
 from rundossier.integrations.prefect.capture import ROUTER
 from rundossier.integrations.prefect.session import ORCHESTRATOR, FlowRunSession, Options
+from rundossier.integrations.prefect.workers import AFTER_END, WRITES
+from rundossier.integrations.prefect.workers import wait as _wait
 from rundossier.record.livelog import LIVE_LOG_EVERY_S, LivePublisher
 from rundossier.record.recorder import Recorder
-from rundossier.settings import ENV_VARS, Settings
+from rundossier.settings import Settings, environment
 
 log = logging.getLogger("rundossier")
 
@@ -68,8 +68,7 @@ def recorder_for(layer: Mapping[str, Any]) -> Recorder:
     Its own live-log publisher is off: the step logs of Prefect task runs are the log capture's,
     published by `live_publisher_for` (one per recorder) while each try runs.
     """
-    env = {var: os.environ.get(var) for var in ENV_VARS.values()}
-    key = json.dumps([layer, env], sort_keys=True, default=str)
+    key = json.dumps([layer, environment()], sort_keys=True, default=str)
     rec = _recorders.get(key)
     if rec is None:
         with _recorders_lock:
@@ -178,7 +177,7 @@ def _flow_running(rt: Runtime, flow: Any, flow_run: Any, state: Any) -> None:
             )
             apply_retention(rec, flow.name, rt.options)
 
-    run_bounded(work, rt.options.hook_timeout_s, f"record the start of flow run {_id(flow_run)}")
+    WRITES.call(work, timeout=rt.options.hook_timeout_s, what=f"record the start of flow run {_id(flow_run)}")
 
 
 def _flow_ended(rt: Runtime, flow: Any, flow_run: Any, state: Any) -> None:
@@ -187,8 +186,7 @@ def _flow_ended(rt: Runtime, flow: Any, flow_run: Any, state: Any) -> None:
     if session is None:
         session = _new_session(rt, flow, flow_run)
 
-    def work() -> None:
-        drain(rt.options.hook_timeout_s)  # the tries queued by the log capture and task hooks land first
+    def work() -> None:  # queued after the tries the log capture and task hooks saw: they land first
         with _logging_to(flow_run, flow):
             if session.run is None:  # no on_running here (a runner reporting a crash), or its work is late
                 count = int(getattr(flow_run, "run_count", 0) or 0)
@@ -200,13 +198,13 @@ def _flow_ended(rt: Runtime, flow: Any, flow_run: Any, state: Any) -> None:
                 )
             session.finish(flow_run, state)
         deadline = time.monotonic() + rt.options.api_timeout_s
-        run_background(
+        AFTER_END.submit(
             lambda: _after_end(session, deadline),
             f"record the task runs of flow run {_id(flow_run)}",
-            budget_s=rt.options.api_timeout_s + 15.0,
+            limit=rt.options.api_timeout_s + 15.0,
         )
 
-    run_bounded(work, rt.options.hook_timeout_s, f"record the end of flow run {_id(flow_run)}")
+    WRITES.call(work, timeout=rt.options.hook_timeout_s, what=f"record the end of flow run {_id(flow_run)}")
 
 
 def _new_session(rt: Runtime, flow: Any, flow_run: Any) -> FlowRunSession:
@@ -304,23 +302,22 @@ def task_hook(rt: Runtime, event: str, task: Any, task_run: Any, state: Any) -> 
         what = f"record task run {getattr(task_run, 'name', '?')}"
         n = max(int(getattr(task_run, "run_count", 1) or 1), 1)  # the engine changes task_run in place
         if event == "running":
-            enqueue(lambda: session.task_started(task, task_run, state, n), what)
+            WRITES.submit(lambda: session.task_started(task, task_run, state, n), what)
         elif event == "completion":
-            enqueue(lambda: session.task_finished(task, task_run, state, n), what)
+            WRITES.submit(lambda: session.task_finished(task, task_run, state, n), what)
         else:  # a failure: its trace is built and written now, from the live exception, after queued work
 
             def failed() -> None:
-                drain(rt.options.hook_timeout_s)
                 session.task_finished(task, task_run, state, n)
 
-            run_bounded(failed, rt.options.hook_timeout_s, what)
+            WRITES.call(failed, timeout=rt.options.hook_timeout_s, what=what)
     except Exception as exc:  # noqa: BLE001
         log.warning("rundossier: the %s hook of task run %s failed: %s", event, getattr(task_run, "name", "?"), exc)
 
 
 def wait(timeout: float | None = None) -> bool:
     """Wait for rundossier's background work (reading task runs back after a flow run ended)."""
-    return wait_background(timeout)
+    return _wait(timeout)
 
 
 def _id(flow_run: Any) -> str:

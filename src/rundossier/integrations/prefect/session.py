@@ -32,7 +32,6 @@ from rundossier.core.dossier import Dossier, build_dossier, dossier_markdown
 from rundossier.core.ids import RUN_STEP
 from rundossier.core.status import ACTIVE, Status
 from rundossier.integrations.prefect import api
-from rundossier.integrations.prefect.bounded import enqueue
 from rundossier.integrations.prefect.capture import FAILED, FINISHED, SEEN, FlowRunCapture, TaskRunCapture
 from rundossier.integrations.prefect.states import (
     Try,
@@ -53,6 +52,7 @@ from rundossier.integrations.prefect.summary import (
     run_page_url,
     trace_url,
 )
+from rundossier.integrations.prefect.workers import WRITES
 from rundossier.record.livelog import LivePublisher
 from rundossier.record.recorder import Recorder, RunHandle
 from rundossier.record.steplog import StepLog
@@ -266,7 +266,7 @@ class FlowRunSession:
         """From the log capture, on the logging thread: record off that thread, in order."""
         if self.ended or event not in (SEEN, FAILED, FINISHED):
             return  # a retried try waits for the flow run's end
-        enqueue(lambda: self._try_event(tc, number, event), f"record task run {tc.name}")
+        WRITES.submit(lambda: self._try_event(tc, number, event), f"record task run {tc.name}")
 
     def _try_event(self, tc: TaskRunCapture, number: int, event: str) -> None:
         if self.run is None or self.ended:
