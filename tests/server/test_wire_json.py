@@ -3,7 +3,7 @@ names, order, nulls, types) with tests/data/wire_json.json, which was written fr
 hand-written encoders this API had before its response models.
 
 Volatile values are replaced before the comparison: run ids by their order of first appearance,
-ISO times by `<ts>`, digits inside other strings by `9` (durations, line numbers in traces),
+ISO times by `<ts>`, the checkout's path by `<repo>`, digits inside other strings by `9` (durations, line numbers in traces),
 numbers under timing or size keys by `<num>`. Everything else, the key order included, must match.
 
     WIRE_JSON_WRITE=1 pytest tests/server/test_wire_json.py   # rewrite the pinned file
@@ -29,6 +29,7 @@ from rundossier.storage.db import RunStore
 from tests.seeding import failed_run, history_run, log_run
 
 PINNED = Path(__file__).resolve().parents[1] / "data" / "wire_json.json"
+REPO = str(Path(__file__).resolve().parents[2])
 RUN_ID = re.compile(r"run_[0-9A-HJKMNP-TV-Z]{26}")
 ISO = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?")
 VOLATILE_NUMBER = re.compile(r"(_ms|_bytes|bytes|_s|elapsed|duration|total_ms|seconds|_at|size|ts)$")
@@ -44,6 +45,7 @@ class Normalizer:
     def text(self, s: str) -> str:
         s = RUN_ID.sub(self._id, s)
         s = ISO.sub("<ts>", s)
+        s = s.replace(REPO, "<repo>")  # the checkout's path is in the traces' file names
         s = re.sub(r"/tmp/[^\s\"']*", "<tmp>", s)
         return re.sub(r"\d+", "9", s)
 
