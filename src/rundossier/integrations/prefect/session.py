@@ -52,7 +52,7 @@ from rundossier.integrations.prefect.summary import (
     run_page_url,
     trace_url,
 )
-from rundossier.integrations.prefect.workers import WRITES
+from rundossier.integrations.prefect.workers import HURRY, WRITES
 from rundossier.record.livelog import LivePublisher
 from rundossier.record.recorder import Recorder, RunHandle
 from rundossier.record.steplog import StepLog
@@ -69,8 +69,6 @@ REASON_TASK_CUT = "the flow run {ended} while this task run was running; Prefect
 POLL_INTERVAL_S = 0.2
 #: with no task run seen in this process (logging filtered out), read the API for at least this long
 SETTLE_S = 1.0
-#: set at process exit: stop waiting for Prefect's API and record what is known
-HURRY = threading.Event()
 
 
 @dataclass

@@ -9,11 +9,14 @@ reads a finished flow run's task runs back from Prefect's API, which may take up
 from __future__ import annotations
 
 import atexit
+import threading
 
 from rundossier.integrations.worker import EXIT_DRAIN_S, Worker, drain_all
 
 WRITES = Worker("rundossier-prefect")
 AFTER_END = Worker("rundossier-prefect-after-end")
+#: set at process exit: reading back stops waiting for Prefect's API and records what is known
+HURRY = threading.Event()
 
 
 def wait(timeout: float | None = None) -> bool:
@@ -22,9 +25,7 @@ def wait(timeout: float | None = None) -> bool:
 
 
 def _at_exit() -> None:
-    from rundossier.integrations.prefect.session import HURRY
-
-    HURRY.set()  # reading back stops waiting for Prefect's API and records what it knows
+    HURRY.set()
     wait(EXIT_DRAIN_S)
 
 
