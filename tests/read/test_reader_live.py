@@ -11,7 +11,7 @@ import pytest
 from rundossier import Recorder
 from rundossier.read.reader import step_log_source
 from rundossier.settings import Settings
-from rundossier.storage.blobs import LOG_LIVE, blob_key, legacy_blob_key
+from rundossier.storage.blobs import LOG_LIVE, blob_key
 
 
 @pytest.fixture
@@ -97,17 +97,3 @@ def test_a_short_step_never_publishes_and_records_as_before(rec: Recorder) -> No
     assert not any(k.endswith(LOG_LIVE) for k in keys)
 
 
-def test_a_killed_step_in_the_earlier_key_layout_shows_its_snapshot(rec: Recorder) -> None:
-    """A step an earlier version recorded (a folder per step try) and that was killed still shows
-    what it published."""
-    run = rec.start_run("old")
-    step = rec.start_step(run, "work")
-    step.log.write("stdout", "epoch 1")
-    assert rec._live is not None and rec._live.publish_once() == 1
-    new_key = blob_key("python", "old", run.run_id, "work", 1, LOG_LIVE)
-    old_key = legacy_blob_key("python", "old", run.run_id, "work", 1, LOG_LIVE)
-    rec.blobs.put(old_key, rec.blobs.get(rec.blobs.uri_for(new_key)))
-    rec.blobs.delete([rec.blobs.uri_for(new_key)])
-    rec.store.update_step(run.run_id, "work", 1, status="crashed")
-    lines, source = _messages(rec, run.run_id, "work")
-    assert lines == ["epoch 1"] and source.available  # type: ignore[attr-defined]

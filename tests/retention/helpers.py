@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,12 +49,10 @@ def make_run(
     now: datetime = NOW,
     seq: int = 0,
     defer: list[tuple[str, bytes]] | None = None,
-    layout: Callable[..., str] = blob_key,
 ) -> Made:
     """One run that ended `age_days` before `now`, with a step (and its log and trace blobs).
 
     With `defer`, blobs are appended to it instead of written (to write many at once: `put_all`).
-    `layout=legacy_blob_key` writes the keys earlier versions did (a folder per step try).
     """
 
     def put(key: str, data: bytes) -> str:
@@ -78,13 +76,13 @@ def make_run(
     }
     step: dict[str, Any] = {"run_id": run_id, "step_id": "work", "try_number": 1, "status": status}
     if blobs is not None and log:
-        key = layout(orchestrator, flow_id, run_id, "work", 1, LOG)
+        key = blob_key(orchestrator, flow_id, run_id, "work", 1, LOG)
         step["log_uri"] = put(key, gzip.compress(b'{"m":"hello"}\n'))
         step["log_bytes"] = 14
         keys.append(key)
     if blobs is not None and failed_step:
-        text = layout(orchestrator, flow_id, run_id, "work", 1, TRACE_TEXT)
-        js = layout(orchestrator, flow_id, run_id, "work", 1, TRACE_JSON)
+        text = blob_key(orchestrator, flow_id, run_id, "work", 1, TRACE_TEXT)
+        js = blob_key(orchestrator, flow_id, run_id, "work", 1, TRACE_JSON)
         uri = put(text, gzip.compress(b"Traceback ...\nValueError: boom\n"))
         put(js, gzip.compress(b"{}"))
         keys += [text, js]

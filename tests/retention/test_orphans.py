@@ -108,23 +108,3 @@ def test_a_killed_steps_published_log_is_its_log_and_stays(store: RunStore, blob
     assert live in left and part in left and leftover not in left
 
 
-def test_runs_in_the_earlier_key_layout(store: RunStore, blobs: BlobStore) -> None:
-    """A store written by an earlier version (a folder per step try): what rows point at stays, a
-    killed step's published log stays, the rest goes."""
-    from rundossier.storage.blobs import LOG_LIVE, legacy_blob_key
-
-    t = datetime.now(UTC)
-    live = make_run(store, blobs, "etl", age_days=3, failed_step=True, now=t, layout=legacy_blob_key)
-    stray = legacy_blob_key("python", "etl", live.run_id, "other", 1, log_part_name(1))
-    blobs.put(stray, b"part")
-    killed = make_run(store, blobs, "etl", age_days=3, status="failed", log=False, now=t, layout=legacy_blob_key)
-    snapshot = legacy_blob_key("python", "etl", killed.run_id, "work", 1, LOG_LIVE)
-    part = legacy_blob_key("python", "etl", killed.run_id, "work", 1, log_part_name(1))
-    blobs.put(snapshot, b"snapshot")
-    blobs.put(part, b"part")
-    ghost = make_run(store, blobs, "etl", age_days=3, now=t, layout=legacy_blob_key)
-    _forget(store, ghost.run_id)
-    report = sweep_orphans(store, blobs, now=t + timedelta(days=2))
-    assert report.complete
-    assert (report.runs_without_row, report.unreferenced_blobs) == (1, 1)
-    assert all_keys(blobs) == {*live.keys, snapshot, part}

@@ -11,10 +11,10 @@ import pytest
 from rundossier.core.retention.plan import Action, Because
 from rundossier.core.retention.policy import PolicySet
 from rundossier.errors import TraceExpired
-from rundossier.read.reader import run_trace, run_trace_doc, step_trace
+from rundossier.read.reader import run_trace, step_trace
 from rundossier.retention import sweep
 from rundossier.retention.sweep import FlowReport, Sweeper, Target, rmdir_released
-from rundossier.storage.blobs import BlobStore, legacy_blob_key, run_prefix
+from rundossier.storage.blobs import BlobStore
 from rundossier.storage.db import RunStore
 from tests.retention.helpers import NOW, all_keys, make_run, runs_of
 
@@ -204,25 +204,6 @@ def test_policies_can_be_given_instead_of_read(store: RunStore, blobs: BlobStore
     make_run(store, blobs, "etl", age_days=3)
     report = sweep(store, blobs, now=NOW + timedelta(days=0), rules=[Rule("etl", keep_days=1)], dry_run=True)
     assert report.totals()["runs_removed"] == 1 and report.flows[0].resolution.reason == "exact rule for 'etl'"
-
-
-def test_runs_in_the_earlier_key_layout_are_swept_whole(store: RunStore, blobs: BlobStore) -> None:
-    """A store written by an earlier version (a folder per step try) is swept like a new one."""
-    old = [
-        make_run(store, blobs, "etl", age_days=50, failed_step=True, seq=i, layout=legacy_blob_key) for i in range(3)
-    ]
-    new = make_run(store, blobs, "etl", age_days=50, failed_step=True, seq=9)
-    kept = make_run(store, blobs, "etl", age_days=1, failed_step=True, layout=legacy_blob_key)
-    store.set_policy("*", keep_days=40, keep_last=None, blob_days=None)
-    report = sweep(store, blobs, now=NOW)
-    assert report.complete and report.totals()["runs_removed"] == 4
-    assert report.totals()["blobs_removed"] == 4 * 3
-    assert all_keys(blobs) == set(kept.keys)
-    root = blobs.url[len("file://") :]
-    for m in [*old, new]:
-        assert not os.path.exists(f"{root}/{run_prefix('python', 'etl', m.run_id)}")  # no empty folders left
-    assert run_trace(store, blobs, kept.run_id).text.startswith("Traceback")
-    assert run_trace_doc(store, blobs, kept.run_id) == {}  # its structured form, beside it in the old folder
 
 
 def _open_fds() -> int:

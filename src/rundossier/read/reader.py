@@ -46,7 +46,6 @@ from rundossier.storage.blobs import (
     LOG_LIVE,
     BlobStore,
     blob_key,
-    legacy_blob_key,
     log_part_name,
     row_step,
     structured_trace,
@@ -232,16 +231,9 @@ def step_log_source(blobs: BlobStore, run: Run, step: Step) -> StepLogSource:
 
 
 def _live_state(blobs: BlobStore, run: Run, step: Step) -> tuple[LiveSnapshot | None, list[str]]:
-    """The step's latest live snapshot (or None) and the URIs of the parts that precede it.
-
-    Looked up in the current key layout, then (nothing found) in the one earlier versions wrote."""
-    found: tuple[LiveSnapshot | None, list[str]] = (None, [])
-    for layout in (blob_key, legacy_blob_key):
-        key = partial(layout, run.orchestrator, run.flow_id, run.run_id, row_step(step.step_id), step.try_number)
-        found = _live_state_in(blobs, key)
-        if found[0] is not None or found[1]:
-            break
-    return found
+    """The step's latest live snapshot (or None) and the URIs of the parts that precede it."""
+    key = partial(blob_key, run.orchestrator, run.flow_id, run.run_id, row_step(step.step_id), step.try_number)
+    return _live_state_in(blobs, key)
 
 
 def _live_state_in(blobs: BlobStore, key: Callable[[str], str]) -> tuple[LiveSnapshot | None, list[str]]:

@@ -33,7 +33,6 @@ from rundossier.storage.blobs import (
     LOG_LIVE,
     BlobStore,
     blob_key,
-    legacy_blob_key,
     log_part_name,
     row_step,
     structured_trace,
@@ -208,16 +207,13 @@ def _refs(blobs: BlobStore, trace_uri: str | None, log_uri: str | None) -> set[s
 
 
 def _published_log(orchestrator: str, flow_id: str, run_id: str, step_id: str, try_number: int) -> set[str]:
-    """The live snapshot and the spilled parts (a folder key) of a step's log, in both key layouts."""
-    out: set[str] = set()
-    for layout in (blob_key, legacy_blob_key):
-        try:
-            live = layout(orchestrator, flow_id, run_id, row_step(step_id), try_number, LOG_LIVE)
-            part = layout(orchestrator, flow_id, run_id, row_step(step_id), try_number, log_part_name(1))
-        except ValueError:  # not a key this store could hold anyway
-            return set()
-        out |= {live, part.rsplit("/", 1)[0] + "/"}
-    return out
+    """The live snapshot and the spilled parts (a folder key) of a step's log."""
+    try:
+        live = blob_key(orchestrator, flow_id, run_id, row_step(step_id), try_number, LOG_LIVE)
+        part = blob_key(orchestrator, flow_id, run_id, row_step(step_id), try_number, log_part_name(1))
+    except ValueError:  # not a key this store could hold anyway
+        return set()
+    return {live, part.rsplit("/", 1)[0] + "/"}
 
 
 def _is_referenced(key: str, refs: set[str]) -> bool:

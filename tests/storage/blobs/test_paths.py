@@ -21,7 +21,6 @@ from rundossier.storage.blobs.paths import (
     decode_segment,
     encode_segment,
     is_blob_name,
-    legacy_blob_key,
     log_part_name,
     log_parts_prefix,
     row_step,
@@ -297,14 +296,6 @@ def test_file_names_fit_every_filesystem() -> None:
     assert len(filename.encode()) <= 255
     parts = log_parts_prefix("p", "f", "r", "z" * 1000, 10**9).rsplit("/", 1)[1]
     assert len(parts.encode()) <= 255
-
-
-def test_legacy_layout() -> None:
-    """What earlier versions wrote (stores keep it: rows hold whole URIs)."""
-    assert legacy_blob_key("python", "etl", "run_01ABC", None, None, LOG) == "python/etl/run_01ABC/_run/0/log.jsonl.gz"
-    assert legacy_blob_key("airflow", "d", "r", "t", 1, log_part_name(7)) == "airflow/d/r/t/1/log.parts/000007.jsonl.gz"
-    with pytest.raises(ValueError, match="unknown blob name"):
-        legacy_blob_key("airflow", "d", "r", "t", 1, "x.gz")
 
 
 @pytest.mark.parametrize(

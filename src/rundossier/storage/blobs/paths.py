@@ -12,10 +12,6 @@ is the step segment (which may itself contain dots: `group.task.2.log.jsonl.gz` 
 `group.task`, try 2). Log parts of a long log sit in one folder per step try:
 `{step}.{try}.log.parts/000001.jsonl.gz`.
 
-Stores written by earlier versions hold `{run_id}/{step}/{try}/{name}` (`legacy_blob_key`); rows keep
-whole URIs, so reading and retention work on both, and what is derived from the step alone (a live
-log snapshot, log parts) is looked up in both.
-
 Every id part goes through `encode_segment`:
 
 * `[A-Za-z0-9_-]` and a non-leading `.` are kept; every other character is percent-encoded as
@@ -158,26 +154,12 @@ def log_parts_prefix(
     return f"{step_prefix(orchestrator, flow_id, run_id, step_id, try_number)}.{LOG_PARTS_DIR}"
 
 
-def legacy_blob_key(
-    orchestrator: str,
-    flow_id: str,
-    run_id: str,
-    step_id: str | None,
-    try_number: int | None,
-    name: str,
-) -> str:
-    """The key earlier versions wrote: `{run_prefix}/{step}/{try}/{name}` (a folder per step try)."""
-    _check_name(name)
-    step, attempt = _step_segment(step_id), _try_segment(try_number)
-    return f"{run_prefix(orchestrator, flow_id, run_id)}/{step}/{attempt}/{name}"
-
-
 def structured_trace(text: str) -> str | None:
     """The key or URI of the structured trace stored beside a trace text (None if `text` is not one)."""
     if not isinstance(text, str) or not text.endswith(TRACE_TEXT):
         return None
     head = text[: -len(TRACE_TEXT)]
-    if not head.endswith(("/", ".")):  # both layouts: `.../1/trace.txt.gz`, `.../step.1.trace.txt.gz`
+    if not head.endswith(("/", ".")):  # `.../step.1.trace.txt.gz` (or a hand-made `.../trace.txt.gz`)
         return None
     return head + TRACE_JSON
 
@@ -217,7 +199,6 @@ __all__ = [
     "run_prefix",
     "step_prefix",
     "log_parts_prefix",
-    "legacy_blob_key",
     "structured_trace",
     "row_step",
     "log_part_name",
