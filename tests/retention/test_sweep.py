@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +12,7 @@ from rundossier.core.retention.policy import PolicySet
 from rundossier.errors import TraceExpired
 from rundossier.read.reader import run_trace, step_trace
 from rundossier.retention import sweep
-from rundossier.retention.sweep import FlowReport, Sweeper, Target, rmdir_released
+from rundossier.retention.sweep import FlowReport, Sweeper, Target
 from rundossier.storage.blobs import BlobStore
 from rundossier.storage.db import RunStore
 from tests.retention.helpers import NOW, all_keys, make_run, runs_of
@@ -204,37 +203,3 @@ def test_policies_can_be_given_instead_of_read(store: RunStore, blobs: BlobStore
     make_run(store, blobs, "etl", age_days=3)
     report = sweep(store, blobs, now=NOW + timedelta(days=0), rules=[Rule("etl", keep_days=1)], dry_run=True)
     assert report.totals()["runs_removed"] == 1 and report.flows[0].resolution.reason == "exact rule for 'etl'"
-
-
-def _open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
-@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors in /proc")
-def test_rmdir_released_removes_empty_folders_and_refuses_the_rest(tmp_path: Any) -> None:
-    before = _open_fds()
-    (tmp_path / "empty").mkdir()
-    rmdir_released(str(tmp_path / "empty"))
-    assert not (tmp_path / "empty").exists()
-    with pytest.raises(FileNotFoundError):
-        rmdir_released(str(tmp_path / "empty"))
-    (tmp_path / "full").mkdir()
-    (tmp_path / "full" / "f").write_bytes(b"x")
-    with pytest.raises(OSError):
-        rmdir_released(str(tmp_path / "full"))
-    assert (tmp_path / "full" / "f").exists()
-    (tmp_path / "file").write_bytes(b"x")
-    with pytest.raises(OSError):
-        rmdir_released(str(tmp_path / "file"))  # not a folder: left alone
-    assert (tmp_path / "file").exists()
-    assert _open_fds() == before  # every folder it opened is closed again
-
-
-def test_rmdir_released_falls_back_to_a_plain_rmdir(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(path: str, *args: Any, **kwargs: Any) -> int:
-        raise PermissionError(f"cannot open folders here: {path}")
-
-    monkeypatch.setattr(os, "open", refuse)
-    (tmp_path / "d").mkdir()
-    rmdir_released(str(tmp_path / "d"))
-    assert not (tmp_path / "d").exists()

@@ -32,6 +32,7 @@ from rundossier.errors import RundossierError
 from rundossier.storage.blobs import (
     LOG_LIVE,
     BlobStore,
+    RunBlobs,
     blob_key,
     log_part_name,
     row_step,
@@ -254,10 +255,13 @@ class _Lister:
         raise NotImplementedError
 
     def remove_folder(self, folder: RunFolder) -> None:
-        self.blobs.delete_prefix(folder.prefix)
+        self.blobs.delete_runs([RunBlobs(folder.prefix, whole=True)])
 
     def remove_files(self, keys: Sequence[str]) -> None:
-        self.blobs.delete([self.blobs.uri_for(k) for k in keys])
+        temp = [k for k in keys if k.rsplit("/", 1)[-1].startswith(TEMP_PREFIX)]  # interrupted writes
+        if temp:
+            self.blobs.delete_temp_files(temp)
+        self.blobs.delete([self.blobs.uri_for(k) for k in keys if k not in temp])
 
 
 class _LocalLister(_Lister):
@@ -297,17 +301,6 @@ class _LocalLister(_Lister):
                                 continue
                             files.append((f"{rel}/{name}", size))
                     yield RunFolder(prefix, run.name, files)
-
-    def remove_files(self, keys: Sequence[str]) -> None:
-        normal = [k for k in keys if not os.path.basename(k).startswith(TEMP_PREFIX)]
-        for key in keys:
-            if key not in normal:  # an interrupted atomic write; BlobStore refuses such keys
-                try:
-                    os.unlink(os.path.join(self.root, *key.split("/")))
-                except FileNotFoundError:
-                    pass
-        if normal:
-            super().remove_files(normal)
 
 
 class _ObjectLister(_Lister):

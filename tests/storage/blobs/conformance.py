@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import os
 import random
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from rundossier.storage.blobs import (
     TRACE_TEXT,
     BlobInfo,
     BlobStore,
+    RunBlobs,
     blob_key,
     log_part_name,
     run_prefix,
@@ -266,6 +268,40 @@ class BlobStoreConformance:
         with pytest.raises(StorageError):
             store.delete_prefix("../x")
         assert [b.key for b in store.iter_blobs()] == keys_b
+
+    def test_delete_runs(self, store: BlobStore) -> None:
+        """Every blob rows point at goes (parts folders too); what no row knows stays on object
+        stores unless the run goes whole; a local run folder always goes whole, no empty folder left."""
+        run_a = ("airflow", "my:dag", "manual__2026-11-22T00:00:00+00:00")
+        run_b = ("airflow", "my:dag", "run_b")
+        run_c = ("prefect", "flow c", "run_c")
+        known_a = [blob_key(*run_a, "t1", 1, TRACE_TEXT), blob_key(*run_a, None, None, LOG)]
+        part_a = blob_key(*run_a, "t1", 1, log_part_name(1))
+        stray_a = blob_key(*run_a, "t9", 1, LOG)  # no row knows it
+        known_c = [blob_key(*run_c, "s", 2, LOG)]
+        extra_c = blob_key(*run_c, "s", 3, LOG)
+        keep = blob_key(*run_b, "t1", 1, TRACE_TEXT)
+        for key in [*known_a, part_a, stray_a, *known_c, extra_c, keep]:
+            store.put(key, b"x")
+        parts = part_a.rsplit("/", 1)[0]
+        runs = [
+            RunBlobs(run_prefix(*run_a), [*known_a, "never/written.gz"], [parts]),
+            RunBlobs(run_prefix(*run_c), known_c, whole=True),
+        ]
+        assert store.delete_runs(runs) == 4
+        left = {b.key for b in store.iter_blobs()}
+        local = store.url.startswith("file://")
+        assert left == ({keep} if local else {keep, stray_a})
+        assert store.delete_runs(runs) == 4  # again: nothing there is fine
+        assert store.delete_runs([]) == 0
+        if local:
+            root = store.url[len("file://") :]
+            assert not os.path.exists(f"{root}/{run_prefix(*run_a)}") and not os.path.exists(
+                f"{root}/{run_prefix(*run_c)}"
+            )
+        with pytest.raises(StorageError):
+            store.delete_runs([RunBlobs(run_prefix(*run_b), ["../outside"])])
+        assert store.exists(store.uri_for(keep))
 
     # -- addressing and confinement --------------------------------------------------------------
 

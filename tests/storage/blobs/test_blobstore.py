@@ -18,7 +18,7 @@ from fsspec.implementations.memory import MemoryFileSystem
 
 from rundossier.errors import ConfigError, StorageError
 from rundossier.storage.blobs import TRACE_TEXT, BlobStore, blob_key
-from rundossier.storage.blobs.blobstore import TEMP_PREFIX
+from rundossier.storage.blobs.blobstore import TEMP_PREFIX, _rmdir_released
 
 from .conformance import MIB, BlobStoreConformance, payload
 
@@ -351,3 +351,37 @@ def test_keys_with_glob_or_control_characters_are_refused_naming_the_character(t
     with pytest.raises(StorageError, match=f"contains {re.escape(repr(bad))}"):
         store.put(f"python/flow/run_1/st{bad}ep/1/log.jsonl.gz", b"x")
     assert not (tmp_path / "blobs").exists() or _files(tmp_path / "blobs") == []
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors in /proc")
+def test_rmdir_released_removes_empty_folders_and_refuses_the_rest(tmp_path: Any) -> None:
+    before = _open_fds()
+    (tmp_path / "empty").mkdir()
+    _rmdir_released(str(tmp_path / "empty"))
+    assert not (tmp_path / "empty").exists()
+    with pytest.raises(FileNotFoundError):
+        _rmdir_released(str(tmp_path / "empty"))
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "f").write_bytes(b"x")
+    with pytest.raises(OSError):
+        _rmdir_released(str(tmp_path / "full"))
+    assert (tmp_path / "full" / "f").exists()
+    (tmp_path / "file").write_bytes(b"x")
+    with pytest.raises(OSError):
+        _rmdir_released(str(tmp_path / "file"))  # not a folder: left alone
+    assert (tmp_path / "file").exists()
+    assert _open_fds() == before  # every folder it opened is closed again
+
+
+def test_rmdir_released_falls_back_to_a_plain_rmdir(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(path: str, *args: Any, **kwargs: Any) -> int:
+        raise PermissionError(f"cannot open folders here: {path}")
+
+    monkeypatch.setattr(os, "open", refuse)
+    (tmp_path / "d").mkdir()
+    _rmdir_released(str(tmp_path / "d"))
+    assert not (tmp_path / "d").exists()

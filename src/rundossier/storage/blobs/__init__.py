@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from rundossier.storage.blobs.blobstore import BlobInfo, BlobStore
+from rundossier.storage.blobs.blobstore import BlobInfo, BlobStore, RunBlobs
 from rundossier.storage.blobs.paths import (
     BLOB_NAMES,
     LOG,
@@ -28,6 +28,7 @@ from rundossier.storage.blobs.paths import (
 __all__ = [
     "BlobStore",
     "BlobInfo",
+    "RunBlobs",
     "blob_key",
     "run_prefix",
     "step_prefix",

@@ -26,7 +26,7 @@ import posixpath
 import random
 import shutil
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -60,6 +60,18 @@ class BlobInfo:
     key: str
     size: int
     modified: datetime | None
+
+
+@dataclass(frozen=True)
+class RunBlobs:
+    """One run's blobs, for `BlobStore.delete_runs`: the run's folder (a `run_prefix` key), the
+    keys its rows point at, and the folder keys of its log parts. `whole`: on object stores, also
+    whatever else is in the folder (a listing per run; local stores always delete the folder whole)."""
+
+    prefix: str
+    keys: Collection[str] = ()
+    folders: Collection[str] = ()
+    whole: bool = False
 
 
 class BlobStore:
@@ -342,7 +354,20 @@ class BlobStore:
         """Delete blobs (missing ones ignored), DELETE_BATCH per call; returns len(uris)."""
         if isinstance(uris, str):
             raise TypeError("delete() takes a sequence of URIs, not one string")
-        paths = [self._path(self.key_for(u)) for u in uris]  # refuse before deleting anything
+        return self._delete_paths([self._path(self.key_for(u)) for u in uris], uris)  # refuse before deleting
+
+    def delete_temp_files(self, keys: Sequence[str]) -> int:
+        """Delete temp files that interrupted writes left (their file names start with TEMP_PREFIX;
+        any other key is refused); for the orphan sweep. Returns len(keys)."""
+        paths = []
+        for key in keys:
+            name = key.rpartition("/")[2]
+            if not name.startswith(TEMP_PREFIX):
+                raise StorageError(f"{key!r} is not a temp file's key; refusing to delete it as one")
+            paths.append(self._path(_check_key(key, self._url, temp_ok=True)))
+        return self._delete_paths(paths, [f"{self._url}/{k}" for k in keys])
+
+    def _delete_paths(self, paths: Sequence[str], uris: Sequence[str]) -> int:
         for i in range(0, len(paths), DELETE_BATCH):
             batch = paths[i : i + DELETE_BATCH]
             where = uris[i] if len(batch) == 1 else f"{uris[i]} (+{len(batch) - 1} more)"
@@ -360,6 +385,67 @@ class BlobStore:
                             except FileNotFoundError:
                                 pass
         return len(paths)
+
+    def delete_runs(self, runs: Iterable[RunBlobs]) -> int:
+        """Delete every blob of these runs (what retention removes); returns how many keys rows
+        pointed at. Missing blobs are fine; the first error raises StorageError.
+
+        file://: each run's folder goes whole, its known files unlinked and folders removed
+        directly (a few syscalls) unless it holds anything else (then the whole tree); keys
+        outside the folder too. Object stores: the keys in DELETE_BATCH bulk deletes, log-part
+        folders (and `whole` run folders) with a recursive rm; no listing otherwise."""
+        runs = list(runs)
+        n = sum(len(r.keys) for r in runs)
+        if self._local:
+            for run in runs:
+                self._delete_local_run(run)
+            return n
+        self.delete([self.uri_for(k) for r in runs for k in r.keys])
+        for run in runs:
+            for folder in run.folders:
+                self.delete_prefix(folder)
+            if run.whole:
+                self.delete_prefix(run.prefix)
+        return n
+
+    def _delete_local_run(self, run: RunBlobs) -> None:
+        prefix = _check_key(run.prefix.rstrip("/"), self._url)
+        inside = prefix + "/"
+        outside = [k for k in run.keys if not k.startswith(inside)]
+        if outside:
+            self.delete([self.uri_for(k) for k in outside])
+        for folder in run.folders:
+            if not folder.startswith(inside):
+                self.delete_prefix(folder)
+        dirs = {prefix}
+        whole = bool(run.folders)
+        with self._errors("delete_runs", self.uri_for(prefix)):
+            for key in run.keys:
+                if not key.startswith(inside):
+                    continue
+                try:
+                    _check_key(key, self._url)
+                    os.unlink(self._path(key))
+                except FileNotFoundError:
+                    pass
+                except (OSError, StorageError):  # not a plain file, or a key not to join to the root
+                    whole = True
+                    continue
+                d = key.rsplit("/", 1)[0]
+                while len(d) > len(prefix):
+                    dirs.add(d)
+                    d = d.rsplit("/", 1)[0]
+            if not whole:
+                for d in sorted(dirs, key=len, reverse=True):  # deepest first
+                    try:
+                        _rmdir_released(self._path(d))
+                    except FileNotFoundError:
+                        continue
+                    except OSError:  # not empty (parts, temp files, blobs no row knows)
+                        whole = True
+                        break
+        if whole:
+            self.delete_prefix(prefix)
 
     def delete_prefix(self, key_prefix: str) -> None:
         """Delete every blob under a key folder, e.g. `run_prefix(...)`; nothing there is fine."""
@@ -479,18 +565,20 @@ def _default_options(protocol: str, options: Mapping[str, Any] | None) -> dict[s
     return opts
 
 
-def _check_key(key: str, where: str) -> str:
+def _check_key(key: str, where: str, *, temp_ok: bool = False) -> str:
+    """`key` if it is safe to join to the root; `temp_ok`: its file name may be a temp file's."""
     if not isinstance(key, str) or not key:
         raise StorageError(f"empty blob key for {where!r}")
     if not _BAD_KEY_CHARS.isdisjoint(key):  # one pass in C; the character is looked up only to report it
         bad = next(c for c in key if c in _BAD_KEY_CHARS)
         raise StorageError(f"blob key {key!r} contains {bad!r}; refusing it ({where})")
-    for segment in key.split("/"):
+    segments = key.split("/")
+    for i, segment in enumerate(segments):
         if segment in ("", ".", ".."):
             raise StorageError(
                 f"blob key {key!r} has an empty, '.' or '..' segment; refusing it ({where})"
             )
-        if segment.startswith(TEMP_PREFIX):
+        if segment.startswith(TEMP_PREFIX) and not (temp_ok and i == len(segments) - 1):
             raise StorageError(f"blob key {key!r} uses the reserved prefix {TEMP_PREFIX!r}")
     return key
 
@@ -576,6 +664,30 @@ def _atomic_local_write(path: str, write: Callable[[IO[bytes]], object]) -> None
         raise
 
 
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _rmdir_released(path: str) -> None:
+    """Remove an empty folder, holding it open meanwhile so that the last reference to it is ours.
+
+    Why: Linux frees a removed folder's block when its last reference goes, inside rmdir while the
+    parent folder is locked; where freeing waits for the disk (online discard), concurrent rmdirs of
+    run folders in one flow folder queue behind each other; held open, the block is freed at our
+    close, outside the lock (this project's VM: 10,000 -> 20,000-23,000 folders/s on 8 threads).
+    Where a folder cannot be opened (not POSIX), a plain rmdir."""
+    try:
+        fd = os.open(path, _DIR_FLAGS)
+    except FileNotFoundError:
+        raise
+    except OSError:
+        os.rmdir(path)
+        return
+    try:
+        os.rmdir(path)
+    finally:
+        os.close(fd)
+
+
 def _unlink_quietly(path: str) -> None:
     try:
         os.unlink(path)
@@ -648,4 +760,4 @@ class _GuardedFile(io.BufferedIOBase):
             self._call(self._raw.flush)
 
 
-__all__ = ["BlobStore", "BlobInfo", "TEMP_PREFIX", "DELETE_BATCH", "DEFAULT_S3_CONFIG_KWARGS"]
+__all__ = ["BlobStore", "BlobInfo", "RunBlobs", "TEMP_PREFIX", "DELETE_BATCH", "DEFAULT_S3_CONFIG_KWARGS"]
