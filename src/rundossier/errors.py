@@ -9,6 +9,7 @@ RundossierError
  |    +-- BlobCorrupt   a stored blob cannot be decoded (not gzip, truncated, not a trace document)
  +-- StoreError         the run history database refused a read or write
  |    +-- StoreUnavailable  it could not be reached, was locked or read-only, or did not answer in time
+ |    +-- SchemaOutdated    its schema is at another revision than this version's (`rundossier db upgrade`)
  |    +-- RunNotFound   no run with that id
  +-- SpoolError         the local spool could not hold or deliver an item
  +-- TraceUnavailable   a run or step has no trace to give
@@ -58,6 +59,11 @@ class StoreUnavailable(StoreError):
     What the recorder was writing waits in the spool; the same write will work later."""
 
 
+class SchemaOutdated(StoreError):
+    """The database's schema is at an older (or unknown) revision: `rundossier db upgrade` applies
+    the migrations; rundossier never runs them by itself on an existing database."""
+
+
 class RunNotFound(StoreError):
     """No run has the given id."""
 
@@ -87,6 +93,7 @@ __all__ = [
     "BlobCorrupt",
     "StoreError",
     "StoreUnavailable",
+    "SchemaOutdated",
     "RunNotFound",
     "SpoolError",
     "TraceUnavailable",

@@ -25,6 +25,7 @@ from rundossier.errors import (
     InvalidInput,
     RundossierError,
     RunNotFound,
+    SchemaOutdated,
     StorageError,
     StoreError,
     TraceExpired,
@@ -41,6 +42,7 @@ STATUS_FOR: list[tuple[type[BaseException], int, str]] = [
     (ConfigError, 500, "config_error"),
     (BlobCorrupt, 500, "blob_corrupt"),
     (StorageError, 503, "storage_unavailable"),
+    (SchemaOutdated, 503, "schema_outdated"),
     (StoreError, 503, "database_unavailable"),
     (RundossierError, 500, "error"),
 ]

@@ -232,8 +232,10 @@ class RunStore:
 
     # -- schema ------------------------------------------------------------------------------
     def upgrade_if_needed(self) -> None:
-        with self._errors("apply database migrations"):
-            ensure_schema(self._write)
+        """Create the schema in an empty database; SchemaOutdated for one at another revision
+        (`rundossier db upgrade` migrates it: see `upgrade`)."""
+        with self._errors("check the database schema"):
+            ensure_schema(self._write, self.describe())
 
     def upgrade(self) -> str:
         """Apply every pending migration (what `rundossier db upgrade` runs); returns the revision."""

@@ -1,4 +1,9 @@
-"""Schema management: Alembic migrations applied by `rundossier db upgrade` and on first use."""
+"""Schema management: Alembic migrations, applied by `rundossier db upgrade` only.
+
+A store's first use on an empty database creates the schema (at the head revision); on an existing
+database at another revision it raises SchemaOutdated naming the command: migrations never run
+implicitly on a database that holds data.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
+
+from rundossier.errors import SchemaOutdated
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 VERSION_TABLE = "rd_alembic_version"
@@ -46,12 +53,28 @@ def upgrade(engine: Engine, revision: str = "head") -> str:
             return current_revision(conn) or ""
 
 
-def ensure_schema(engine: Engine) -> None:
-    """Upgrade only when the database is behind (one cheap query when it is current)."""
+def ensure_schema(engine: Engine, where: str = "the database") -> None:
+    """Create the schema in an empty database; raise SchemaOutdated for one at another revision
+    (one cheap query when it is current)."""
+    head = head_revision()
     with engine.connect() as conn:
-        if current_revision(conn) == head_revision():
+        current = current_revision(conn)
+        if current == head:
             return
-    upgrade(engine)
+        empty = current is None and not any(n.startswith("rd_") for n in inspect(conn).get_table_names())
+    if empty:
+        upgrade(engine)
+        return
+    known = {s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+    if current is not None and current not in known:
+        raise SchemaOutdated(
+            f"{where} is at schema revision {current}, which this rundossier does not know "
+            f"(it needs {head}): a newer rundossier wrote it; upgrade rundossier"
+        )
+    raise SchemaOutdated(
+        f"{where} is at schema revision {current or 'none (tables without a version)'}; this rundossier "
+        f"needs {head}: run `rundossier db upgrade` (back up the database first)"
+    )
 
 
 @contextmanager
