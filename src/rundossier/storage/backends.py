@@ -1,20 +1,16 @@
 """The run store and the blob store for one set of settings, each built on first use (thread-safe).
 
-The recorder and the HTTP app both hold one: building a store runs migrations and building a
+The recorder and the HTTP app both hold one: building a store opens the database (and creates the schema in an empty one) and building a
 blob store may import s3fs, so neither happens until something is actually written or read.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 
 from rundossier.settings import Settings
 from rundossier.storage.blobs import BlobStore
 from rundossier.storage.db import RunStore
-
-#: how often a reader (the server) looks for runs whose process died
-REAP_EVERY_S = 5.0
 
 
 class Backends:
@@ -33,7 +29,6 @@ class Backends:
         self._blobs = blobs
         self._timeout = timeout if timeout is not None else settings.db_timeout
         self._lock = threading.Lock()
-        self._last_reap = float("-inf")
 
     @property
     def store(self) -> RunStore:
@@ -51,15 +46,6 @@ class Backends:
                     self._blobs = BlobStore(self.settings.storage_url, self.settings.storage_options)
         return self._blobs
 
-    def reap_due(self) -> None:
-        """Readers' lease check (`readside.reap_crashed`), at most every REAP_EVERY_S seconds."""
-        now = time.monotonic()
-        if now - self._last_reap < REAP_EVERY_S:
-            return
-        self._last_reap = now
-        from rundossier.read.reader import reap_crashed
-
-        reap_crashed(self.store)
 
     def close(self) -> None:
         if self._store is not None:
