@@ -140,8 +140,14 @@ _CLEAN_MB = _prose(1 << 20)
 _DENSE_MB = _prose(1 << 20, secret_every=1)
 _LINES = [LOG_LINE] * 290 + [LOG_SECRET] * 10
 _TAGS = {
-    "run_type": "manual", "triggered_by": "ui", "owner": "data-eng", "team": "core",
-    "prefect_tags": ["nightly", "etl"], "api_key": "k-123", "env": "prod", "region": "eu-west-1",
+    "run_type": "manual",
+    "triggered_by": "ui",
+    "owner": "data-eng",
+    "team": "core",
+    "prefect_tags": ["nightly", "etl"],
+    "api_key": "k-123",
+    "env": "prod",
+    "region": "eu-west-1",
 }
 
 if __name__ == "__main__":

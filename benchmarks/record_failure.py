@@ -78,12 +78,12 @@ def pipeline_source() -> str:
     last = CHAIN_DEPTH - 1
     funcs.append(
         f"def load_{last}(rows):\n    try:\n        return connect_0(rows)\n    except ConnectionError as exc:\n"
-        f"        raise WarehouseError(\"load failed: warehouse unavailable for batch 2026-11-22/0042\") from exc\n"
+        f'        raise WarehouseError("load failed: warehouse unavailable for batch 2026-11-22/0042") from exc\n'
     )
     funcs.append(
         f"def connect_{last}(rows):\n    raise ConnectionError(\n"
-        "        \"timeout after 30s connecting to postgresql://etl:hunter2@warehouse:5432/dw"
-        " (attempt 3 of 3)\"\n    )\n"
+        '        "timeout after 30s connecting to postgresql://etl:hunter2@warehouse:5432/dw'
+        ' (attempt 3 of 3)"\n    )\n'
     )
     return PIPELINE.format(functions="\n\n".join(funcs))
 

@@ -114,8 +114,7 @@ def moto_s3_server(tries: int = 3) -> Iterator[str]:
             last_error = (
                 f"moto_server exited with {proc.returncode}"
                 if proc.poll() is not None
-                else f"moto_server did not answer on {endpoint} within "
-                f"{START_ATTEMPTS * START_INTERVAL:.0f} s"
+                else f"moto_server did not answer on {endpoint} within {START_ATTEMPTS * START_INTERVAL:.0f} s"
             ) + f"; its output:\n{_tail(log)}"
         finally:
             _stop(proc)
@@ -147,9 +146,7 @@ def s3_client(endpoint: str) -> Any:
         endpoint_url=endpoint,
         aws_access_key_id=FAKE_KEY,
         aws_secret_access_key=FAKE_SECRET,
-        config=botocore.config.Config(
-            connect_timeout=3, read_timeout=15, retries={"max_attempts": 2}
-        ),
+        config=botocore.config.Config(connect_timeout=3, read_timeout=15, retries={"max_attempts": 2}),
     )
 
 

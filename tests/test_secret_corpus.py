@@ -140,7 +140,11 @@ def _record(rec: Recorder, folder: Path) -> list[str]:
                     log.error("repr %r", t)
                     sys.stderr.write(t + "\n")
                     rec.record_event(
-                        run, "custom_note", t, step_id=f"s{i:02d}", try_number=1,
+                        run,
+                        "custom_note",
+                        t,
+                        step_id=f"s{i:02d}",
+                        try_number=1,
                         data={"text": t, "nested": {"list": [t]}, "api_key": shape["secrets"][0]},
                     )
                     _raise_shape(t, getattr(source, f"f_{i}"))
@@ -149,7 +153,7 @@ def _record(rec: Recorder, folder: Path) -> list[str]:
     short = [s for s in SHAPES if _single_line(s)]
     ids = rec.start_run(f"corpus ids {short[0]['text']}", f"key {short[1]['text']}")
     run_ids.append(ids.run_id)
-    for j, shape in enumerate(short):
+    for shape in short:
         step = ids.start_step(f"step {shape['text']}", upstream=[f"up {shape['text']}"])
         step.finish("failed", f"failed with {shape['text']}")
     rec.record_failure(ids, "reported", "scheduler said: " + " | ".join(s["text"] for s in SHAPES))
@@ -178,8 +182,11 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
     blocked.write_text("a file where a folder should be")
     down = Recorder(
         Settings.resolve(
-            explicit={"home": str(spool_home), "db_url": f"sqlite:///{blocked}/db.sqlite",
-                      "storage_url": f"file://{blocked}/blobs"}
+            explicit={
+                "home": str(spool_home),
+                "db_url": f"sqlite:///{blocked}/db.sqlite",
+                "storage_url": f"file://{blocked}/blobs",
+            }
         ),
         live_log_interval=None,
     )
@@ -345,8 +352,12 @@ def test_no_cli_output_holds_a_secret(
     monkeypatch.setenv("RUNDOSSIER_HOME", str(recorded.home))
     monkeypatch.setattr(commands, "out", Console(highlight=False, width=100_000))  # no wrapping: whole lines
     outputs: dict[str, str] = {}
-    for args in (["runs", "--json", "--limit", "500"], ["runs", "--limit", "500"], ["failures"],
-                 ["failures", "--json", "--limit", "500"]):
+    for args in (
+        ["runs", "--json", "--limit", "500"],
+        ["runs", "--limit", "500"],
+        ["failures"],
+        ["failures", "--json", "--limit", "500"],
+    ):
         outputs[" ".join(args)] = _cli(args, capsys)
     runs = json.loads(outputs["runs --json --limit 500"])["items"]
     for r in runs:

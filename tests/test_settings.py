@@ -71,8 +71,11 @@ def test_the_process_settings_come_from_the_environment() -> None:
     assert s.api_token == "s3cret-token-0123456789" and "s3cret" not in repr(s)
     assert s.allowed_hosts == ("a.example", "b.example")
     assert s.prefect_logo_url == "https://rd.example.com/static/logo.png"
-    assert environment(env) == {"api_token": env["RUNDOSSIER_API_TOKEN"], "allowed_hosts": "a.example, ,b.example",
-                                "prefect_logo_url": env["RUNDOSSIER_PREFECT_LOGO_URL"]}
+    assert environment(env) == {
+        "api_token": env["RUNDOSSIER_API_TOKEN"],
+        "allowed_hosts": "a.example, ,b.example",
+        "prefect_logo_url": env["RUNDOSSIER_PREFECT_LOGO_URL"],
+    }
 
 
 def test_a_path_without_a_scheme_is_a_local_folder(tmp_path: Path) -> None:

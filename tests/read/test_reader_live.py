@@ -95,5 +95,3 @@ def test_a_short_step_never_publishes_and_records_as_before(rec: Recorder) -> No
     assert lines == ["done"] and not source.live  # type: ignore[attr-defined]
     keys = [b.key for b in rec.blobs.iter_blobs("")]
     assert not any(k.endswith(LOG_LIVE) for k in keys)
-
-

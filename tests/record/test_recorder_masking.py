@@ -17,8 +17,11 @@ KEY = "sk-proj-" + "Tq3Wz8Kd2Lm5Nx7Rb9Vc4Hs6Jf1Gp0AeYuIoPzXw"
 
 def _rec(tmp_path: Path, **kw: object) -> Recorder:
     settings = Settings.resolve(
-        explicit={"home": str(tmp_path / "home"), "db_url": f"sqlite:///{tmp_path}/r.db",
-                  "storage_url": f"file://{tmp_path}/blobs"}
+        explicit={
+            "home": str(tmp_path / "home"),
+            "db_url": f"sqlite:///{tmp_path}/r.db",
+            "storage_url": f"file://{tmp_path}/blobs",
+        }
     )
     return Recorder(settings, live_log_interval=None, **kw)  # type: ignore[arg-type]
 
@@ -38,8 +41,13 @@ def test_tags_event_data_ids_and_step_names_are_masked(tmp_path: Path) -> None:
     rec = _rec(tmp_path)
     with pytest.raises(RuntimeError):
         with rec.run("etl", run_key=f"manual token={TOKEN}", tags={"api_key": "plain-value-1", "note": KEY}) as run:
-            rec.record_event(run, "custom", f"saw {KEY}", data={"password": "plain-value-2", "n": [TOKEN]},
-                             raw_ref=f"https://u:plain-value-3@h/x")
+            rec.record_event(
+                run,
+                "custom",
+                f"saw {KEY}",
+                data={"password": "plain-value-2", "n": [TOKEN]},
+                raw_ref="https://u:plain-value-3@h/x",
+            )
             with run.step(f"load {TOKEN}", upstream=[f"extract {KEY}"]):
                 raise RuntimeError("boom")
     rec.close()

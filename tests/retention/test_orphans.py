@@ -106,5 +106,3 @@ def test_a_killed_steps_published_log_is_its_log_and_stays(store: RunStore, blob
     assert report.complete and report.unreferenced_blobs == 1
     left = all_keys(blobs)
     assert live in left and part in left and leftover not in left
-
-

@@ -91,7 +91,7 @@ def test_hostile_ids_through_every_route_and_parameter(api: Api, planted: dict[s
                     path_values[param["name"]] = quote(value, safe="")
                 else:
                     query[param["name"]] = value
-                url = re.sub(r"\{(\w+)\}", lambda m: path_values[m.group(1)], path)
+                url = re.sub(r"\{(\w+)\}", lambda m, pv=path_values: pv[m.group(1)], path)
                 r = api.client.request(method, url, params=query, json=body)
                 _assert_safe(r)
                 calls += 1

@@ -3,8 +3,9 @@ names, order, nulls, types) with tests/data/wire_json.json, which was written fr
 hand-written encoders this API had before its response models.
 
 Volatile values are replaced before the comparison: run ids by their order of first appearance,
-ISO times by `<ts>`, the checkout's path by `<repo>`, digits inside other strings by `9` (durations, line numbers in traces),
-numbers under timing or size keys by `<num>`. Everything else, the key order included, must match.
+ISO times by `<ts>`, the checkout's path by `<repo>`, digits inside other strings by `9`
+(durations, line numbers in traces), numbers under timing or size keys by `<num>`.
+Everything else, the key order included, must match.
 
     WIRE_JSON_WRITE=1 pytest tests/server/test_wire_json.py   # rewrite the pinned file
 """

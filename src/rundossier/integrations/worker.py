@@ -96,9 +96,7 @@ class Worker:
             try:
                 self._items.put_nowait(item)
             except queue.Full:
-                self.log.warning(
-                    "rundossier: %d records are waiting to be written; dropped: %s", self.max_queued, what
-                )
+                self.log.warning("rundossier: %d records are waiting to be written; dropped: %s", self.max_queued, what)
                 return None
             self._pending += 1
             if self._thread is None:

@@ -22,9 +22,9 @@ a gzip per line nor a gap in part numbers.
 `write` never raises: a mask that raises or returns something else than a str withholds that
 line's text, any other fault is counted in `internal_errors`. A masked log also remembers, per
 stream, a private key left open by a line (`masking.KeyBlocks`): the key material on the lines
-that follow is masked too, across parts, with no buffering. The mask runs outside the lock, the spill callback inside it (parts are handed
-over in order, one at a time, on the writing thread); the spill callback may itself write to
-this log (the lines land after the part being spilled).
+that follow is masked too, across parts, with no buffering. The mask runs outside the lock, the
+spill callback inside it (parts are handed over in order, one at a time, on the writing thread);
+the spill callback may itself write to this log (the lines land after the part being spilled).
 """
 
 from __future__ import annotations
@@ -81,9 +81,7 @@ class Packer:
 
 def _utf8_len(text: str, step: int = 1 << 20) -> int:
     """UTF-8 length of `text` (lone surrogates count 3), with bounded temporary memory."""
-    return sum(
-        len(text[i : i + step].encode("utf-8", "surrogatepass")) for i in range(0, len(text), step)
-    )
+    return sum(len(text[i : i + step].encode("utf-8", "surrogatepass")) for i in range(0, len(text), step))
 
 
 class StepLog:
@@ -104,9 +102,7 @@ class StepLog:
         if tail_lines < 0:
             raise ValueError(f"tail_lines must be 0 or more, got {tail_lines}")
         if max_line_bytes < _MIN_LINE_BYTES:
-            raise ValueError(
-                f"max_line_bytes must be at least {_MIN_LINE_BYTES}, got {max_line_bytes}"
-            )
+            raise ValueError(f"max_line_bytes must be at least {_MIN_LINE_BYTES}, got {max_line_bytes}")
         self._spill = spill
         self._chunk = chunk_bytes
         self._cap = 4 * chunk_bytes

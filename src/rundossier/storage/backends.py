@@ -1,7 +1,8 @@
 """The run store and the blob store for one set of settings, each built on first use (thread-safe).
 
-The recorder and the HTTP app both hold one: building a store opens the database (and creates the schema in an empty one) and building a
-blob store may import s3fs, so neither happens until something is actually written or read.
+The recorder and the HTTP app both hold one: building a store opens the database (and creates
+the schema in an empty one) and building a blob store may import s3fs, so neither happens until
+something is actually written or read.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ class Backends:
                 if self._blobs is None:
                     self._blobs = BlobStore(self.settings.storage_url, self.settings.storage_options)
         return self._blobs
-
 
     def close(self) -> None:
         if self._store is not None:

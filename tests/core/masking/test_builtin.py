@@ -234,16 +234,24 @@ CORPUS = [
         "('AKIAIOSFODNN7EXAMPLE', 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY')",
         "('AKIA***', '***')",
     ),
-    ("AKIAIOSFODNN7EXAMPLE,commit 3f2a9c1e8b7d6f5a4c3b2a1f0e9d8c7b6a5f4e3d", "AKIA***,commit 3f2a9c1e8b7d6f5a4c3b2a1f0e9d8c7b6a5f4e3d"),
+    (
+        "AKIAIOSFODNN7EXAMPLE,commit 3f2a9c1e8b7d6f5a4c3b2a1f0e9d8c7b6a5f4e3d",
+        "AKIA***,commit 3f2a9c1e8b7d6f5a4c3b2a1f0e9d8c7b6a5f4e3d",
+    ),
     ("Cookie: sessionid=abc123; csrftoken=def456", "Cookie: sessionid=***; csrftoken=***"),
-    ("Set-Cookie: id=a3fWa; Expires=Thu, 21 Oct 2026 07:28:00 GMT; Path=/; HttpOnly", "Set-Cookie: id=***; Expires=Thu, 21 Oct 2026 07:28:00 GMT; Path=/; HttpOnly"),
+    (
+        "Set-Cookie: id=a3fWa; Expires=Thu, 21 Oct 2026 07:28:00 GMT; Path=/; HttpOnly",
+        "Set-Cookie: id=***; Expires=Thu, 21 Oct 2026 07:28:00 GMT; Path=/; HttpOnly",
+    ),
     ("{'Cookie': 'a=1; b=2'} token=x", "{'Cookie': 'a=***; b=***'} token=***"),
     ("Cookie: opaquevalue", "Cookie: ***"),
     ("Set-Cookie: a=1 password=x", "Set-Cookie: a=***"),  # a cookie value runs to its ";"
-    ('"{\\\"password\\\": \\\"hunter2\\\"}"', '"{\\\"password\\\": \\\"***\\\"}"'),
+    ('"{\\"password\\": \\"hunter2\\"}"', '"{\\"password\\": \\"***\\"}"'),
     ("'{\\'password\\': \\'hunter2\\'}'", "'{\\'password\\': \\'***\\'}'"),
-    ("  | -----BEGIN RSA PRIVATE KEY-----\n  | MIIEpAIBAAKCAQEA3Tz2\n  | -----END RSA PRIVATE KEY-----",
-     "  | -----BEGIN RSA PRIVATE KEY-----***-----END RSA PRIVATE KEY-----"),
+    (
+        "  | -----BEGIN RSA PRIVATE KEY-----\n  | MIIEpAIBAAKCAQEA3Tz2\n  | -----END RSA PRIVATE KEY-----",
+        "  | -----BEGIN RSA PRIVATE KEY-----***-----END RSA PRIVATE KEY-----",
+    ),
     # --- over-masking preferred to leaking: a source line assigning a secret-named variable
     ("    token = response.json()", "    token = ***)"),
 ]
@@ -352,8 +360,10 @@ def test_raising_redactor_withholds_the_text_and_warns_once(caplog: pytest.LogCa
 def test_redactor_returning_non_str_withholds_the_text(result: object) -> None:
     m = Masker(redactors=[lambda t: result])
     out = m.mask("password=abc")
-    assert out == withheld(f"redactor {__name__}.test_redactor_returning_non_str_withholds_the_text.<locals>."
-                           f"<lambda> returned {type(result).__name__}, not str")
+    assert out == withheld(
+        f"redactor {__name__}.test_redactor_returning_non_str_withholds_the_text.<locals>."
+        f"<lambda> returned {type(result).__name__}, not str"
+    )
     assert "abc" not in out
 
 
@@ -536,7 +546,7 @@ FRAGMENTS = [
     "Cookie: ",
     "Set-Cookie: a=",
     "; Path=/",
-    "\\\\\"",
+    '\\\\"',
     "\\'",
     "|",
     "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",

@@ -28,7 +28,6 @@ SIZES = [4096, 16384, 65536, 1 << 20, 10 << 20]
 MIB = 1 << 20
 
 
-
 def size_of(doc: TraceDoc) -> int:
     return len(render_text(doc).encode("utf-8"))
 
@@ -147,10 +146,7 @@ def test_ten_thousand_distinct_frames(deep_frames, max_bytes):
 @pytest.mark.parametrize("max_bytes", SIZES)
 def test_fabricated_ten_thousand_frames_in_a_long_chain(max_bytes):
     def node(i: int, relation: str | None) -> ExceptionNode:
-        frames = tuple(
-            Frame(f"/app/mod{i}_{j}.py", j, f"func_{j}", f"step_{j}(data)", True)
-            for j in range(10_000)
-        )
+        frames = tuple(Frame(f"/app/mod{i}_{j}.py", j, f"func_{j}", f"step_{j}(data)", True) for j in range(10_000))
         return ExceptionNode("RuntimeError", f"failure {i}", frames, relation=relation)
 
     chain = (node(0, "cause"), node(1, "context"), node(2, None))
@@ -221,16 +217,12 @@ def test_uncaptured_fifty_mib_string(max_bytes):
     text = render_text(result)
     assert "no traceback captured" in text and "Traceback" not in text
     (omitted,) = counts(r"\.\.\. (\d+) bytes omitted \.\.\.", result.error_message)
-    assert omitted + len(result.error_message) - len(f" ... {omitted} bytes omitted ... ") == (
-        50 * MIB
-    )
+    assert omitted + len(result.error_message) - len(f" ... {omitted} bytes omitted ... ") == (50 * MIB)
 
 
 @pytest.mark.parametrize("max_bytes", [4096, 16384])
 def test_last_resort_long_chain_of_contexts(max_bytes):
-    chain = tuple(
-        ExceptionNode("OSError", f"attempt {i} failed", (), relation="context") for i in range(5000)
-    )
+    chain = tuple(ExceptionNode("OSError", f"attempt {i} failed", (), relation="context") for i in range(5000))
     chain = chain[:-1] + (ExceptionNode("OSError", "attempt 4999 failed", ()),)
     doc = TraceDoc(HEADER, "OSError", "attempt 4999 failed", chain, "", True)
     result = check(doc, max_bytes)

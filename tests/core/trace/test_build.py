@@ -25,7 +25,6 @@ from tests.core.trace.helpers import caught
 HEADER = TraceHeader(run_id="run_01TEST", flow_id="nightly_etl", step_id="load", try_number=2)
 
 
-
 def formatted(exc: BaseException) -> str:
     return "".join(traceback.format_exception(exc))
 
@@ -224,9 +223,7 @@ def test_non_utf8_messages_become_encodable(message, expected):
 
 
 def test_surrogates_everywhere_are_escaped():
-    header = TraceHeader(
-        run_id="run_\udcff", flow_id="f\udcfe", host="h\ud800", extra=(("k", "\udc80"),)
-    )
+    header = TraceHeader(run_id="run_\udcff", flow_id="f\udcfe", host="h\ud800", extra=(("k", "\udc80"),))
     exc = caught(lambda: (_ for _ in ()).throw(ValueError("x")))
     exc.add_note("note \udcff")
     doc = build_trace(exc, header, ["log \udcff", b"raw \xff"], reason="why \udcff")
@@ -474,9 +471,7 @@ def test_mask_doc_masks_every_text():
             exc.add_note("password=hunter2")
             raise RuntimeError("login hunter2 failed") from exc
 
-    header = TraceHeader(
-        run_id="run_hunter2", flow_id="f", host="hunter2.local", extra=(("k", "hunter2"),)
-    )
+    header = TraceHeader(run_id="run_hunter2", flow_id="f", host="hunter2.local", extra=(("k", "hunter2"),))
     doc = build_trace(caught(fn), header, ["connecting with hunter2"])
     masked = mask_doc(doc, lambda s: s.replace("hunter2", "***"))
     assert "hunter2" in render_text(doc)

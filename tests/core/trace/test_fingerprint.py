@@ -28,7 +28,6 @@ fingerprint_module = importlib.import_module("rundossier.core.trace.fingerprint"
 HEADER = TraceHeader(run_id="run_01TEST", flow_id="nightly_etl")
 
 
-
 def fp(error, **kwargs) -> str | None:
     return fingerprint(build_trace(error, HEADER, **kwargs))
 
@@ -96,9 +95,7 @@ def test_two_raise_lines_in_one_function_differ():
 
 
 def test_different_type_differs():
-    source = ETL_SOURCE.replace(
-        'raise ValueError(f"load {total} rows failed")', "raise KeyError(total)"
-    )
+    source = ETL_SOURCE.replace('raise ValueError(f"load {total} rows failed")', "raise KeyError(total)")
     first = caught(etl_module(0)["run"], [1], "lenient")
     other = caught(etl_module(0, source)["run"], [1], "lenient")
     assert type(first) is not type(other)

@@ -148,9 +148,7 @@ def test_nodes_render_like_traceback(fn):
     doc = build_trace(exc, HEADER)
     from_nodes = render_text(doc.replace(traceback_text="", truncated=True))
     expected = "".join(
-        line
-        for line in doc.traceback_text.splitlines(keepends=True)
-        if line.strip(" ~^\n") or not line.strip()
+        line for line in doc.traceback_text.splitlines(keepends=True) if line.strip(" ~^\n") or not line.strip()
     )
     assert from_nodes.split("\n\n", 1)[1] == expected
 
@@ -162,9 +160,7 @@ def test_group_renders_from_nodes():
     assert section.startswith("Exception Group Traceback (most recent call last):\n")
     assert "ExceptionGroup: eg (2 sub-exceptions)\n" in section
     assert "+---------------- 1 ----------------\n| Traceback (most recent call last):\n" in section
-    assert (
-        "| KeyError: 'missing'\n+---------------- 2 ----------------\n| ValueError: v\n" in section
-    )
+    assert "| KeyError: 'missing'\n+---------------- 2 ----------------\n| ValueError: v\n" in section
     assert section.endswith("+------------------------------------\n")
 
 
@@ -186,10 +182,7 @@ def test_markers_render_where_things_were_dropped():
     assert "+---------------- 1 ----------------\n| ValueError: m\n" in text
     assert "+---------------- ... ----------------\n| ... 6 exceptions omitted ...\n" in text
     assert "+---------------- 8 ----------------\n" in text and "---- 9 ----" in text
-    assert (
-        "--- last 10 log lines before the failure ---\na\n... 7 log lines omitted ...\nb\nc\n"
-        in text
-    )
+    assert "--- last 10 log lines before the failure ---\na\n... 7 log lines omitted ...\nb\nc\n" in text
 
 
 def test_repeated_frames_render_with_a_count():

@@ -44,6 +44,8 @@ def test_airflow_masker_raising_withholds_the_text(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(airflow_secrets, "_redactors", [broken])
     rec = _rec(tmp_path)
     out = rec.masker.mask("Variable-value-Qw8Zr3")
-    assert out == "[rundossier: text withheld, masking failed: redactor " \
+    assert (
+        out == "[rundossier: text withheld, masking failed: redactor "
         "rundossier.integrations.airflow.secrets.airflow_redact raised RuntimeError]"
+    )
     rec.close()

@@ -162,9 +162,7 @@ def test_decode_skips_a_corrupt_line_and_reports_it(corrupt):
 
 def test_blank_lines_are_not_corrupt():
     seen = []
-    out = list(
-        decode_lines(b"\n" + GOOD + b"\n\n  \n" + GOOD, on_corrupt=lambda *a: seen.append(a))
-    )
+    out = list(decode_lines(b"\n" + GOOD + b"\n\n  \n" + GOOD, on_corrupt=lambda *a: seen.append(a)))
     assert len(out) == 2 and seen == []
 
 
@@ -179,9 +177,7 @@ def parts(n_parts: int, per_part: int) -> tuple[list[LogLine], bytes]:
         for p in range(n_parts)
         for i in range(p * per_part, (p + 1) * per_part)
     ]
-    blob = b"".join(
-        gzip_bytes(encode_lines(lines[p * per_part : (p + 1) * per_part])) for p in range(n_parts)
-    )
+    blob = b"".join(gzip_bytes(encode_lines(lines[p * per_part : (p + 1) * per_part])) for p in range(n_parts))
     return lines, blob
 
 

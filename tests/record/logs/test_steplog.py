@@ -355,9 +355,7 @@ def test_spill_callback_may_write_to_the_same_log():
     for i in range(40):
         log.write("stdout", f"line {i:02d} padding padding")
     messages = [x.message for x in all_lines(parts, log)]
-    assert [m for m in messages if m.startswith("line")] == [
-        f"line {i:02d} padding padding" for i in range(40)
-    ]
+    assert [m for m in messages if m.startswith("line")] == [f"line {i:02d} padding padding" for i in range(40)]
     assert "spilled part 1" in messages
 
 

@@ -204,9 +204,7 @@ class BlobStoreConformance:
             assert b.uri == store.uri_for(b.key)
             assert store.key_for(b.uri) == b.key
             assert b.size == len(expected[b.key])
-            assert b.modified is None or (
-                isinstance(b.modified, datetime) and b.modified.tzinfo is not None
-            )
+            assert b.modified is None or (isinstance(b.modified, datetime) and b.modified.tzinfo is not None)
             assert store.get(b.uri) == expected[b.key]
 
     def test_iter_blobs_under_a_prefix(self, store: BlobStore) -> None:

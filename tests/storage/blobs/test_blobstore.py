@@ -41,9 +41,7 @@ class TestMemoryStore(BlobStoreConformance):
         yield BlobStore(f"memory://{name}")
         for path in [p for p in MemoryFileSystem.store if p.startswith(f"/{name}/")]:
             MemoryFileSystem.store.pop(path, None)
-        MemoryFileSystem.pseudo_dirs[:] = [
-            d for d in MemoryFileSystem.pseudo_dirs if not d.startswith(f"/{name}")
-        ]
+        MemoryFileSystem.pseudo_dirs[:] = [d for d in MemoryFileSystem.pseudo_dirs if not d.startswith(f"/{name}")]
 
 
 @pytest.mark.s3

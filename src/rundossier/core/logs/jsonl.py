@@ -154,9 +154,7 @@ class _LineParser:
         return line
 
 
-def _decompressed_chunks(
-    read: Callable[[int], bytes], on_error: Callable[[], None]
-) -> Iterator[bytes]:
+def _decompressed_chunks(read: Callable[[int], bytes], on_error: Callable[[], None]) -> Iterator[bytes]:
     """Decompressed bytes of a (possibly multi-member) gzip stream, in bounded pieces.
 
     Plain (uncompressed) JSONL is passed through. Zero padding between or after members is

@@ -499,8 +499,10 @@ def _aws_secret_near(text: str, start: int, end: int, spans: _Spans) -> None:
     hi = min(len(text) if hi == -1 else hi, end + _AWS_NEAR)
     for c in _AWS_SECRET.finditer(text, lo, hi):
         cand = c.group()
-        if any(ch.isupper() for ch in cand) and any(ch.islower() for ch in cand) and any(
-            ch.isdigit() or ch in "/+" for ch in cand
+        if (
+            any(ch.isupper() for ch in cand)
+            and any(ch.islower() for ch in cand)
+            and any(ch.isdigit() or ch in "/+" for ch in cand)
         ):
             _add(spans, text, c.start(), c.end())
 

@@ -78,9 +78,7 @@ class _Lengths:
 def bound(doc: TraceDoc, max_bytes: int) -> TraceDoc:
     """`doc` cut so that `len(render_text(result).encode("utf-8")) <= max_bytes`."""
     if max_bytes < MIN_MAX_BYTES:
-        raise ValueError(
-            f"max_bytes={max_bytes} is too small for a trace document; use at least {MIN_MAX_BYTES}"
-        )
+        raise ValueError(f"max_bytes={max_bytes} is too small for a trace document; use at least {MIN_MAX_BYTES}")
     if _text_size(_pieces(doc), stop=max_bytes) <= max_bytes:
         return doc
     lengths = _Lengths()
@@ -179,9 +177,7 @@ def _cut_logs(doc: TraceDoc, limit: int, lengths: Callable[[str], int]) -> Trace
     return doc.replace(log_tail=kept, omitted_log_lines=doc.omitted_log_lines + n - lo)
 
 
-def _cumulative(
-    lines: tuple[str, ...], order: range, room: int, lengths: Callable[[str], int]
-) -> list[int]:
+def _cumulative(lines: tuple[str, ...], order: range, room: int, lengths: Callable[[str], int]) -> list[int]:
     """Running byte sizes (line + newline) in `order`, stopping once past `room`."""
     sums = [0]
     total = 0
@@ -201,9 +197,7 @@ def _bound_section(doc: TraceDoc, limit: int, lengths: _Lengths) -> TraceDoc:
         return _bound_uncaptured(doc, limit, lengths)
     if not doc.chain:
         text = doc.traceback_text
-        return doc.replace(
-            traceback_text=cut_middle(text, limit, own_line=True, nbytes=lengths(text))
-        )
+        return doc.replace(traceback_text=cut_middle(text, limit, own_line=True, nbytes=lengths(text)))
     chain = _bound_chain(doc.chain, limit, lengths)
     doc = doc.replace(chain=chain, traceback_text="")
     message = chain[-1].message
@@ -228,9 +222,7 @@ def _bound_uncaptured(doc: TraceDoc, limit: int, lengths: _Lengths) -> TraceDoc:
     return doc
 
 
-def _bound_chain(
-    chain: tuple[ExceptionNode, ...], limit: int, lengths: _Lengths
-) -> tuple[ExceptionNode, ...]:
+def _bound_chain(chain: tuple[ExceptionNode, ...], limit: int, lengths: _Lengths) -> tuple[ExceptionNode, ...]:
     stats = {"K": 0, "M": 0, "C": 0}
     _collect_stats(chain, stats, lengths)
     params = {"K": stats["K"], "M": stats["M"], "C": min(stats["C"], limit)}
@@ -265,15 +257,11 @@ def _bound_chain(
     return reduce(params)
 
 
-def _collect_stats(
-    chain: tuple[ExceptionNode, ...], stats: dict[str, int], lengths: _Lengths
-) -> None:
+def _collect_stats(chain: tuple[ExceptionNode, ...], stats: dict[str, int], lengths: _Lengths) -> None:
     for node in chain:
         stats["K"] = max(stats["K"], len(node.frames))
         stats["M"] = max(stats["M"], len(node.group))
-        longest = max(
-            [lengths(node.message), lengths(node.type)] + [lengths(n) for n in node.notes]
-        )
+        longest = max([lengths(node.message), lengths(node.type)] + [lengths(n) for n in node.notes])
         for f in node.frames:
             longest = max(longest, lengths(f.line), lengths(f.filename), lengths(f.name))
         stats["C"] = max(stats["C"], longest)
@@ -287,9 +275,7 @@ def _reduce_chain(
     return tuple(_reduce_node(node, k, m, c, lengths) for node in chain)
 
 
-def _reduce_node(
-    node: ExceptionNode, k: int, m: int, c: int | None, lengths: _Lengths
-) -> ExceptionNode:
+def _reduce_node(node: ExceptionNode, k: int, m: int, c: int | None, lengths: _Lengths) -> ExceptionNode:
     frames = node.frames
     omitted_frames = node.omitted_frames
     count = len(frames)
@@ -318,10 +304,7 @@ def _reduce_node(
         message = cut(message)
         error_type = cut(error_type)
         notes = tuple(cut(n) for n in notes)
-        frames = tuple(
-            Frame(cut(f.filename), f.lineno, cut(f.name), cut(f.line), f.in_app, f.repeat)
-            for f in frames
-        )
+        frames = tuple(Frame(cut(f.filename), f.lineno, cut(f.name), cut(f.line), f.in_app, f.repeat) for f in frames)
     return ExceptionNode(
         type=error_type,
         message=message,

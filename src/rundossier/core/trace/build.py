@@ -113,9 +113,7 @@ def build_trace(
     if not isinstance(error, BaseException):
         text = error if isinstance(error, str) else _safe_str(error)
         error_type, message = _split_type_prefix(_clean(text, cap))
-        return TraceDoc(
-            header, error_type, message, (), "", False, reason or REASON_MESSAGE_ONLY, lines
-        )
+        return TraceDoc(header, error_type, message, (), "", False, reason or REASON_MESSAGE_ONLY, lines)
     return _from_exception(error, header, lines, reason, in_app, cap)
 
 
@@ -135,17 +133,13 @@ def _from_exception(
     except Exception as err:  # noqa: BLE001
         chain = (_fallback_node(exc, in_app, cap),)
         why = f"the traceback module could not walk this exception ({_describe(err)})"
-        return TraceDoc(
-            header, chain[-1].type, chain[-1].message, chain, "", True, reason or why, lines
-        )
+        return TraceDoc(header, chain[-1].type, chain[-1].message, chain, "", True, reason or why, lines)
     try:
         remember_frames(te)
         text = "".join(_capped_pieces(te.format(), cap))
     except Exception as err:  # noqa: BLE001
         text = ""
-        reason = (
-            reason or f"the traceback module could not format this exception ({_describe(err)})"
-        )
+        reason = reason or f"the traceback module could not format this exception ({_describe(err)})"
     try:
         chain = _Walker(in_app, cap).chain(exc, 0, set())
     except Exception as err:  # noqa: BLE001
@@ -259,9 +253,7 @@ def _notes(exc: BaseException, cap: int) -> tuple[str, ...]:
         if notes is None:
             return ()
         if isinstance(notes, Sequence) and not isinstance(notes, (str, bytes)):
-            return tuple(
-                _clean(n if isinstance(n, str) else _safe_str(n, "note"), cap) for n in notes
-            )
+            return tuple(_clean(n if isinstance(n, str) else _safe_str(n, "note"), cap) for n in notes)
         return (_clean(_safe_str(notes, "__notes__", repr), cap),)
     except Exception:  # noqa: BLE001 - a user's `__notes__` may raise anything
         return ("<__notes__ could not be read>",)
@@ -274,9 +266,7 @@ def _fallback_node(exc: BaseException, in_app: Callable[[str], bool], cap: int) 
         frames = _Walker(in_app, cap).frames(exc.__traceback__)
     except Exception:  # noqa: BLE001 - the node then has no frames
         pass
-    return ExceptionNode(
-        _type_name(type(exc), cap), _clean(_safe_str(exc, "exception"), cap), frames
-    )
+    return ExceptionNode(_type_name(type(exc), cap), _clean(_safe_str(exc, "exception"), cap), frames)
 
 
 def _safe_str(value: Any, what: str = "error", func: Callable[[Any], str] = str) -> str:

@@ -133,10 +133,7 @@ def _node_signature(node: ExceptionNode, in_app: bool) -> list[object]:
     if not in_app:
         signature.append(normalize_message(node.message))
     if node.group:
-        members = {
-            json.dumps([_node_signature(n, in_app) for n in member], ensure_ascii=True)
-            for member in node.group
-        }
+        members = {json.dumps([_node_signature(n, in_app) for n in member], ensure_ascii=True) for member in node.group}
         signature.append(sorted(members))
     return signature
 

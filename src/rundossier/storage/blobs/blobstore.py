@@ -79,9 +79,7 @@ class BlobStore:
 
     def __init__(self, url: str, options: Mapping[str, Any] | None = None) -> None:
         if not isinstance(url, str) or not url.strip():
-            raise ConfigError(
-                "the storage URL is empty; use e.g. file:///abs/dir or s3://bucket/prefix"
-            )
+            raise ConfigError("the storage URL is empty; use e.g. file:///abs/dir or s3://bucket/prefix")
         url = url.strip()
         if "://" not in url:
             if not os.path.isabs(os.path.expanduser(url)):
@@ -95,17 +93,13 @@ class BlobStore:
         if "::" in url:
             raise ConfigError(f"chained fsspec URLs are not supported as a storage URL: {url!r}")
         if any(c in _BAD_KEY_CHARS for c in rest):
-            raise ConfigError(
-                f"storage URL {url!r} contains a backslash, control or glob character (*?[])"
-            )
+            raise ConfigError(f"storage URL {url!r} contains a backslash, control or glob character (*?[])")
         self._cls = _filesystem_class(protocol, url)
         self._protocol = protocol
         self._local = protocol in LOCAL_PROTOCOLS
         if self._local:
             if not rest.startswith("/"):
-                raise ConfigError(
-                    f"storage URL {url!r} must name an absolute directory: file:///abs/dir"
-                )
+                raise ConfigError(f"storage URL {url!r} must name an absolute directory: file:///abs/dir")
             root = posixpath.normpath(rest)
             if root == "/" or root.startswith("//"):
                 raise ConfigError(f"refusing to use {root!r} as the blob store root ({url!r})")
@@ -114,9 +108,7 @@ class BlobStore:
         else:
             rest = rest.rstrip("/")
             if not rest:
-                raise ConfigError(
-                    f"storage URL {url!r} names no bucket or directory; e.g. {protocol}://bucket/prefix"
-                )
+                raise ConfigError(f"storage URL {url!r} names no bucket or directory; e.g. {protocol}://bucket/prefix")
             self._url = f"{protocol}://{rest}"
             self._root = self._cls._strip_protocol(self._url).rstrip("/")
             if not self._root.strip("/"):
@@ -167,9 +159,7 @@ class BlobStore:
     def key_for(self, uri: str) -> str:
         """The key of a URI under this store; StorageError for anything outside the root."""
         if not isinstance(uri, str) or not uri.startswith(self._url + "/"):
-            raise StorageError(
-                f"{uri!r} is not under this blob store ({self._url}); refusing to touch it"
-            )
+            raise StorageError(f"{uri!r} is not under this blob store ({self._url}); refusing to touch it")
         return _check_key(uri[len(self._url) + 1 :], uri)
 
     def _path(self, key: str) -> str:
@@ -504,9 +494,7 @@ class BlobStore:
             raise self._storage_error(op, uri, exc) from exc
 
     def _storage_error(self, op: str, uri: str, exc: BaseException) -> StorageError:
-        return StorageError(
-            f"blob store {op} failed for {uri}: {type(exc).__name__}: {exc}; {self._hint()}"
-        )
+        return StorageError(f"blob store {op} failed for {uri}: {type(exc).__name__}: {exc}; {self._hint()}")
 
     def _hint(self) -> str:
         if self._local:
@@ -524,10 +512,7 @@ class BlobStore:
                 f"is the endpoint {endpoint} reachable? are credentials set (storage options "
                 f"key/secret or AWS_* env vars)? does bucket {self._root.split('/', 1)[0]!r} exist?"
             )
-        return (
-            f"is the {self._protocol}:// backend reachable? are credentials set in the storage "
-            "options?"
-        )
+        return f"is the {self._protocol}:// backend reachable? are credentials set in the storage options?"
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -546,9 +531,7 @@ def _filesystem_class(protocol: str, url: str) -> Any:
     except ImportError as exc:
         hint = known_implementations.get(protocol, {}).get("err") or str(exc)
         extra = " (pip install 's3fs' or 'rundossier[s3]')" if protocol in S3_PROTOCOLS else ""
-        raise ConfigError(
-            f"storage URL {url!r} needs an fsspec backend that is not installed: {hint}{extra}"
-        ) from exc
+        raise ConfigError(f"storage URL {url!r} needs an fsspec backend that is not installed: {hint}{extra}") from exc
 
 
 def _default_options(protocol: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -557,8 +540,7 @@ def _default_options(protocol: str, options: Mapping[str, Any] | None) -> dict[s
     if protocol in S3_PROTOCOLS:
         if "config_kwargs" not in opts:
             opts["config_kwargs"] = {
-                k: dict(v) if isinstance(v, Mapping) else v
-                for k, v in DEFAULT_S3_CONFIG_KWARGS.items()
+                k: dict(v) if isinstance(v, Mapping) else v for k, v in DEFAULT_S3_CONFIG_KWARGS.items()
             }
         # another process may write or delete blobs: never answer from a stale listing
         opts.setdefault("use_listings_cache", False)
@@ -575,9 +557,7 @@ def _check_key(key: str, where: str, *, temp_ok: bool = False) -> str:
     segments = key.split("/")
     for i, segment in enumerate(segments):
         if segment in ("", ".", ".."):
-            raise StorageError(
-                f"blob key {key!r} has an empty, '.' or '..' segment; refusing it ({where})"
-            )
+            raise StorageError(f"blob key {key!r} has an empty, '.' or '..' segment; refusing it ({where})")
         if segment.startswith(TEMP_PREFIX) and not (temp_ok and i == len(segments) - 1):
             raise StorageError(f"blob key {key!r} uses the reserved prefix {TEMP_PREFIX!r}")
     return key

@@ -147,9 +147,7 @@ def blob_key(
     return f"{step_prefix(orchestrator, flow_id, run_id, step_id, try_number)}.{name}"
 
 
-def log_parts_prefix(
-    orchestrator: str, flow_id: str, run_id: str, step_id: str | None, try_number: int | None
-) -> str:
+def log_parts_prefix(orchestrator: str, flow_id: str, run_id: str, step_id: str | None, try_number: int | None) -> str:
     """The folder key (no trailing slash) holding a step try's log parts (`log_part_name(n)`)."""
     return f"{step_prefix(orchestrator, flow_id, run_id, step_id, try_number)}.{LOG_PARTS_DIR}"
 
@@ -171,9 +169,7 @@ def row_step(step_id: str) -> str | None:
 
 def _check_name(name: str) -> None:
     if not is_blob_name(name):
-        raise ValueError(
-            f"unknown blob name {name!r}; use one of {', '.join(BLOB_NAMES)} or log_part_name(n)"
-        )
+        raise ValueError(f"unknown blob name {name!r}; use one of {', '.join(BLOB_NAMES)} or log_part_name(n)")
 
 
 def _step_segment(step_id: str | None) -> str:

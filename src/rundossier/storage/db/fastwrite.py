@@ -49,9 +49,7 @@ class CompiledWrite:
         #: (position, converter) of the parameters that need one; the others pass as they are
         self._convert = [(i, p) for i, (_, p) in enumerate(self._procs) if p is not None]
         getter = operator.itemgetter(*self.names)
-        self._take: Callable[[Mapping[str, Any]], Any] = (
-            getter if len(self.names) > 1 else (lambda row: (getter(row),))
-        )
+        self._take: Callable[[Mapping[str, Any]], Any] = getter if len(self.names) > 1 else (lambda row: (getter(row),))
 
     def params(self, row: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         """The statement's parameters from `row` (a missing column is NULL), converted."""

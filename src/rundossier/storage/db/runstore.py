@@ -146,9 +146,7 @@ class WriteBatch:
     #: tries stay on their steps); with a step id, only if that step is the root cause
     cleared: list[tuple[str, str | None]] = field(default_factory=list)
 
-    def run(
-        self, values: Mapping[str, Any], *, attempt_known: bool = True, fill: Iterable[str] = ()
-    ) -> WriteBatch:
+    def run(self, values: Mapping[str, Any], *, attempt_known: bool = True, fill: Iterable[str] = ()) -> WriteBatch:
         self.runs.append((dict(values), attempt_known, frozenset(fill)))
         return self
 
@@ -270,8 +268,7 @@ class RunStore:
         come out as StoreUnavailable: the same write works later, so the recorder spools it.
         """
         hint = (
-            "the database is locked by another writer; it was waited on for "
-            f"{self.timeout:g}s (RUNDOSSIER_DB_TIMEOUT)"
+            f"the database is locked by another writer; it was waited on for {self.timeout:g}s (RUNDOSSIER_DB_TIMEOUT)"
             if "locked" in str(exc).lower()
             else "check RUNDOSSIER_DB_URL and that the database is reachable"
         )

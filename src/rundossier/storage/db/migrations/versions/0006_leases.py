@@ -21,6 +21,7 @@ down_revision = "0005_root_try"
 branch_labels = None
 depends_on = None
 
+
 def upgrade() -> None:
     for table in ("rd_run", "rd_step"):
         with op.batch_alter_table(table) as batch:
