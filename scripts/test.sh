@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what it needs, then runs every part and prints one summary line.
+#   lint      scripts/lint.sh: ruff check, ruff format --check, mypy, import contracts (any finding fails the run)
 #   core      .venv          rundossier itself (SQLite, PostgreSQL, S3 on loopback, the API)
 #   more      scripts/test-*.sh, each with its own environment (Airflow, Prefect, the browser)
 # PostgreSQL tests skip with a reason when no server answers on 127.0.0.1:5432, unless
@@ -13,6 +14,8 @@ rm -f test-artifacts/*.xml
 
 status=0
 bash scripts/bootstrap.sh test,bench || exit 1
+lint=0
+bash scripts/lint.sh || { lint=1; status=1; }
 .venv/bin/python -m pytest -p no:cacheprovider --junitxml=test-artifacts/core.xml "$@" || status=1
 
 for part in scripts/test-*.sh; do
@@ -22,4 +25,5 @@ for part in scripts/test-*.sh; do
 done
 
 .venv/bin/python scripts/summary.py test-artifacts/*.xml || status=1
+if [ "$lint" != 0 ]; then echo "lint: FAILED (see the findings above)"; fi
 exit $status

@@ -51,6 +51,7 @@ from rundossier.storage.blobs import (
     structured_trace,
 )
 from rundossier.storage.db import Event, GroupQuery, Run, RunQuery, RunStore, Step
+from rundossier.storage.db.models import RUN_TABLE as RUN
 
 log = logging.getLogger("rundossier")
 
@@ -361,7 +362,6 @@ def run_dossier(store: RunStore, run: Run, *, now: datetime | None = None) -> Do
     return build_dossier(run, steps, events, baseline=baseline_for(store, run), now=now or datetime.now(UTC))
 
 
-RUN = Run.__table__  # type: ignore[attr-defined]
 #: the most subflow runs a run's page lists
 MAX_CHILDREN = 200
 #: how long after its parent's end a child's row may still be first written (a late hook, a spool flush)

@@ -329,7 +329,7 @@ def _route_record(route: _Route, logger: logging.Logger, record: logging.LogReco
     """Capture `record` into the innermost capture covering `logger`. True if one covers it."""
     if _own_record(record.name):
         return True  # covered (so its console echo is not captured either), never stored
-    target = route
+    target: _Route | None = route
     while target is not None and not (target.names and _covers(target.names, logger)):
         target = target.parent
     if target is None:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from rundossier.core.dossier import events as ev
 from rundossier.core.dossier.classify import ErrorNode, error_class
@@ -277,8 +277,9 @@ class Recorder:
         Always returns a handle; if the database is down the row waits in the spool.
         """
         # masked where they enter: every text a caller hands in (ids too: they name rows and blobs)
-        flow_id, run_key, host, agent, params_hash, code_version, traceparent = self.masker.mask_fields(
-            flow_id, run_key, host, agent, params_hash, code_version, traceparent
+        flow_id = self.masker.mask(flow_id)
+        run_key, host, agent, params_hash, code_version, traceparent = self.masker.mask_fields(
+            run_key, host, agent, params_hash, code_version, traceparent
         )
         tags = self.masker.mask_data(tags)
         run_id = new_run_id()
@@ -423,7 +424,8 @@ class Recorder:
         """Record a step try as running and return its handle (with a log buffer).
 
         The try holds a lease while this process lives (see `Heartbeat`)."""
-        step_id, task_id, host = self.masker.mask_fields(step_id, task_id, host)  # masked where they enter
+        step_id = self.masker.mask(step_id)  # masked where they enter
+        task_id, host = self.masker.mask_fields(task_id, host)
         upstream = self.masker.mask_data(list(upstream)) if upstream else None
         start = started_at or _now()
         budget = self._budget()
@@ -827,7 +829,7 @@ class StepContext:
                 rec._warn(f"rundossier could not capture the logs of {self.step_id}: {exc}")
         return self.handle
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> Literal[False]:
         if self._capture is not None:
             try:
                 self._capture.__exit__(exc_type, exc, tb)
@@ -865,7 +867,7 @@ class RunContext:
         )
         return self.handle
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> Literal[False]:
         assert self.handle is not None
         status = _status_for(exc)
         self.handle.finish(status, exc if status != Status.SUCCESS else None)

@@ -31,10 +31,11 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from rundossier.errors import ConfigError, RundossierError, SpoolError, StorageError, StoreUnavailable
@@ -251,7 +252,7 @@ class Writer:
         (Writing them side by side in threads was measured slower: they are small local writes.)"""
         for i, (key, data) in enumerate(blobs):
             try:
-                self.bounded("blob store", lambda k=key, d=data: self._blobs().put(k, d), budget)
+                self.bounded("blob store", partial(self._put_blob_now, key, data), budget)
             except Exception as exc:  # noqa: BLE001 - the blob store could not even be built, or refused
                 reason = _describe(exc)
                 if not isinstance(exc, BudgetSpent):
@@ -456,19 +457,30 @@ class Writer:
             return self._call(backend, fn, budget)
 
         for key, data in item.blobs:
-            call("blob store", lambda k=key, d=data: self._blobs().put(k, d))
+            call("blob store", partial(self._put_blob_now, key, data))
         if item.batch is not None:
             batch = WriteBatch.from_json(decode_datetimes(item.batch))
             _mark_spooled(batch, False)
-            call("store", lambda: (_remap_run_ids(batch, self._store()), self._store().write(batch)))
+            call("store", partial(self._write_remapped, batch))
         for t in item.unmark:
             if "step_id" in t:
-                call(
-                    "store",
-                    lambda t=t: self._store().update_step(t["run_id"], t["step_id"], t["try_number"], spooled=False),
-                )
+                call("store", partial(self._unmark_step, t))
             else:
-                call("store", lambda t=t: self._store().update_run(t["run_id"], spooled=False))
+                call("store", partial(self._unmark_run, t))
+
+    def _put_blob_now(self, key: str, data: bytes) -> None:
+        self._blobs().put(key, data)
+
+    def _write_remapped(self, batch: WriteBatch) -> None:
+        store = self._store()
+        _remap_run_ids(batch, store)
+        store.write(batch)
+
+    def _unmark_step(self, t: Mapping[str, Any]) -> None:
+        self._store().update_step(t["run_id"], t["step_id"], t["try_number"], spooled=False)
+
+    def _unmark_run(self, t: Mapping[str, Any]) -> None:
+        self._store().update_run(t["run_id"], spooled=False)
 
     # -- exit ----------------------------------------------------------------------------------
     def close(self) -> None:

@@ -40,10 +40,9 @@ from rundossier.storage.blobs import (
 )
 from rundossier.storage.blobs.blobstore import TEMP_PREFIX
 from rundossier.storage.db import RunStore
-from rundossier.storage.db.models import Run, Step
+from rundossier.storage.db.models import RUN_TABLE as RUN
+from rundossier.storage.db.models import STEP_TABLE as STEP
 
-RUN = Run.__table__
-STEP = Step.__table__
 DEFAULT_GRACE = timedelta(hours=24)
 
 
@@ -142,12 +141,12 @@ def _check_batch(
     c = RUN.c
     rows: dict[str, Any] = {}
     with store.session() as s:
-        for row in s.execute(
+        for found in s.execute(
             select(c.run_id, c.status, c.blobs_expired, c.updated_at, c.trace_uri, c.orchestrator, c.flow_id).where(
                 c.run_id.in_(ids)
             )
         ).all():
-            rows[row[0]] = row
+            rows[found[0]] = found
     live = [rid for rid, r in rows.items() if not r[2] and r[1] in TERMINAL and r[3] is not None and r[3] < cutoff]
     referenced: dict[str, set[str]] = {rid: set() for rid in live}
     if live:

@@ -44,11 +44,10 @@ from rundossier.core.timefmt import iso
 from rundossier.errors import InvalidInput, RundossierError, StorageError
 from rundossier.storage.blobs import BlobStore, RunBlobs, run_prefix, structured_trace
 from rundossier.storage.db import RunStore
-from rundossier.storage.db.models import Event, Run
+from rundossier.storage.db.models import EVENT_TABLE as EVENT
+from rundossier.storage.db.models import RUN_TABLE as RUN
 from rundossier.storage.db.sweeprows import RunRow, StepBlobs, SweepRows
 
-RUN = Run.__table__
-EVENT = Event.__table__
 DEFAULT_BATCH = 1000
 MAX_BATCH = 5000
 #: concurrent deletes on local storage (see Sweeper._delete_local_sets)
@@ -290,10 +289,10 @@ class Sweeper:
             self._pool.shutdown(wait=True)
             self._pool = None
 
-    def _submit(self, fn: Callable[..., object], *args: Any) -> Future[None]:
+    def _submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(LOCAL_DELETE_THREADS, thread_name_prefix="rundossier-retention")
-        return self._pool.submit(fn, *args)  # type: ignore[return-value]
+        return self._pool.submit(fn, *args)
 
     # -- reading ------------------------------------------------------------------------------
     def pages(self, flow_id: str, page: int = PAGE) -> Iterator[list[RunRow]]:

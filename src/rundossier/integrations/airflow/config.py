@@ -116,9 +116,9 @@ def enabled(environ: Mapping[str, str] | None = None) -> bool:
 def _cfg_section() -> dict[str, Any]:
     conf: Any
     try:  # the Task SDK's parser in workers; the same airflow.cfg everywhere else
-        from airflow.sdk.configuration import conf
+        from airflow.sdk.configuration import conf  # type: ignore[no-redef]
     except ImportError:  # pragma: no cover - Airflow without the Task SDK
-        from airflow.configuration import conf
+        from airflow.configuration import conf  # type: ignore[no-redef]
     try:
         return dict(conf.getsection(SECTION) or {})
     except Exception:  # noqa: BLE001 - a parser without the section API: env vars still apply

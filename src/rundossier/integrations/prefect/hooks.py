@@ -232,7 +232,7 @@ def _known_start(session: FlowRunSession, flow_run: Any, options: Options) -> da
         return started
     try:
         rec = session.recorder
-        row = rec.store.find_run(ORCHESTRATOR, *rec.masker.mask_fields(session.flow_name, session.flow_run_id))
+        row = rec.store.find_run(ORCHESTRATOR, rec.masker.mask(session.flow_name), rec.masker.mask(session.flow_run_id))
     except Exception as exc:  # noqa: BLE001
         log.warning("rundossier could not read the run of flow run %s: %s", _id(flow_run), exc)
         return None
@@ -260,7 +260,7 @@ def _parent_run_id(rec: Recorder, options: Options, flow_run: Any) -> str | None
             if parent is not None and parent.run is not None:
                 return parent.run.run_id
             flow_name = api.flow_name_of_run(c, parent_fr)
-        row = rec.store.find_run(ORCHESTRATOR, *rec.masker.mask_fields(flow_name, parent_fr))  # ids as stored
+        row = rec.store.find_run(ORCHESTRATOR, rec.masker.mask(flow_name), rec.masker.mask(parent_fr))  # ids as stored
         return row.run_id if row is not None else None
     except Exception as exc:  # noqa: BLE001
         log.warning("rundossier could not find the parent run of subflow run %s: %s", _id(flow_run), exc)

@@ -222,13 +222,14 @@ class BlobStore:
                     _unlink_quietly(tmp)
 
         elif self._protocol == "memory":  # memory files are visible while written: buffer
-            raw = io.BytesIO()
+            buffer = io.BytesIO()
+            raw = buffer
 
             def commit() -> None:
-                self.fs.pipe_file(path, raw.getvalue())
+                self.fs.pipe_file(path, buffer.getvalue())
 
             def discard() -> None:
-                raw.close()
+                buffer.close()
 
         else:  # object stores: a multipart upload, completed only by commit()
             with self._errors("open_write", uri):

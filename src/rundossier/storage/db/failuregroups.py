@@ -33,11 +33,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
-from rundossier.storage.db.models import FailureDay, FailureGroup, Run
+from rundossier.storage.db.models import DAY_TABLE, GROUP_TABLE, RUN_TABLE
 
-GROUP_TABLE: Table = FailureGroup.__table__  # type: ignore[assignment]
-DAY_TABLE: Table = FailureDay.__table__  # type: ignore[assignment]
-RUN_TABLE: Table = Run.__table__  # type: ignore[assignment]
 #: characters of the latest error message kept on a group row
 GROUP_MESSAGE_MAX = 1000
 MAX_GROUPS = 500

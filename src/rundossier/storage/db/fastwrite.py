@@ -40,7 +40,7 @@ class CompiledWrite:
         self._procs: list[tuple[str, Callable[[Any], Any] | None]] = []
         for name in self.names:
             col = table.columns.get(name)
-            proc = col.type.bind_processor(dialect) if col is not None else None
+            proc: Callable[[Any], Any] | None = col.type.bind_processor(dialect) if col is not None else None
             if col is not None and isinstance(col.type, UTCDateTime) and dialect.name == "sqlite":
                 proc = sqlite_utc
             if col is not None and isinstance(col.type, JSON) and dialect.name == "postgresql":

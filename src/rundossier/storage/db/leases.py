@@ -25,12 +25,10 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 
 from rundossier.core.ids import RUN_STEP
 from rundossier.core.status import ACTIVE
-from rundossier.storage.db.models import Event, Run, Step
+from rundossier.storage.db.models import EVENT_TABLE as EVENT
+from rundossier.storage.db.models import RUN_TABLE as RUN
+from rundossier.storage.db.models import STEP_TABLE as STEP
 from rundossier.storage.db.types import utcnow
-
-RUN = Run.__table__
-STEP = Step.__table__
-EVENT = Event.__table__
 
 #: a lease lasts this many heartbeat intervals: a few missed beats are forgiven, a dead process is not
 LEASE_BEATS = 4

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Integer, String, Table, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from rundossier.storage.db.types import UTCDateTime
@@ -193,14 +193,19 @@ class FailureDay(SQLModel, table=True):
     last_seen: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
-TABLES = [
-    Run.__table__,
-    Step.__table__,
-    Event.__table__,
-    RetentionPolicy.__table__,
-    FailureGroup.__table__,
-    FailureDay.__table__,
-]
+def _table(model: type[SQLModel]) -> Table:
+    """The model's Core table (SQLModel sets `__table__` on each table class; its stubs don't say so)."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
+
+RUN_TABLE = _table(Run)
+STEP_TABLE = _table(Step)
+EVENT_TABLE = _table(Event)
+POLICY_TABLE = _table(RetentionPolicy)
+GROUP_TABLE = _table(FailureGroup)
+DAY_TABLE = _table(FailureDay)
+TABLES = [RUN_TABLE, STEP_TABLE, EVENT_TABLE, POLICY_TABLE, GROUP_TABLE, DAY_TABLE]
 
 __all__ = [
     "Run",
@@ -210,6 +215,12 @@ __all__ = [
     "FailureGroup",
     "FailureDay",
     "TABLES",
+    "RUN_TABLE",
+    "STEP_TABLE",
+    "EVENT_TABLE",
+    "POLICY_TABLE",
+    "GROUP_TABLE",
+    "DAY_TABLE",
     "ERROR_MESSAGE_MAX",
     "SUMMARY_MAX",
     "MAX_TRY",

@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from rundossier.core.ids import is_run_id, new_run_id, new_uid, run_id_floor
 from rundossier.errors import RunNotFound, StoreError, StoreUnavailable
@@ -53,7 +53,16 @@ from rundossier.storage.db.failuregroups import (
     query_groups,
 )
 from rundossier.storage.db.fastwrite import CompiledWrite, RawWriter, StatementCache
-from rundossier.storage.db.models import ERROR_MESSAGE_MAX, SUMMARY_MAX, Event, RetentionPolicy, Run, Step
+from rundossier.storage.db.models import (
+    ERROR_MESSAGE_MAX,
+    EVENT_TABLE,
+    POLICY_TABLE,
+    SUMMARY_MAX,
+    Event,
+    RetentionPolicy,
+    Run,
+    Step,
+)
 from rundossier.storage.db.records import EVENT_FIELDS, STEP_FIELDS, EventRecord, StepRecord
 from rundossier.storage.db.schema import ensure_schema
 from rundossier.storage.db.types import UTCDateTime, utcnow
@@ -81,7 +90,6 @@ LATER_TRY_COLUMNS = (
     "updated_at",
 )
 
-EVENT_TABLE = Event.__table__
 #: the run columns a recovered run forgets
 _OUTCOME_CLEARED = (
     "error_type",
@@ -93,7 +101,6 @@ _OUTCOME_CLEARED = (
     "trace_uri",
     "trace_bytes",
 )
-POLICY_TABLE = RetentionPolicy.__table__
 MAX_PAGE = 500
 
 
@@ -448,7 +455,7 @@ class RunStore:
         t = RUN_TABLE
 
         def build() -> Any:
-            sets = {k: bindparam(k) for k in sorted(cols) if k != "run_id"}
+            sets: dict[str, Any] = {k: bindparam(k) for k in sorted(cols) if k != "run_id"}
             where = [t.c.run_id == bindparam("b_run_id")]
             if not replace:
                 where.append(t.c.root_step_id.is_(None))
@@ -515,8 +522,10 @@ class RunStore:
         if _has_nul(orchestrator, flow_id, run_key):  # no stored id has one (PostgreSQL refuses them)
             return None
         with self.session() as s:
-            run = s.exec(
-                select(Run).where(Run.orchestrator == orchestrator, Run.flow_id == flow_id, Run.run_key == run_key)
+            run = s.execute(
+                select(Run).where(
+                    col(Run.orchestrator) == orchestrator, col(Run.flow_id) == flow_id, col(Run.run_key) == run_key
+                )
             ).first()
             return run[0] if run is not None else None
 
@@ -585,7 +594,9 @@ class RunStore:
             rows = [
                 r[0]
                 for r in s.execute(
-                    select(Step).where(Step.run_id == run_id).order_by(Step.started_at, Step.step_id, Step.try_number)
+                    select(Step)
+                    .where(col(Step.run_id) == run_id)
+                    .order_by(col(Step.started_at), col(Step.step_id), col(Step.try_number))
                 ).all()
             ]
             for r in rows:
@@ -596,10 +607,10 @@ class RunStore:
         """One try of a step; the latest try when `try_number` is None."""
         if _has_nul(run_id, step_id):
             return None
-        stmt = select(Step).where(Step.run_id == run_id, Step.step_id == step_id)
+        stmt = select(Step).where(col(Step.run_id) == run_id, col(Step.step_id) == step_id)
         if try_number is not None:
-            stmt = stmt.where(Step.try_number == try_number)
-        stmt = stmt.order_by(Step.try_number.desc()).limit(1)
+            stmt = stmt.where(col(Step.try_number) == try_number)
+        stmt = stmt.order_by(col(Step.try_number).desc()).limit(1)
         with self.session() as s:
             row = s.execute(stmt).first()
             if row is None:
@@ -610,7 +621,10 @@ class RunStore:
     def list_events(self, run_id: str) -> list[Event]:
         with self.session() as s:
             rows = [
-                r[0] for r in s.execute(select(Event).where(Event.run_id == run_id).order_by(Event.ts, Event.id)).all()
+                r[0]
+                for r in s.execute(
+                    select(Event).where(col(Event.run_id) == run_id).order_by(col(Event.ts), col(Event.id))
+                ).all()
             ]
             for r in rows:
                 s.expunge(r)

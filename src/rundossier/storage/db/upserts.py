@@ -23,11 +23,7 @@ from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.dml import Insert
 
 from rundossier.core.status import ACTIVE, TERMINAL
-from rundossier.storage.db.models import Event, Run, Step
-
-RUN_TABLE: Table = Run.__table__  # type: ignore[assignment]
-STEP_TABLE: Table = Step.__table__  # type: ignore[assignment]
-EVENT_TABLE: Table = Event.__table__  # type: ignore[assignment]
+from rundossier.storage.db.models import EVENT_TABLE, RUN_TABLE, STEP_TABLE
 
 RUN_KEY = ("orchestrator", "flow_id", "run_key")
 STEP_KEY = ("run_id", "step_id", "try_number")
@@ -51,7 +47,8 @@ _NEVER_UPDATED = frozenset({"run_id", "created_at"})
 _GROWING = frozenset({"log_lines_stdout", "log_lines_stderr"})
 
 
-def _insert(dialect_name: str, table: Table) -> Insert:
+def _insert(dialect_name: str, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """The dialect's INSERT, which knows ON CONFLICT (both dialects spell it the same)."""
     if dialect_name == "postgresql":
         return postgresql.insert(table)
     if dialect_name == "sqlite":
