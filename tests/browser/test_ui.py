@@ -553,7 +553,7 @@ def test_text_contrast_meets_wcag_aa(site: Site, page: Any) -> None:
         ".failed-step",
         "time.ago",
         ".pref",
-        ".col-key a",
+        ".runlink",
         ".col-flow a",
         "td",
     ]

@@ -272,7 +272,7 @@ def test_links_to_airflow_pages_open_in_the_airflow_window(page, sandbox, api, r
     # from a run's page in the DAG's tab: the DAG run
     page.goto(f"{api.base}/dags/{run.flow_id}/plugin/rundossier-dag")
     frame = rundossier_frame(page)
-    frame.locator(f"tr[data-run-id='{run.run_id}'] .col-key a").click()
+    frame.locator(f"tr[data-run-id='{run.run_id}'] a.runlink").click()
     frame.get_by_test_id("airflow-dag-run").click()
     page.wait_for_url(dag_run)
 
