@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv-airflow: Apache Airflow 3 with rundossier[airflow,test] and Playwright, in its own venv
+# Create .venv-airflow: Apache Airflow 3 with rundossier[airflow,s3,postgres], the test and browser
+# dependency groups (Playwright), in its own venv
 # (Airflow pins its own FastAPI range; Prefect wants other versions). Debian's chromium for the browser test.
 # Idempotent: reinstalls only when pyproject.toml or this script changes. Never downloads a browser.
 set -euo pipefail
@@ -22,14 +23,15 @@ fi
 if [ ! -x "$VENV/bin/python" ]; then
   echo "creating $VENV"
   "$PY" -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
 fi
 
 stamp="$VENV/.rundossier-installed"
 want="$(cat pyproject.toml scripts/bootstrap-airflow.sh | sha256sum | cut -c1-16) airflow=$AIRFLOW_VERSION"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "installing apache-airflow==$AIRFLOW_VERSION and rundossier[airflow,test] into $VENV"
+  echo "installing apache-airflow==$AIRFLOW_VERSION and rundossier[airflow,s3,postgres] into $VENV"
+  # --group needs pip 25.1 or newer
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade "pip>=25.1"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-    "apache-airflow==$AIRFLOW_VERSION" -e ".[airflow,test]" "playwright>=1.40"
+    "apache-airflow==$AIRFLOW_VERSION" -e ".[airflow,s3,postgres]" --group test --group browser
   echo "$want" > "$stamp"
 fi

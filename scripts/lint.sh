@@ -3,7 +3,7 @@
 #   ruff check, ruff format --check, mypy (strict on rundossier.core; see pyproject), import contracts (.importlinter)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/bootstrap.sh test,bench >/dev/null || exit 1
+bash scripts/bootstrap.sh >/dev/null || exit 1
 status=0
 step() { echo "== $*"; "$@" || status=1; }
 step .venv/bin/ruff check src tests benchmarks scripts

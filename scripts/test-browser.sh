@@ -2,7 +2,7 @@
 # Browser tests of the web UI: Debian's chromium (/usr/bin/chromium) driven by Playwright's Python
 # package against the real app on loopback. Run by scripts/test.sh after the core suite.
 #   - installs chromium with apt-get when it is missing and we are root (CI); otherwise says how
-#   - installs the `browser` extra (Playwright; its wheel bundles the driver, no browser download)
+#   - installs the `browser` dependency group (Playwright; its wheel bundles the driver, no browser download)
 # JUnit goes to test-artifacts/browser.xml (and browser-prefect.xml), screenshots to test-artifacts/screenshots/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -19,10 +19,10 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 
-bash scripts/bootstrap.sh test,bench >/dev/null || exit 1
+bash scripts/bootstrap.sh >/dev/null || exit 1
 if ! .venv/bin/python -c "import playwright.sync_api" >/dev/null 2>&1; then
-  echo "installing rundossier[browser] (Playwright) into .venv"
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[browser]" || exit 1
+  echo "installing the browser dependency group (Playwright) into .venv"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --group browser || exit 1
 fi
 
 RUNDOSSIER_BROWSER_TESTS=1 .venv/bin/python -m pytest -p no:cacheprovider -q \
@@ -30,7 +30,7 @@ RUNDOSSIER_BROWSER_TESTS=1 .venv/bin/python -m pytest -p no:cacheprovider -q \
 core=$?
 
 # Prefect's own UI (a real `prefect server start`) showing rundossier's artifacts and Block: in
-# .venv-prefect, whose bootstrap installs the browser extra too
+# .venv-prefect, whose bootstrap installs the browser group too
 bash scripts/bootstrap-prefect.sh >/dev/null || exit 1
 RUNDOSSIER_BROWSER_TESTS=1 .venv-prefect/bin/python -m pytest -p no:cacheprovider -q \
   --junitxml=test-artifacts/browser-prefect.xml tests/integrations/prefect/browser "$@"

@@ -13,7 +13,7 @@ mkdir -p test-artifacts
 rm -f test-artifacts/*.xml
 
 status=0
-bash scripts/bootstrap.sh test,bench || exit 1
+bash scripts/bootstrap.sh || exit 1
 lint=0
 bash scripts/lint.sh || { lint=1; status=1; }
 .venv/bin/python -m pytest -p no:cacheprovider --junitxml=test-artifacts/core.xml "$@" || status=1

@@ -21,3 +21,26 @@ def test_every_operation_documents_its_success_answer(tmp_path: Path) -> None:
     run = doc["components"]["schemas"]["RunOut"]
     assert list(run["properties"])[:3] == ["run_id", "orchestrator", "flow_id"]
     assert "dossier" in doc["components"]["schemas"]["RunDetail"]["properties"]
+
+
+def test_the_docs_page_loads_its_swagger_ui_from_this_server(tmp_path: Path) -> None:
+    """`/docs` names only files this app serves (fastapi-offline's packaged Swagger UI), under a
+    prefix too; the browser test (tests/browser/test_api_docs.py) checks what chromium requests."""
+    import re
+
+    import httpx
+    from fastapi import FastAPI
+
+    from tests.liveserver import LiveServer
+
+    outer = FastAPI()
+    outer.mount("/rundossier", create_app(Settings.resolve(explicit={"home": str(tmp_path)})))
+    with LiveServer(outer) as server:
+        html = httpx.get(server.url + "/rundossier/docs").text
+        links = re.findall(r"""(?:src|href)=["']([^"']+)["']""", html) + re.findall(r"url: '([^']+)'", html)
+        assert "/rundossier/openapi.json" in links and "http" not in html.split("<body>", 1)[1]
+        assets = [u for u in links if u.startswith("/rundossier/static/docs/")]
+        assert {u.rsplit("/", 1)[1] for u in assets} >= {"swagger-ui-bundle.js", "swagger-ui.css"}
+        for url in links:
+            assert url.startswith("/rundossier/"), url
+            assert httpx.get(server.url + url).status_code == 200, url

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from rundossier.read.models import About
 from rundossier.read.reader import Reader
@@ -32,6 +33,9 @@ from rundossier.settings import Settings
 from rundossier.storage.backends import Backends
 from rundossier.storage.blobs import BlobStore
 from rundossier.storage.db import RunStore
+
+#: where the Swagger UI's own files are served (before the UI's /static mount, so it wins)
+DOCS_ASSETS = "/static/docs"
 
 
 def create_app(
@@ -52,13 +56,16 @@ def create_app(
     `orchestrator_urls` maps an orchestrator to its own UI's root, relative to the page
     (`{"airflow": "../"}` inside Airflow), so the page can link a run to the orchestrator's pages."""
     settings = settings or Settings.resolve()
-    app = FastAPI(
+    # `/docs` is FastAPI's Swagger UI with its script and stylesheet from fastapi-offline's packaged
+    # copy (served at DOCS_ASSETS, under the open /static/ prefix): no request leaves the machine
+    app = FastAPIOffline(
         title="rundossier",
         description="Run history, failure traces and step logs.",
         version=_version(),
         dependencies=list(dependencies),
         docs_url="/docs",
         redoc_url=None,
+        static_url=DOCS_ASSETS,
         responses=errors.ERROR_RESPONSES,
     )
     app.state.reader = Reader(Backends(settings, store, blobs))
@@ -85,4 +92,4 @@ def _version() -> str:
     return __version__
 
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "DOCS_ASSETS"]

@@ -4,8 +4,9 @@ The page loads only its own files (no inline `<script>`, no `style="..."` attrib
 even text that slipped past the UI's `h()` (which never parses HTML) could not run as script.
 Framing is allowed from the same origin only, which is how Airflow shows the page: its UI frames
 `/rundossier/` from the same server. FastAPI's `/docs` page is the one exception: it is
-FastAPI's Swagger UI, which loads its script and style from a CDN and starts with an inline
-script, so it gets a policy that allows exactly that (nothing of the run history is shown there).
+FastAPI's Swagger UI, which starts with an inline script and sets inline styles, so it gets a
+policy that allows exactly that (nothing of the run history is shown there). Its script and
+stylesheet are packaged files served by this app (fastapi-offline): nothing loads from elsewhere.
 """
 
 from __future__ import annotations
@@ -27,14 +28,14 @@ CSP = "; ".join(
         "frame-ancestors 'self'",
     ]
 )
-#: FastAPI's Swagger UI (`/docs`): its bundle and stylesheet from the CDN it uses, its inline start script
-#: and the inline styles its components set
+#: FastAPI's Swagger UI (`/docs`): its bundle and stylesheet from this server, its inline start script
+#: and the inline styles its components set, its icons as data: URLs
 DOCS_CSP = "; ".join(
     [
         "default-src 'self'",
-        "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net",
-        "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net",
-        "img-src 'self' data: https://fastapi.tiangolo.com",
+        "script-src 'self' 'unsafe-inline'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
         "connect-src 'self'",
         "object-src 'none'",
         "base-uri 'none'",
