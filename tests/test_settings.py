@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
+import re
 from pathlib import Path
 
 import pytest
 
 from rundossier.errors import ConfigError
 from rundossier.settings import ALL_ENV_VARS, ENV_VARS, Settings, environment
+
+#: variables the docs name that are not settings: the test scripts' own
+TEST_VARIABLES = {"RUNDOSSIER_REQUIRE_PG"}
 
 
 def test_the_defaults_live_under_home(tmp_path: Path) -> None:
@@ -53,11 +58,22 @@ def test_settings_built_directly_read_the_same_environment(monkeypatch: pytest.M
     assert s.allowed_hosts == ("rd.example.com", "other") and s.retention_cap is True
 
 
-def test_every_variable_of_the_readme_is_a_setting() -> None:
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
-    documented = {line.split("`")[1] for line in table.splitlines() if line.startswith("| `RUNDOSSIER_")}
-    assert documented <= set(ALL_ENV_VARS.values())
+def test_the_docs_name_only_real_settings_and_their_table_has_every_setting() -> None:
+    """The configuration table of the docs is generated from the model (scripts/docs_hooks.py): one
+    row per setting; every `RUNDOSSIER_*` variable the user docs name is a setting."""
+    root = Path(__file__).parents[1]
+    spec = importlib.util.spec_from_file_location("docs_hooks", root / "scripts" / "docs_hooks.py")
+    assert spec and spec.loader
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    rows = [line for line in hooks.settings_table().splitlines() if line.startswith("| `RUNDOSSIER_")]
+    assert [row.split("`")[1] for row in rows] == list(ALL_ENV_VARS.values())
+    assert all(row.rstrip(" |").split("|")[-1].strip() for row in rows)  # each has a meaning
+    config = (root / "docs" / "configuration.md").read_text()
+    assert hooks.SETTINGS_MARKER in config
+    pages = [root / "README.md", *(root / "docs").glob("*.md")]
+    named = {v for p in pages for v in re.findall(r"(?<![A-Z_])RUNDOSSIER_[A-Z_]*", p.read_text())}
+    assert named - {"RUNDOSSIER_"} <= set(ALL_ENV_VARS.values()) | TEST_VARIABLES
     assert set(ENV_VARS) < set(ALL_ENV_VARS)
 
 

@@ -4,7 +4,8 @@ Sources, highest first: explicit arguments (`Recorder.from_env(db_url=...)`), th
 integration's layer (airflow.cfg's `[rundossier]` section, the Prefect Block's fields), then the
 `RUNDOSSIER_*` environment, then the defaults. Empty values count as unset in every source.
 
-The variables and their defaults are a contract (see README "Configuration"):
+The variables and their defaults are a contract (docs/configuration.md, generated from the
+fields' descriptions below):
 
     RUNDOSSIER_HOME              ~/.rundossier
     RUNDOSSIER_DB_URL            sqlite:///$RUNDOSSIER_HOME/rundossier.db
@@ -92,19 +93,57 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid", validate_default=True)
 
-    home: Path = Path(DEFAULT_HOME)
-    db_url: str = ""  # empty: SQLite under home
-    storage_url: str = ""  # empty: a folder under home
-    storage_options: dict[str, Any] = Field(default_factory=dict)
-    max_trace_bytes: int = DEFAULT_MAX_TRACE_BYTES
-    mask_patterns: tuple[str, ...] = ()
-    db_timeout: float = DEFAULT_DB_TIMEOUT_S
-    write_budget: float = DEFAULT_WRITE_BUDGET_S
-    heartbeat: float = DEFAULT_HEARTBEAT_S
-    retention_cap: bool = False
-    api_token: str | None = Field(default=None, repr=False)
-    allowed_hosts: tuple[str, ...] = ()
-    prefect_logo_url: str | None = None
+    # the descriptions are the configuration reference of the docs (scripts/docs_hooks.py renders
+    # them; `default_text` is what an empty default stands for)
+    home: Path = Field(Path(DEFAULT_HOME), description="where the embedded defaults and the spool live")
+    db_url: str = Field(
+        "",
+        description="SQLAlchemy URL: SQLite, or `postgresql://user:pass@host/db` (psycopg 3)",
+        json_schema_extra={"default_text": "sqlite:///$RUNDOSSIER_HOME/rundossier.db"},
+    )
+    storage_url: str = Field(
+        "",
+        description="fsspec URL: `file://`, `s3://bucket/prefix`, `memory://`",
+        json_schema_extra={"default_text": "file://$RUNDOSSIER_HOME/blobs"},
+    )
+    storage_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description='JSON of fsspec options, e.g. `{"client_kwargs": {"endpoint_url": "http://minio:9000"}}`',
+    )
+    max_trace_bytes: int = Field(DEFAULT_MAX_TRACE_BYTES, description="trace size cap (at least 4096)")
+    mask_patterns: tuple[str, ...] = Field(
+        (),
+        description="JSON list of extra regular expressions to mask (a named group `secret` masks only that "
+        "part); checked at start, run with a time budget",
+    )
+    db_timeout: float = Field(
+        DEFAULT_DB_TIMEOUT_S,
+        description="seconds a read waits for a locked database (a write waits at most the write budget)",
+    )
+    write_budget: float = Field(
+        DEFAULT_WRITE_BUDGET_S,
+        description="seconds a task may wait, in all, on a database or storage that fails or does not answer; "
+        "then its writes go to the spool",
+    )
+    heartbeat: float = Field(
+        DEFAULT_HEARTBEAT_S,
+        description="seconds between lease renewals of running runs and steps; one not renewed for 4 intervals "
+        "(2 minutes) is shown as `crashed`",
+    )
+    retention_cap: bool = Field(
+        False, description="`on`: trim a flow to its policy's newest K runs as runs finish (see Retention)"
+    )
+    api_token: str | None = Field(
+        default=None, repr=False, description="the token `rundossier serve` requires on a non-loopback address"
+    )
+    allowed_hosts: tuple[str, ...] = Field(
+        (),
+        description="comma-separated names `rundossier serve` answers to besides the loopback ones (checked "
+        "when it has no token, or when names are given); `*`: any",
+    )
+    prefect_logo_url: str | None = Field(
+        None, description="the logo URL of the RunDossier Block's card in Prefect's UI (http or https)"
+    )
 
     @property
     def write_timeout(self) -> float:

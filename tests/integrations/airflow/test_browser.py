@@ -382,3 +382,19 @@ def test_live_updates_paging_and_search_work_inside_the_tab(page, api, store, re
         }
     )
     frame.locator(f"tr[data-run-id='{live_id}']").wait_for(timeout=20_000)
+
+
+def test_the_api_docs_inside_airflow_load_only_from_the_api_server(page, api, artifacts):
+    """`/rundossier/docs` (Swagger UI) behind Airflow's sign-in: its script and style come from the
+    api-server itself (fastapi-offline's packaged files), never a CDN, and every operation renders."""
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    page.goto(f"{api.base}{URL_PREFIX}/docs")
+    page.locator(".opblock").first.wait_for()
+    assert page.locator(".opblock-get [data-path='/api/runs']").count() == 1
+    assert page.locator(".opblock").count() >= 10
+    screenshot(page, artifacts, "api-docs")
+    assert any(u.endswith(f"{URL_PREFIX}/openapi.json") for u in requested)
+    assert any(f"{URL_PREFIX}/static/docs/swagger-ui-bundle.js" in u for u in requested)
+    elsewhere = [u for u in requested if not u.startswith(("data:", api.base + "/"))]
+    assert elsewhere == [], f"the docs page sent requests off the machine: {elsewhere}"
