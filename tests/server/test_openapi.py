@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from rundossier.server import create_app
 from rundossier.settings import Settings
 
@@ -44,3 +46,22 @@ def test_the_docs_page_loads_its_swagger_ui_from_this_server(tmp_path: Path) -> 
         for url in links:
             assert url.startswith("/rundossier/"), url
             assert httpx.get(server.url + url).status_code == 200, url
+
+
+def test_without_fastapi_offline_the_app_starts_and_docs_names_the_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rundossier installed bare into an environment with FastAPI (Airflow's): the app still
+    starts; `/docs` answers 404 naming what to install; the OpenAPI is served."""
+    import sys
+
+    import httpx
+
+    from tests.liveserver import LiveServer
+
+    monkeypatch.setitem(sys.modules, "fastapi_offline", None)  # import raises ModuleNotFoundError
+    with LiveServer(create_app(Settings.resolve(explicit={"home": str(tmp_path)}))) as server:
+        docs = httpx.get(server.url + "/docs")
+        assert docs.status_code == 404 and docs.json()["error"]["type"] == "docs_unavailable"
+        assert "pip install 'rundossier[server]'" in docs.json()["error"]["message"]
+        assert httpx.get(server.url + "/openapi.json").status_code == 200

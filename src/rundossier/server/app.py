@@ -18,12 +18,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi_offline import FastAPIOffline
 
 from rundossier.read.models import About
 from rundossier.read.reader import Reader
 from rundossier.server import errors
 from rundossier.server.access import Access, AllowAll
+from rundossier.server.apidocs import app_with_docs
 from rundossier.server.auth import TokenAuth
 from rundossier.server.guard import RequestGuard, allowed_host_names
 from rundossier.server.headers import SecurityHeaders
@@ -33,9 +33,6 @@ from rundossier.settings import Settings
 from rundossier.storage.backends import Backends
 from rundossier.storage.blobs import BlobStore
 from rundossier.storage.db import RunStore
-
-#: where the Swagger UI's own files are served (before the UI's /static mount, so it wins)
-DOCS_ASSETS = "/static/docs"
 
 
 def create_app(
@@ -56,16 +53,12 @@ def create_app(
     `orchestrator_urls` maps an orchestrator to its own UI's root, relative to the page
     (`{"airflow": "../"}` inside Airflow), so the page can link a run to the orchestrator's pages."""
     settings = settings or Settings.resolve()
-    # `/docs` is FastAPI's Swagger UI with its script and stylesheet from fastapi-offline's packaged
-    # copy (served at DOCS_ASSETS, under the open /static/ prefix): no request leaves the machine
-    app = FastAPIOffline(
+    # `/docs`: Swagger UI from packaged files (see `apidocs`), no request leaves the machine
+    app = app_with_docs(
         title="rundossier",
         description="Run history, failure traces and step logs.",
         version=_version(),
         dependencies=list(dependencies),
-        docs_url="/docs",
-        redoc_url=None,
-        static_url=DOCS_ASSETS,
         responses=errors.ERROR_RESPONSES,
     )
     app.state.reader = Reader(Backends(settings, store, blobs))
@@ -92,4 +85,4 @@ def _version() -> str:
     return __version__
 
 
-__all__ = ["create_app", "DOCS_ASSETS"]
+__all__ = ["create_app"]
