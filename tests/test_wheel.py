@@ -52,10 +52,11 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv with the wheel and its `server` extra; its bin/ folder."""
     env_dir = tmp_path_factory.mktemp("venv")
-    venv.create(env_dir, with_pip=True)
+    venv.create(env_dir, with_pip=False)  # this venv's pip installs into it (`pip --python`): no ensurepip
     bin_dir = env_dir / "bin"
     subprocess.run(
-        [str(bin_dir / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check", f"{wheel}[server]"],
+        [sys.executable, "-m", "pip", "--python", str(bin_dir / "python"), "install", "-q"]
+        + ["--disable-pip-version-check", f"{wheel}[server]"],
         check=True,
         capture_output=True,
         timeout=600,
