@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-HELP_WIDTH = "100"
+HELP_WIDTH = "80"  # fits the site's code blocks
 METHODS = ("get", "put", "post", "delete", "patch")
 
 
