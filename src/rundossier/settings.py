@@ -18,6 +18,8 @@ The variables and their defaults are a contract (see README "Configuration"):
     RUNDOSSIER_HEARTBEAT         30  (seconds between lease renewals of running runs and steps; a
                                       row not renewed for 4 intervals is shown as crashed)
     RUNDOSSIER_RETENTION_CAP     off (on: a finished run trims its flow to the newest keep_last runs)
+    RUNDOSSIER_ARTIFACT_HASH_MAX_BYTES  67108864 (files up to this size without a checksum of their
+                                      filesystem get a sha256 when recorded as artifacts; 0: never)
     RUNDOSSIER_API_TOKEN         unset (the token `rundossier serve` requires; checked where it is used)
     RUNDOSSIER_ALLOWED_HOSTS     unset (comma-separated Host names `rundossier serve` answers to)
     RUNDOSSIER_PREFECT_LOGO_URL  unset (the logo of the Prefect Block's card; checked by the Block)
@@ -48,6 +50,7 @@ MIN_MAX_TRACE_BYTES = 4096
 DEFAULT_DB_TIMEOUT_S = 10.0
 DEFAULT_WRITE_BUDGET_S = 5.0
 DEFAULT_HEARTBEAT_S = 30.0
+DEFAULT_ARTIFACT_HASH_MAX_BYTES = 64 * 1024 * 1024
 
 #: the settings an integration's layer (airflow.cfg, the Prefect Block) may set -> their variables
 ENV_VARS = {
@@ -63,6 +66,7 @@ ENV_VARS = {
         "write_budget",
         "heartbeat",
         "retention_cap",
+        "artifact_hash_max_bytes",
     )
 }
 #: settings of one process only (the server, the Block's logo): the environment or arguments
@@ -102,6 +106,7 @@ class Settings(BaseSettings):
     write_budget: float = DEFAULT_WRITE_BUDGET_S
     heartbeat: float = DEFAULT_HEARTBEAT_S
     retention_cap: bool = False
+    artifact_hash_max_bytes: int = DEFAULT_ARTIFACT_HASH_MAX_BYTES
     api_token: str | None = Field(default=None, repr=False)
     allowed_hosts: tuple[str, ...] = ()
     prefect_logo_url: str | None = None
@@ -199,6 +204,17 @@ class Settings(BaseSettings):
             raise ConfigError(f"RUNDOSSIER_MAX_TRACE_BYTES must be an integer, got {value!r}") from None
         if n < MIN_MAX_TRACE_BYTES:
             raise ConfigError(f"RUNDOSSIER_MAX_TRACE_BYTES must be at least {MIN_MAX_TRACE_BYTES}, got {n}")
+        return n
+
+    @field_validator("artifact_hash_max_bytes", mode="before")
+    @classmethod
+    def _hash_max_bytes(cls, value: Any) -> int:
+        try:
+            n = int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"RUNDOSSIER_ARTIFACT_HASH_MAX_BYTES must be an integer, got {value!r}") from None
+        if n < 0:
+            raise ConfigError(f"RUNDOSSIER_ARTIFACT_HASH_MAX_BYTES must be 0 (never hash) or more, got {n}")
         return n
 
     @field_validator("mask_patterns", mode="before")

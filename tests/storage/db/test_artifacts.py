@@ -30,7 +30,9 @@ class ArtifactConformance:
         store.write(batch)
         store.write(WriteBatch.from_json(batch.to_json()))  # the spool delivers a batch again
         items, cursor = store.list_artifacts(rid)
-        assert [(a.uri, a.size, a.checksum) for a in items] == [(f"s3://lake/part-{i}", i, f"etag:{i}") for i in range(3)]
+        assert [(a.uri, a.size, a.checksum) for a in items] == [
+            (f"s3://lake/part-{i}", i, f"etag:{i}") for i in range(3)
+        ]
         assert cursor is None and all(a.uri_key == uri_key(a.uri) for a in items)
 
     def test_a_runs_artifacts_page_in_recording_order(self, store: RunStore) -> None:

@@ -716,6 +716,18 @@ class RunStore:
         rows = self._artifact_rows(stmt)
         return rows[0] if rows else None
 
+    def flows_of_runs(self, run_ids: Iterable[str]) -> dict[str, str]:
+        """run_id -> flow_id of the runs that exist among `run_ids`."""
+        ids = sorted(set(run_ids))
+        out: dict[str, str] = {}
+        c = RUN_TABLE.c
+        with self.session() as s:
+            for i in range(0, len(ids), 500):
+                out.update(
+                    {r[0]: r[1] for r in s.execute(select(c.run_id, c.flow_id).where(c.run_id.in_(ids[i : i + 500])))}
+                )
+        return out
+
     def count_artifacts(self, run_id: str) -> int:
         stmt = select(func.count()).select_from(ARTIFACT_TABLE).where(ARTIFACT_TABLE.c.run_id == run_id)
         with self.session() as s:
@@ -923,7 +935,7 @@ def _artifact_row(values: Mapping[str, Any]) -> dict[str, Any]:
     v["uri"] = str(v["uri"]).replace("\x00", "\\x00")  # PostgreSQL refuses NUL in text
     for name, limit in _ARTIFACT_BOUNDS.items():
         if v.get(name) is not None:
-            v[name] = _bounded(v[name], limit)
+            v[name] = _bounded(str(v[name]), limit)
     v["recorded_at"] = v.get("recorded_at") or utcnow()
     return v
 
