@@ -25,9 +25,12 @@ from rundossier.core.dossier import Baseline, Dossier, build_dossier, merge_grou
 from rundossier.core.dossier.events import KINDS
 from rundossier.core.ids import run_id_floor
 from rundossier.core.logs import LiveSnapshot, LogLine, decode_live, gunzip_stream
+from rundossier.core.masking import Masker
 from rundossier.core.status import FAILURES, Status
 from rundossier.errors import BlobCorrupt, BlobNotFound, StorageError, StoreError, TraceExpired, TraceNotFound
+from rundossier.read import artifacts
 from rundossier.read.models import (
+    ArtifactPage,
     EventOut,
     FailureGroupOut,
     FailureGroups,
@@ -400,6 +403,7 @@ class Reader:
     def __init__(self, backends: Backends) -> None:
         self.backends = backends
         self._last_reap = float("-inf")
+        self._masker: Masker | None = None
 
     @property
     def store(self) -> RunStore:
@@ -552,6 +556,31 @@ class Reader:
             matches=result.matches,
             matches_truncated=result.matches_truncated,
         )
+
+    # -- artifacts ---------------------------------------------------------------------------------
+
+    def run_artifacts(
+        self,
+        run: Run,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        step_id: str | None = None,
+        role: str | None = None,
+        flows: frozenset[str] | set[str] | None = None,
+    ) -> ArtifactPage:
+        """A run's artifacts in recording order, paged; inputs name their producer (in `flows`)."""
+        return artifacts.run_artifacts(
+            self.store, run, limit=limit, cursor=cursor, step_id=step_id, role=role, flows=flows
+        )
+
+    def uri_artifacts(
+        self, uri: str, *, limit: int, cursor: str | None = None, flows: frozenset[str] | set[str] | None = None
+    ) -> ArtifactPage:
+        """Who wrote and who read `uri` (in `flows`), newest first, paged."""
+        if self._masker is None:
+            self._masker = Masker(self.backends.settings.mask_patterns)
+        return artifacts.uri_artifacts(self.store, self._masker, uri, limit=limit, cursor=cursor, flows=flows)
 
 
 def _sorted(flows: frozenset[str] | set[str] | None) -> tuple[str, ...] | None:
