@@ -692,12 +692,16 @@ class Recorder:
         size: int | None = None,
         checksum: str | None = None,
         kind: str | None = None,
+        uid: str | None = None,
     ) -> None:
         """Record one artifact of a step try (see `StepHandle.artifact`). Guarded: a bad role, an
-        empty URI or a storage fault is a warning, never an error of the task."""
+        empty URI or a storage fault is a warning, never an error of the task. `uid`: an id of
+        the caller's choosing, so recording the same artifact twice keeps one row."""
 
         def go() -> None:
             row = self._artifact_row(step, uri, role, size, checksum, kind)
+            if uid:
+                row["uid"] = uid
             with step.artifacts_lock:
                 step.pending_artifacts.append(row)
                 full = len(step.pending_artifacts) >= ARTIFACT_BATCH
@@ -705,6 +709,32 @@ class Recorder:
                 self._write_artifacts(step)
 
         self._guard(f"record the artifact {self.masker.mask(str(uri))!r:.200}", go, None)
+
+    def record_ended_try_artifact(
+        self,
+        run: RunHandle,
+        step_id: str,
+        try_number: int,
+        uri: str,
+        role: str = "output",
+        *,
+        size: int | None = None,
+        checksum: str | None = None,
+        kind: str | None = None,
+        uid: str | None = None,
+    ) -> None:
+        """Record an artifact of a try that already ended (what an orchestrator's API says it
+        made, read after the run): written at once."""
+        step = StepHandle(
+            run,
+            self.masker.mask(step_id),
+            try_number,
+            StepLog(),
+            started_at=_now(),
+            finished=True,
+            budget=self._budget(),
+        )
+        self.record_artifact(step, uri, role, size=size, checksum=checksum, kind=kind, uid=uid)
 
     def _artifact_row(
         self, step: StepHandle, uri: str, role: str, size: int | None, checksum: str | None, kind: str | None
