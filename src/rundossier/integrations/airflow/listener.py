@@ -298,7 +298,6 @@ class RunDossierListener:
         if handle is None:
             return
         from rundossier.record.capture import capture
-
         from rundossier.record.recorder import set_current_step
 
         cm = capture(handle.log)
