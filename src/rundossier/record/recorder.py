@@ -725,7 +725,13 @@ class Recorder:
     ) -> None:
         """Record an artifact of a try that already ended (what an orchestrator's API says it
         made, read after the run): written at once."""
-        step = StepHandle(
+        step = self.try_handle(run, step_id, try_number)
+        self.record_artifact(step, uri, role, size=size, checksum=checksum, kind=kind, uid=uid)
+
+    def try_handle(self, run: RunHandle, step_id: str, try_number: int) -> StepHandle:
+        """A handle on a try recorded elsewhere (another thread or process, or after the fact),
+        to add artifacts to it: they are written at once. It never ends the try."""
+        return StepHandle(
             run,
             self.masker.mask(step_id),
             try_number,
@@ -734,7 +740,6 @@ class Recorder:
             finished=True,
             budget=self._budget(),
         )
-        self.record_artifact(step, uri, role, size=size, checksum=checksum, kind=kind, uid=uid)
 
     def _artifact_row(
         self, step: StepHandle, uri: str, role: str, size: int | None, checksum: str | None, kind: str | None
@@ -1018,11 +1023,31 @@ class RunContext:
         return False
 
 
+#: integrations that know the try running here another way (Prefect: its task run context)
+_step_finders: list[Callable[[], StepHandle | None]] = []
+
+
+def add_step_finder(finder: Callable[[], StepHandle | None]) -> None:
+    """Integrations: `finder` names the try running here when no `with run.step(...)` does."""
+    if finder not in _step_finders:
+        _step_finders.append(finder)
+
+
 def current_step() -> StepHandle | None:
     """The step try recorded where this code runs (a `with run.step(...)` block, an Airflow task,
     a Prefect task run), or None."""
     step = _current_step.get()
-    return step if step is not None and not step.finished else None
+    if step is not None and not step.finished:
+        return step
+    for finder in _step_finders:
+        try:
+            found = finder()
+        except Exception as exc:  # noqa: BLE001 - a finder's fault: no step here
+            log.debug("rundossier: a step finder failed: %s", exc)
+            continue
+        if found is not None:
+            return found
+    return None
 
 
 def set_current_step(step: StepHandle | None) -> None:
@@ -1056,6 +1081,7 @@ __all__ = [
     "StepContext",
     "RUN_STEP",
     "artifact",
+    "add_step_finder",
     "current_step",
     "set_current_step",
 ]

@@ -22,6 +22,9 @@ def test_results_and_created_artifacts_are_outputs_of_the_task_run(examples: Any
 
     @task
     def transform(rows: list[int]) -> int:
+        import rundossier
+
+        rundossier.artifact("s3://lake/orders/2026-12-05.parquet", size=10, checksum="etag:t", kind="parquet")
         return sum(rows)
 
     @flow(name="rd-manifest", **examples.dossier.hooks())
@@ -43,11 +46,13 @@ def test_results_and_created_artifacts_are_outputs_of_the_task_run(examples: Any
     markdown = by_kind[("extract", "prefect.markdown")]
     assert markdown.uri.startswith("prefect://artifacts/") and markdown.size == len("# extracted 2 orders")
     assert ("transform", "prefect.result") not in by_kind  # not persisted: nothing written
-    assert len(rows) == 3
+    by_hand = by_kind[("transform", "parquet")]  # rundossier.artifact in the task: its try
+    assert (by_hand.uri, by_hand.try_number, by_hand.checksum) == ("s3://lake/orders/2026-12-05.parquet", 1, "etag:t")
+    assert len(rows) == 4
 
     # a second run: its own rows; the keyed artifact's history lists both, newest first
     again = run_flow(manifest_flow)
     second = recorded_run(rec, manifest_flow, again)
-    assert rec.store.count_artifacts(second.run_id) == 3
+    assert rec.store.count_artifacts(second.run_id) == 4
     history = rec.store.artifacts_of_uri("prefect://artifacts/orders-summary")[0]
     assert [a.run_id for a in history] == [second.run_id, run.run_id]
