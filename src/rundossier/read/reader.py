@@ -53,7 +53,7 @@ from rundossier.storage.blobs import (
     row_step,
     structured_trace,
 )
-from rundossier.storage.db import Event, GroupQuery, Run, RunQuery, RunStore, Step
+from rundossier.storage.db import MAX_PAGE, Event, GroupQuery, Run, RunQuery, RunStore, Step
 from rundossier.storage.db.models import RUN_TABLE as RUN
 
 log = logging.getLogger("rundossier")
@@ -352,7 +352,13 @@ def baseline_for(store: RunStore, run: Run) -> Baseline | None:
     if not before:
         return None
     ok = before[0]
-    return Baseline(ok, store.list_step_records(ok.run_id), store.list_event_records(ok.run_id, KINDS))
+    inputs = _inputs(store, ok.run_id, run.root_step_id) if run.root_step_id else []
+    return Baseline(ok, store.list_step_records(ok.run_id), store.list_event_records(ok.run_id, KINDS), inputs)
+
+
+def _inputs(store: RunStore, run_id: str, step_id: str) -> list[Any]:
+    """The first page of a step's input artifacts (a dossier names at most a few)."""
+    return list(store.list_artifacts(run_id, step_id=step_id, role="input", limit=MAX_PAGE)[0])
 
 
 def run_dossier(store: RunStore, run: Run, *, now: datetime | None = None) -> Dossier:
@@ -362,7 +368,10 @@ def run_dossier(store: RunStore, run: Run, *, now: datetime | None = None) -> Do
     """
     steps = store.list_step_records(run.run_id)
     events = store.list_event_records(run.run_id, KINDS)
-    return build_dossier(run, steps, events, baseline=baseline_for(store, run), now=now or datetime.now(UTC))
+    inputs = _inputs(store, run.run_id, run.root_step_id) if run.root_step_id and run.status in FAILURES else []
+    return build_dossier(
+        run, steps, events, baseline=baseline_for(store, run), now=now or datetime.now(UTC), inputs=inputs
+    )
 
 
 #: the most subflow runs a run's page lists

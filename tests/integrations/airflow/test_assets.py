@@ -43,3 +43,15 @@ def test_the_api_links_the_input_to_the_step_that_wrote_it(af_home: AirflowHome,
         "rd_example_assets",
     )
     assert by_uri["fx_rates.csv"]["producer"] is None and by_uri["fx_rates.csv"]["present"] is False
+
+
+def test_the_dossier_names_the_missing_input(af_home: AirflowHome, example_runs, store, recorded) -> None:
+    from rundossier.read.reader import run_dossier
+
+    run = recorded["rd_example_assets"]
+    dossier = run_dossier(store, store.get_run(run.run_id))
+    data = af_home.path / "rd-example-data"
+    found = [(s.code, s.text, s.step_id) for s in dossier.signals if s.code.startswith("input_")]
+    assert found == [
+        ("input_missing", f"input file://{data}/fx_rates.csv did not exist when the step read it", "convert")
+    ]
