@@ -16,6 +16,7 @@ from rundossier.errors import InvalidInput
 from rundossier.read.models import ArtifactOut, ArtifactPage, ProducerOut
 from rundossier.storage.db import Run, RunStore
 from rundossier.storage.db.models import Artifact
+from rundossier.storage.db.runstore import Producer
 
 Flows = frozenset[str] | set[str] | None
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -68,11 +69,10 @@ def _producers(
 ) -> dict[tuple[str, str, str | None, datetime], ProducerOut]:
     found: dict[tuple[str, str, str | None, datetime], ProducerOut] = {}
     wanted = {_producer_key(a): a for a in rows if a.role == "input"}
-    hits: dict[tuple[str, str, str | None, datetime], Artifact] = {}
-    for key, a in wanted.items():
-        producer = store.producer_of(a.uri, before=a.recorded_at, not_run_step=(a.run_id, a.step_id))
-        if producer is not None:
-            hits[key] = producer
+    found_rows = store.producers_of([(a.uri, a.recorded_at, a.run_id, a.step_id) for a in wanted.values()])
+    hits: dict[tuple[str, str, str | None, datetime], Producer] = {
+        key: p for key, p in zip(wanted, found_rows, strict=True) if p is not None
+    }
     flow_of = store.flows_of_runs({p.run_id for p in hits.values()})
     for key, p in hits.items():
         flow = flow_of.get(p.run_id)

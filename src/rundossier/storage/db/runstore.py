@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     JSON,
@@ -127,6 +127,15 @@ class RunQuery:
 class RunPage:
     items: list[Run]
     next_cursor: str | None
+
+
+class Producer(NamedTuple):
+    """The step try that wrote a URI (see `RunStore.producer_of`)."""
+
+    run_id: str
+    step_id: str | None
+    try_number: int | None
+    recorded_at: datetime
 
 
 @dataclass
@@ -701,20 +710,34 @@ class RunStore:
         last_row = rows[limit - 1] if more else None
         return rows[:limit], ((last_row.recorded_at, int(last_row.id or 0)) if last_row is not None else None)
 
-    def producer_of(self, uri: str, *, before: datetime, not_run_step: tuple[str, str | None]) -> Artifact | None:
+    def producer_of(self, uri: str, *, before: datetime, not_run_step: tuple[str, str | None]) -> Producer | None:
         """The newest write of `uri` recorded at or before `before`, by another step than
         `not_run_step` (run_id, step_id): the producer an input links to."""
+        return self.producers_of([(uri, before, not_run_step[0], not_run_step[1])])[0]
+
+    def producers_of(self, reads: Sequence[tuple[str, datetime, str, str | None]]) -> list[Producer | None]:
+        """`producer_of` for many reads (uri, read at, run_id, step_id), in one connection."""
+        if not reads:
+            return []
         c = ARTIFACT_TABLE.c
-        run_id, step_id = not_run_step
-        other = or_(c.run_id != run_id, c.step_id != step_id) if step_id is not None else c.run_id != run_id
         stmt = (
-            select(Artifact)
-            .where(c.uri_key == uri_key(uri), c.uri == uri, c.role == "output", c.recorded_at <= before, other)
+            select(c.run_id, c.step_id, c.try_number, c.recorded_at)
+            .where(
+                c.uri_key == bindparam("k"),
+                c.uri == bindparam("u"),
+                c.role == "output",
+                c.recorded_at <= bindparam("t", type_=UTCDateTime()),
+                or_(c.run_id != bindparam("r"), c.step_id.is_(None), c.step_id != bindparam("s")),
+            )
             .order_by(c.recorded_at.desc(), c.id.desc())
             .limit(1)
         )
-        rows = self._artifact_rows(stmt)
-        return rows[0] if rows else None
+        out: list[Producer | None] = []
+        with self._errors("read artifact producers"), self._read.connect() as conn:
+            for uri, before, run_id, step_id in reads:
+                row = conn.execute(stmt, {"k": uri_key(uri), "u": uri, "t": before, "r": run_id, "s": step_id}).first()
+                out.append(Producer(*row) if row is not None else None)
+        return out
 
     def flows_of_runs(self, run_ids: Iterable[str]) -> dict[str, str]:
         """run_id -> flow_id of the runs that exist among `run_ids`."""
