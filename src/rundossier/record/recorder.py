@@ -708,7 +708,7 @@ class Recorder:
             if full or step.finished:  # recorded after the end (a late hook): written at once
                 self._write_artifacts(step)
 
-        self._guard(f"record the artifact {self.masker.mask(str(uri))!r:.200}", go, None)
+        self._guard(f"record an artifact of {step.step_id} (try {step.try_number})", go, None)
 
     def record_ended_try_artifact(
         self,
