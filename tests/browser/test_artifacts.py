@@ -90,3 +90,18 @@ def test_a_run_without_artifacts_shows_no_artifact_cards(site: Site, page: Any) 
     expect(page.locator("table.steps tbody tr")).to_have_count(2)
     expect(page.locator("section.artifacts")).to_be_hidden()
     expect(page.locator("section[aria-label='Data flow']")).to_be_hidden()
+
+
+def test_a_big_manifest_pages_with_load_more(site: Site, page: Any) -> None:
+    with site.rec.run("fan_out") as run, run.step("split") as step:
+        for i in range(205):
+            step.artifact(f"s3://lake/part-{i:04d}.parquet", size=1024, checksum=f"etag:{i}")
+    page.goto(f"{site.url}/#/run/{run.run_id}")
+    card = page.locator("section.artifacts")
+    expect(card.locator("tbody tr")).to_have_count(200)
+    expect(card.locator(".count")).to_have_text("200+ recorded")
+    card.get_by_role("button", name="Load more").click()
+    expect(card.locator("tbody tr")).to_have_count(205)
+    expect(card.locator(".count")).to_have_text("205 recorded")
+    expect(card.get_by_role("button", name="Load more")).to_be_hidden()
+    expect(card.locator("tbody tr").last).to_contain_text("part-0204.parquet")
