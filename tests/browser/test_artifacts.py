@@ -1,18 +1,25 @@
 """The run page's artifacts in a real chromium: the manifest beside the timeline (missing inputs
 marked, producers linked), the data-flow graph of producer -> consumer steps (one in another run),
-and the dossier's line about the missing input. Saves docs/ui-artifacts.png."""
+and the dossier's line about the missing input. Saves ui-artifacts.png and ui-data-flow.png among
+the screenshots (and into docs/ with RUNDOSSIER_UPDATE_DOCS=1: the images README's docs show)."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Site
+from tests.browser.conftest import SCREENSHOTS, Site
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def _shots(name: str) -> list[Path]:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return [SCREENSHOTS / name, *([DOCS / name] if os.environ.get("RUNDOSSIER_UPDATE_DOCS") == "1" else [])]
 
 
 class Missing(FileNotFoundError):
@@ -75,8 +82,10 @@ def test_the_run_page_shows_artifacts_beside_the_timeline_and_the_data_flow(
         "fx_rates.csv did not exist when the step read it"
     )
     page.locator(".grid-2").first.scroll_into_view_if_needed()
-    page.locator(".grid-2").first.screenshot(path=str(DOCS / "ui-artifacts.png"))
-    flow.screenshot(path=str(DOCS / "ui-data-flow.png"))
+    for path in _shots("ui-artifacts.png"):
+        page.locator(".grid-2").first.screenshot(path=str(path))
+    for path in _shots("ui-data-flow.png"):
+        flow.screenshot(path=str(path))
     # the producer link opens the other run
     external.locator(".producer a").click()
     expect(page).to_have_url(re.compile(f"#/run/{first}$"))
