@@ -134,7 +134,12 @@ def _record(rec: Recorder, folder: Path) -> list[str]:
         for i, shape in enumerate(SHAPES):
             t = shape["text"]
             try:
-                with run.step(f"s{i:02d}"):
+                with run.step(f"s{i:02d}") as step:
+                    secret = shape["secrets"][0]
+                    step.artifact(t, role="input", kind=t)  # looked up: the lookup's error note holds it too
+                    # a password in a URL's userinfo cannot hold / @ ? # unencoded (it would not be a URL)
+                    userinfo = "" if set("/@?#") & set(secret) else f"etl:{secret}@"
+                    step.artifact(f"https://{userinfo}files.example.com/x.csv?token={secret}", size=1, checksum=t)
                     print(t)
                     log.warning("shape %s: %s", i, t)
                     log.error("repr %r", t)
@@ -270,11 +275,23 @@ def _read_api(c: _Client, run_ids: list[str]) -> set[str]:
     c.get("/api/flows")
     c.get("/api/failures", limit=500)
     c.get("/api/retention")
+    artifacts_read = 0
     for r in runs:
         c.get("/api/lookup", orchestrator=r["orchestrator"], flow_id=r["flow_id"], run_key=r["run_key"])
         detail = c.get(f"/api/runs/{r['run_id']}").json()
         c.get(f"/api/runs/{r['run_id']}/trace")
         c.get(f"/api/runs/{r['run_id']}/trace.json")
+        cursor = None
+        while True:
+            arts = c.get(
+                f"/api/runs/{r['run_id']}/artifacts", limit=500, **({"cursor": cursor} if cursor else {})
+            ).json()
+            for a in arts["items"]:
+                artifacts_read += 1
+                c.get("/api/artifacts", uri=a["uri"])
+            cursor = arts["next_cursor"]
+            if not cursor:
+                break
         for step in detail["steps"]:
             base = f"/api/runs/{r['run_id']}/steps/{step['step_id']}"
             c.get(f"{base}/trace", **{"try": step["try_number"]})
@@ -287,6 +304,7 @@ def _read_api(c: _Client, run_ids: list[str]) -> set[str]:
                 if not body.get("next_page"):
                     break
                 page_no = body["next_page"]
+    assert artifacts_read >= 2 * len(SHAPES)  # every step's artifacts were recorded and read
     routes |= {
         "/api/runs/{run_id}",
         "/api/runs/{run_id}/trace",
@@ -296,6 +314,8 @@ def _read_api(c: _Client, run_ids: list[str]) -> set[str]:
         "/api/runs/{run_id}/steps/{step_id}/logs",
         "/api/runs/{run_id}/steps/{step_id}/logs/download",
         "/api/stream",  # read by test_the_live_stream_holds_no_secret
+        "/api/runs/{run_id}/artifacts",
+        "/api/artifacts",
     }
     return routes
 

@@ -14,13 +14,22 @@ from rundossier.errors import RundossierError
 from rundossier.settings import Settings
 
 if TYPE_CHECKING:
-    from rundossier.record.recorder import Recorder, RunHandle, StepHandle
+    from rundossier.record.recorder import Recorder, RunHandle, StepHandle, artifact
 
 __version__ = "0.1.0"
 
-__all__ = ["Recorder", "RunHandle", "StepHandle", "Settings", "Status", "RundossierError", "__version__"]
+__all__ = [
+    "Recorder",
+    "RunHandle",
+    "StepHandle",
+    "Settings",
+    "Status",
+    "RundossierError",
+    "artifact",
+    "__version__",
+]
 
-_LAZY = ("Recorder", "RunHandle", "StepHandle")
+_LAZY = ("Recorder", "RunHandle", "StepHandle", "artifact")
 
 
 def __getattr__(name: str) -> Any:

@@ -19,6 +19,8 @@ fields' descriptions below):
     RUNDOSSIER_HEARTBEAT         30  (seconds between lease renewals of running runs and steps; a
                                       row not renewed for 4 intervals is shown as crashed)
     RUNDOSSIER_RETENTION_CAP     off (on: a finished run trims its flow to the newest keep_last runs)
+    RUNDOSSIER_ARTIFACT_HASH_MAX_BYTES  67108864 (files up to this size without a checksum of their
+                                      filesystem get a sha256 when recorded as artifacts; 0: never)
     RUNDOSSIER_API_TOKEN         unset (the token `rundossier serve` requires; checked where it is used)
     RUNDOSSIER_ALLOWED_HOSTS     unset (comma-separated Host names `rundossier serve` answers to)
     RUNDOSSIER_PREFECT_LOGO_URL  unset (the logo of the Prefect Block's card; checked by the Block)
@@ -49,6 +51,7 @@ MIN_MAX_TRACE_BYTES = 4096
 DEFAULT_DB_TIMEOUT_S = 10.0
 DEFAULT_WRITE_BUDGET_S = 5.0
 DEFAULT_HEARTBEAT_S = 30.0
+DEFAULT_ARTIFACT_HASH_MAX_BYTES = 64 * 1024 * 1024
 
 #: the settings an integration's layer (airflow.cfg, the Prefect Block) may set -> their variables
 ENV_VARS = {
@@ -64,6 +67,7 @@ ENV_VARS = {
         "write_budget",
         "heartbeat",
         "retention_cap",
+        "artifact_hash_max_bytes",
     )
 }
 #: settings of one process only (the server, the Block's logo): the environment or arguments
@@ -132,6 +136,11 @@ class Settings(BaseSettings):
     )
     retention_cap: bool = Field(
         False, description="`on`: trim a flow to its policy's newest K runs as runs finish (see Retention)"
+    )
+    artifact_hash_max_bytes: int = Field(
+        DEFAULT_ARTIFACT_HASH_MAX_BYTES,
+        description="files up to this size get a sha256 when their filesystem has no checksum of its own "
+        "(artifacts); 0: never",
     )
     api_token: str | None = Field(
         default=None, repr=False, description="the token `rundossier serve` requires on a non-loopback address"
@@ -238,6 +247,17 @@ class Settings(BaseSettings):
             raise ConfigError(f"RUNDOSSIER_MAX_TRACE_BYTES must be an integer, got {value!r}") from None
         if n < MIN_MAX_TRACE_BYTES:
             raise ConfigError(f"RUNDOSSIER_MAX_TRACE_BYTES must be at least {MIN_MAX_TRACE_BYTES}, got {n}")
+        return n
+
+    @field_validator("artifact_hash_max_bytes", mode="before")
+    @classmethod
+    def _hash_max_bytes(cls, value: Any) -> int:
+        try:
+            n = int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"RUNDOSSIER_ARTIFACT_HASH_MAX_BYTES must be an integer, got {value!r}") from None
+        if n < 0:
+            raise ConfigError(f"RUNDOSSIER_ARTIFACT_HASH_MAX_BYTES must be 0 (never hash) or more, got {n}")
         return n
 
     @field_validator("mask_patterns", mode="before")

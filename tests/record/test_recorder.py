@@ -345,7 +345,7 @@ def test_public_api_is_pinned() -> None:
     import rundossier
 
     assert sorted(rundossier.__all__) == sorted(
-        ["Recorder", "RunHandle", "StepHandle", "Settings", "Status", "RundossierError", "__version__"]
+        ["Recorder", "RunHandle", "StepHandle", "Settings", "Status", "RundossierError", "artifact", "__version__"]
     )
 
 

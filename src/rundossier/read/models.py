@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler
 from rundossier.core.dossier import Dossier
 from rundossier.core.dossier.groups import FailureGroup
 from rundossier.storage.db import Event, Run, Step
+from rundossier.storage.db.models import Artifact
 
 Orchestrator = Literal["airflow", "prefect", "python"]
 StreamName = Literal["stdout", "stderr", "all"]
@@ -195,6 +196,61 @@ class EventOut(BaseModel):
             raw_ref=event.raw_ref,
             data=event.data,
         )
+
+
+class ProducerOut(BaseModel):
+    """The step try that wrote an input's URI last before it was read (lineage)."""
+
+    run_id: str
+    flow_id: str | None
+    step_id: str | None
+    try_number: int | None
+    recorded_at: datetime
+
+
+class ArtifactOut(BaseModel):
+    """One artifact of a step try: a URI it read (`input`) or wrote (`output`)."""
+
+    uri: str = Field(description="masked like any other text")
+    role: Literal["input", "output"]
+    run_id: str
+    flow_id: str | None
+    step_id: str | None
+    try_number: int | None
+    size: int | None
+    checksum: str | None = Field(description='"sha256:...", "etag:...", "md5:..." or as given; null: unknown')
+    kind: str | None
+    present: bool | None = Field(description="false: the URI did not exist when recorded; null: not looked up")
+    note: str | None = Field(description="why size or checksum are missing, when a lookup said so")
+    producer: ProducerOut | None = Field(
+        default=None, description="inputs only: the step that wrote this URI last before it was read"
+    )
+    recorded_at: datetime
+
+    @classmethod
+    def of(cls, a: Artifact, flow_id: str | None, producer: ProducerOut | None = None) -> ArtifactOut:
+        return cls.model_construct(
+            uri=a.uri,
+            role=a.role,
+            run_id=a.run_id,
+            flow_id=flow_id,
+            step_id=a.step_id,
+            try_number=a.try_number,
+            size=a.size,
+            checksum=a.checksum,
+            kind=a.kind,
+            present=a.present,
+            note=a.note,
+            producer=producer,
+            recorded_at=a.recorded_at,
+        )
+
+
+class ArtifactPage(BaseModel):
+    """A page of artifacts; pass `next_cursor` as `cursor` for the next page (null: the last)."""
+
+    items: list[ArtifactOut]
+    next_cursor: str | None
 
 
 class RunPage(BaseModel):
@@ -521,6 +577,9 @@ class SweepOut(BaseModel):
 
 
 __all__ = [
+    "ArtifactOut",
+    "ArtifactPage",
+    "ProducerOut",
     "About",
     "BuiltinPolicy",
     "FlowRetention",

@@ -25,9 +25,12 @@ from rundossier.core.dossier import Baseline, Dossier, build_dossier, merge_grou
 from rundossier.core.dossier.events import KINDS
 from rundossier.core.ids import run_id_floor
 from rundossier.core.logs import LiveSnapshot, LogLine, decode_live, gunzip_stream
+from rundossier.core.masking import Masker
 from rundossier.core.status import FAILURES, Status
 from rundossier.errors import BlobCorrupt, BlobNotFound, StorageError, StoreError, TraceExpired, TraceNotFound
+from rundossier.read import artifacts
 from rundossier.read.models import (
+    ArtifactPage,
     EventOut,
     FailureGroupOut,
     FailureGroups,
@@ -50,7 +53,7 @@ from rundossier.storage.blobs import (
     row_step,
     structured_trace,
 )
-from rundossier.storage.db import Event, GroupQuery, Run, RunQuery, RunStore, Step
+from rundossier.storage.db import MAX_PAGE, Event, GroupQuery, Run, RunQuery, RunStore, Step
 from rundossier.storage.db.models import RUN_TABLE as RUN
 
 log = logging.getLogger("rundossier")
@@ -349,7 +352,13 @@ def baseline_for(store: RunStore, run: Run) -> Baseline | None:
     if not before:
         return None
     ok = before[0]
-    return Baseline(ok, store.list_step_records(ok.run_id), store.list_event_records(ok.run_id, KINDS))
+    inputs = _inputs(store, ok.run_id, run.root_step_id) if run.root_step_id else []
+    return Baseline(ok, store.list_step_records(ok.run_id), store.list_event_records(ok.run_id, KINDS), inputs)
+
+
+def _inputs(store: RunStore, run_id: str, step_id: str) -> list[Any]:
+    """The first page of a step's input artifacts (a dossier names at most a few)."""
+    return list(store.list_artifacts(run_id, step_id=step_id, role="input", limit=MAX_PAGE)[0])
 
 
 def run_dossier(store: RunStore, run: Run, *, now: datetime | None = None) -> Dossier:
@@ -359,7 +368,10 @@ def run_dossier(store: RunStore, run: Run, *, now: datetime | None = None) -> Do
     """
     steps = store.list_step_records(run.run_id)
     events = store.list_event_records(run.run_id, KINDS)
-    return build_dossier(run, steps, events, baseline=baseline_for(store, run), now=now or datetime.now(UTC))
+    inputs = _inputs(store, run.run_id, run.root_step_id) if run.root_step_id and run.status in FAILURES else []
+    return build_dossier(
+        run, steps, events, baseline=baseline_for(store, run), now=now or datetime.now(UTC), inputs=inputs
+    )
 
 
 #: the most subflow runs a run's page lists
@@ -400,6 +412,7 @@ class Reader:
     def __init__(self, backends: Backends) -> None:
         self.backends = backends
         self._last_reap = float("-inf")
+        self._masker: Masker | None = None
 
     @property
     def store(self) -> RunStore:
@@ -552,6 +565,31 @@ class Reader:
             matches=result.matches,
             matches_truncated=result.matches_truncated,
         )
+
+    # -- artifacts ---------------------------------------------------------------------------------
+
+    def run_artifacts(
+        self,
+        run: Run,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        step_id: str | None = None,
+        role: str | None = None,
+        flows: frozenset[str] | set[str] | None = None,
+    ) -> ArtifactPage:
+        """A run's artifacts in recording order, paged; inputs name their producer (in `flows`)."""
+        return artifacts.run_artifacts(
+            self.store, run, limit=limit, cursor=cursor, step_id=step_id, role=role, flows=flows
+        )
+
+    def uri_artifacts(
+        self, uri: str, *, limit: int, cursor: str | None = None, flows: frozenset[str] | set[str] | None = None
+    ) -> ArtifactPage:
+        """Who wrote and who read `uri` (in `flows`), newest first, paged."""
+        if self._masker is None:
+            self._masker = Masker(self.backends.settings.mask_patterns)
+        return artifacts.uri_artifacts(self.store, self._masker, uri, limit=limit, cursor=cursor, flows=flows)
 
 
 def _sorted(flows: frozenset[str] | set[str] | None) -> tuple[str, ...] | None:

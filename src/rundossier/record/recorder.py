@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Literal, TypeVar
 
+from rundossier.core.artifacts import check_role, normalize_uri
 from rundossier.core.dossier import events as ev
 from rundossier.core.dossier.classify import ErrorNode, error_class
 from rundossier.core.failure import build_failure, chain_summary
@@ -38,6 +41,7 @@ from rundossier.record.livelog import LIVE_LOG_EVERY_S, LivePublisher
 from rundossier.record.steplog import StepLog
 from rundossier.record.writer import Budget, FlushReport, Writer, WriteResult
 from rundossier.settings import Settings
+from rundossier.storage.artifacts import ArtifactInspector, ArtifactStat
 from rundossier.storage.backends import Backends
 from rundossier.storage.blobs import (
     LOG,
@@ -63,6 +67,12 @@ SPOOL_CHECK_EVERY_S = 30.0
 SPOOL_FLUSH_BUDGET_S = 2.0
 #: how long `flush` waits for items another process is delivering
 FLUSH_WAIT_S = 30.0
+#: artifacts a step holds before they are written (a step recording 100,000 of them keeps at
+#: most this many in memory)
+ARTIFACT_BATCH = 500
+
+#: the step try being recorded where the code runs (`rundossier.artifact` records on it)
+_current_step: ContextVar[StepHandle | None] = ContextVar("rundossier_current_step", default=None)
 
 
 def _now() -> datetime:
@@ -141,6 +151,9 @@ class StepHandle:
     #: False when `started_at` is a guess (a failure reported by another process): no duration then
     start_known: bool = True
     budget: Budget = field(default_factory=lambda: Budget(0.0))
+    #: artifacts recorded and not written yet (at most ARTIFACT_BATCH)
+    pending_artifacts: list[dict[str, Any]] = field(default_factory=list)
+    artifacts_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def finish(
         self,
@@ -151,6 +164,21 @@ class StepHandle:
         finished_at: datetime | None = None,
     ) -> None:
         self.run.recorder.finish_step(self, status, error, reason=reason, finished_at=finished_at)
+
+    def artifact(
+        self,
+        uri: str,
+        role: str = "output",
+        *,
+        size: int | None = None,
+        checksum: str | None = None,
+        kind: str | None = None,
+    ) -> None:
+        """Record that this try read (`role="input"`) or wrote (`"output"`) `uri`.
+
+        Size and checksum are looked up with fsspec when not given; an input that does not exist
+        is recorded as missing (never an error of the task). Never raises."""
+        self.run.recorder.record_artifact(self, uri, role, size=size, checksum=checksum, kind=kind)
 
 
 class Recorder:
@@ -191,6 +219,7 @@ class Recorder:
             else self.settings.storage_url.partition("://")[0].lower() in (*LOCAL_PROTOCOLS, "memory"),
         )
         self.heartbeat = Heartbeat(self._renew_leases, interval=self.settings.heartbeat)
+        self._inspector: ArtifactInspector | None = None
         self._live = (
             LivePublisher(
                 self._put_live,
@@ -215,6 +244,18 @@ class Recorder:
     @property
     def blobs(self) -> BlobStore:
         return self._backends.blobs
+
+    @property
+    def inspector(self) -> ArtifactInspector:
+        """Looks artifacts up (size, checksum) when they are recorded."""
+        if self._inspector is None:
+            self._inspector = ArtifactInspector(
+                hash_max_bytes=self.settings.artifact_hash_max_bytes,
+                timeout=self.settings.write_budget,
+                storage_url=self.settings.storage_url,
+                storage_options=self.settings.storage_options,
+            )
+        return self._inspector
 
     # -- never break the host ----------------------------------------------------------------
     def _guard(self, what: str, fn: Callable[[], T], default: T) -> T:
@@ -498,6 +539,9 @@ class Recorder:
             return
         step.finished = True
         self.heartbeat.release(step)
+        if _current_step.get() is step:
+            _current_step.set(None)
+        self._guard("record a step's artifacts", lambda: self._write_artifacts(step), None)
         live_key = self._live.unwatch(step.log) if self._live is not None else None
         try:
             self._finish_step_rows(step, status, error, reason, finished_at)
@@ -637,6 +681,105 @@ class Recorder:
             self._write(f"record a {kind} event", [], WriteBatch().event(row), run.budget)
 
         self._guard(f"record a {kind!s:.40} event", go, None)
+
+    # -- artifacts -----------------------------------------------------------------------------
+    def record_artifact(
+        self,
+        step: StepHandle,
+        uri: str,
+        role: str = "output",
+        *,
+        size: int | None = None,
+        checksum: str | None = None,
+        kind: str | None = None,
+        uid: str | None = None,
+    ) -> None:
+        """Record one artifact of a step try (see `StepHandle.artifact`). Guarded: a bad role, an
+        empty URI or a storage fault is a warning, never an error of the task. `uid`: an id of
+        the caller's choosing, so recording the same artifact twice keeps one row."""
+
+        def go() -> None:
+            row = self._artifact_row(step, uri, role, size, checksum, kind)
+            if uid:
+                row["uid"] = uid
+            with step.artifacts_lock:
+                step.pending_artifacts.append(row)
+                full = len(step.pending_artifacts) >= ARTIFACT_BATCH
+            if full or step.finished:  # recorded after the end (a late hook): written at once
+                self._write_artifacts(step)
+
+        self._guard(f"record an artifact of {step.step_id} (try {step.try_number})", go, None)
+
+    def record_ended_try_artifact(
+        self,
+        run: RunHandle,
+        step_id: str,
+        try_number: int,
+        uri: str,
+        role: str = "output",
+        *,
+        size: int | None = None,
+        checksum: str | None = None,
+        kind: str | None = None,
+        uid: str | None = None,
+    ) -> None:
+        """Record an artifact of a try that already ended (what an orchestrator's API says it
+        made, read after the run): written at once."""
+        step = self.try_handle(run, step_id, try_number)
+        self.record_artifact(step, uri, role, size=size, checksum=checksum, kind=kind, uid=uid)
+
+    def try_handle(self, run: RunHandle, step_id: str, try_number: int) -> StepHandle:
+        """A handle on a try recorded elsewhere (another thread or process, or after the fact),
+        to add artifacts to it: they are written at once. It never ends the try."""
+        return StepHandle(
+            run,
+            self.masker.mask(step_id),
+            try_number,
+            StepLog(),
+            started_at=_now(),
+            finished=True,
+            budget=self._budget(),
+        )
+
+    def _artifact_row(
+        self, step: StepHandle, uri: str, role: str, size: int | None, checksum: str | None, kind: str | None
+    ) -> dict[str, Any]:
+        the_role = check_role(role)
+        raw = normalize_uri(uri)
+        if size is not None and (not isinstance(size, int) or size < 0):
+            raise ValueError(f"an artifact's size is a number of bytes, got {size!r}")
+        stat = ArtifactStat(size=size, checksum=checksum)
+        if size is None or checksum is None:
+            found = self.inspector.inspect(raw, want_checksum=checksum is None)
+            stat = ArtifactStat(
+                present=found.present,
+                size=size if size is not None else found.size,
+                checksum=checksum if checksum is not None else found.checksum,
+                note=found.note,
+            )
+        m = self.masker  # the URI (credentials in it), the kind and the note are masked where they enter
+        return {
+            "run_id": step.run.run_id,
+            "step_id": step.step_id,
+            "try_number": step.try_number,
+            "role": the_role.value,
+            "uri": m.mask(raw),
+            "kind": m.mask(str(kind)) if kind else None,
+            "size": stat.size,
+            "checksum": m.mask(str(stat.checksum)) if stat.checksum else None,
+            "present": stat.present,
+            "note": m.mask(stat.note) if stat.note else None,
+            "recorded_at": _now(),
+        }
+
+    def _write_artifacts(self, step: StepHandle) -> None:
+        with step.artifacts_lock:
+            rows, step.pending_artifacts = step.pending_artifacts, []
+        if rows:
+            batch = WriteBatch()
+            for row in rows:
+                batch.artifact(row)
+            self._write(f"record {len(rows)} artifact(s) of {step.step_id}", [], batch, step.budget)
 
     # -- payloads ------------------------------------------------------------------------------
     def _key(self, run: RunHandle, step_id: str, try_number: int, name: str) -> str:
@@ -816,10 +959,12 @@ class StepContext:
         self.capture_logs = capture_logs
         self.handle: StepHandle | None = None
         self._capture: Any = None
+        self._token: Any = None
 
     def __enter__(self) -> StepHandle:
         rec = self.run.recorder
         self.handle = rec.start_step(self.run, self.step_id, try_number=self.try_number, upstream=self.upstream)
+        self._token = _current_step.set(self.handle)
         if self.capture_logs:
             try:
                 self._capture = capture(self.handle.log)
@@ -837,6 +982,10 @@ class StepContext:
                 pass
         assert self.handle is not None
         self.handle.finish(_status_for(exc), exc if _status_for(exc) != Status.SUCCESS else None)
+        try:
+            _current_step.reset(self._token)
+        except ValueError:  # left in another context (a generator): the step ended anyway
+            _current_step.set(None)
         return False  # never swallow the step's exception
 
 
@@ -874,4 +1023,65 @@ class RunContext:
         return False
 
 
-__all__ = ["Recorder", "RunHandle", "StepHandle", "RunContext", "StepContext", "RUN_STEP"]
+#: integrations that know the try running here another way (Prefect: its task run context)
+_step_finders: list[Callable[[], StepHandle | None]] = []
+
+
+def add_step_finder(finder: Callable[[], StepHandle | None]) -> None:
+    """Integrations: `finder` names the try running here when no `with run.step(...)` does."""
+    if finder not in _step_finders:
+        _step_finders.append(finder)
+
+
+def current_step() -> StepHandle | None:
+    """The step try recorded where this code runs (a `with run.step(...)` block, an Airflow task,
+    a Prefect task run), or None."""
+    step = _current_step.get()
+    if step is not None and not step.finished:
+        return step
+    for finder in _step_finders:
+        try:
+            found = finder()
+        except Exception as exc:  # noqa: BLE001 - a finder's fault: no step here
+            log.debug("rundossier: a step finder failed: %s", exc)
+            continue
+        if found is not None:
+            return found
+    return None
+
+
+def set_current_step(step: StepHandle | None) -> None:
+    """Integrations: make `step` the one `rundossier.artifact` records on, in this context."""
+    _current_step.set(step)
+
+
+def artifact(
+    uri: str,
+    role: str = "output",
+    *,
+    size: int | None = None,
+    checksum: str | None = None,
+    kind: str | None = None,
+) -> bool:
+    """Record an artifact of the step try running here (see `StepHandle.artifact`); False (and a
+    warning) when no step is being recorded here. Never raises."""
+    step = current_step()
+    if step is None:
+        log.warning("rundossier.artifact(%.200r): no step is being recorded here; not recorded", uri)
+        return False
+    step.artifact(uri, role, size=size, checksum=checksum, kind=kind)
+    return True
+
+
+__all__ = [
+    "Recorder",
+    "RunHandle",
+    "StepHandle",
+    "RunContext",
+    "StepContext",
+    "RUN_STEP",
+    "artifact",
+    "add_step_finder",
+    "current_step",
+    "set_current_step",
+]

@@ -27,7 +27,7 @@ from rundossier.server.apidocs import app_with_docs
 from rundossier.server.auth import TokenAuth
 from rundossier.server.guard import RequestGuard, allowed_host_names
 from rundossier.server.headers import SecurityHeaders
-from rundossier.server.routes import about, failures, retention, runs, steps, stream
+from rundossier.server.routes import about, artifacts, failures, retention, runs, steps, stream
 from rundossier.server.ui import install as install_ui
 from rundossier.settings import Settings
 from rundossier.storage.backends import Backends
@@ -68,7 +68,7 @@ def create_app(
     if api_token:
         TokenAuth(api_token).install(app)
 
-    for routes in (about, runs, steps, failures, retention, stream):
+    for routes in (about, runs, steps, artifacts, failures, retention, stream):
         app.include_router(routes.router)
     if ui:
         install_ui(app)

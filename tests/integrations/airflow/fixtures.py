@@ -21,6 +21,7 @@ EXAMPLES: dict[str, dict[str, object] | None] = {
     "rd_example_mapped": None,
     "rd_example_heavy_logs": {"seconds": 2, "lines_per_second": 300},
     "rd_example_leaked_login": None,
+    "rd_example_assets": None,
 }
 
 

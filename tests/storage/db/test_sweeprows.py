@@ -51,6 +51,7 @@ def _seed(store: RunStore, n: int = 6, flow: str = "etl", first: int = 0) -> lis
             )
         for kind in ("run_started", "run_finished"):
             batch.event({"run_id": rid, "kind": kind, "ts": T0, "summary": kind})
+        batch.artifact({"run_id": rid, "step_id": "work", "try_number": 1, "role": "output", "uri": f"s3://b/{rid}"})
         store.write(batch)
         ids.append(rid)
     return ids
@@ -109,6 +110,7 @@ class SweepRowsConformance:
         assert [r.run_id for r in rows.runs_page("etl", None, 10)] == ids[:1:-1]
         assert rows.step_blobs(ids[:2]) == [] and len(rows.step_blobs([ids[2]])) == 2
         assert store.list_events(ids[0]) == [] and len(store.list_events(ids[2])) == 2
+        assert store.count_artifacts(ids[0]) == 0 and store.count_artifacts(ids[2]) == 1
 
     def test_finish_dates_only_marked_expiries(self, store: RunStore) -> None:
         ids = _seed(store)

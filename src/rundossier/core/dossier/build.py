@@ -22,6 +22,7 @@ from rundossier.core.dossier.actions import compare_actions, hint_action, inspec
 from rundossier.core.dossier.classify import FailureFacts, chain_from_data, classify
 from rundossier.core.dossier.compare import Baseline, compare
 from rundossier.core.dossier.events import ARTIFACT_WRITTEN, FIRST_WORK, LAST_WORK, RUN_FINISHED, STEP_FAILED
+from rundossier.core.dossier.inputs import input_signals
 from rundossier.core.dossier.ledger import Ledger
 from rundossier.core.dossier.model import INCONSISTENT, OPEN, SETUP, Dossier, Material, Signal, Timing
 from rundossier.core.dossier.replay import replay_plan
@@ -50,8 +51,10 @@ def build_dossier(
     *,
     baseline: Baseline | None = None,
     now: datetime | None = None,
+    inputs: Sequence[Any] = (),
 ) -> Dossier:
-    """The dossier of `run` from its steps (every try) and events (the ledger)."""
+    """The dossier of `run` from its steps (every try) and events (the ledger); `inputs`: the
+    input artifacts of its failed step (missing, empty or changed ones are signals)."""
     live = run.status in ACTIVE_STATUSES
     ledger = Ledger(events)
     latest = latest_tries(steps)
@@ -87,6 +90,9 @@ def build_dossier(
 
     material = _material(run, failed, ledger)
     signals = _signals(run, failed, run_timing, latest_timing, material, ledger, live)
+    if failed is not None and failed.status in FAILURE_STATUSES and inputs:
+        before = baseline.inputs if baseline is not None else ()
+        signals += input_signals(failed.step_id, failed.try_number, inputs, before)
     artifacts = ledger.all_of(ARTIFACT_WRITTEN)
     artifacts.sort(key=lambda e: e.ts)
 

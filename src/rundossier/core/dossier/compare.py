@@ -30,6 +30,8 @@ class Baseline:
     run: Any
     steps: Sequence[Any] = ()
     events: Sequence[Any] = field(default_factory=tuple)
+    #: its input artifacts of the failed step (what that step read when it last succeeded)
+    inputs: Sequence[Any] = ()
 
 
 def compare(

@@ -291,16 +291,19 @@ class RunDossierListener:
                 host=ids.hostname,
             )
             state.steps[ids.key] = handle
+            record_assets(handle, getattr(ti, "task", None), "inlets", "input")
             return handle
 
         handle = self.worker.call(start, timeout=state.timeout, what=f"record the start of {ids.step_id}")
         if handle is None:
             return
         from rundossier.record.capture import capture
+        from rundossier.record.recorder import set_current_step
 
         cm = capture(handle.log)
         cm.__enter__()
         state.captures[ids.key] = cm
+        set_current_step(handle)  # `rundossier.artifact(...)` in the task records on this try
 
     def _task_finished(self, ti: Any, status: str, error: Any) -> None:
         state = self._here()
@@ -320,6 +323,8 @@ class RunDossierListener:
         def finish() -> None:
             handle = state.steps.pop(ids.key, None)
             if handle is not None:
+                if status == "success":  # a try that failed did not write its outlets
+                    record_assets(handle, getattr(ti, "task", None), "outlets", "output")
                 handle.finish(status, error, reason=reason, finished_at=ids.end_date)
                 return
             run = self._run(state, info)
@@ -375,6 +380,27 @@ class RunDossierListener:
             state.runs.pop((info.dag_id, info.run_id), None)
 
         self.worker.call(record, timeout=state.timeout, what=f"record dag run {info.run_id} ({status})")
+
+
+def asset_uris(task: Any, attr: str) -> list[str]:
+    """The URIs of a task's `inlets` or `outlets` that are Assets (aliases and other lineage
+    objects have no URI of their own and are left out)."""
+    try:
+        items = list(getattr(task, attr, None) or ())
+    except Exception:  # noqa: BLE001 - a partial task object
+        return []
+    uris: list[str] = []
+    for item in items:
+        uri = getattr(item, "uri", None)
+        if isinstance(uri, str) and uri and uri not in uris:
+            uris.append(uri)
+    return uris
+
+
+def record_assets(handle: Any, task: Any, attr: str, role: str) -> None:
+    """Record a task's inlet (`input`) or outlet (`output`) Assets as artifacts of its try."""
+    for uri in asset_uris(task, attr):
+        handle.artifact(uri, role, kind="airflow.asset")
 
 
 def _never_ran(dag_run: Any) -> Iterable[tuple[TaskIds, str]]:

@@ -52,6 +52,21 @@ def flow_task_runs(c: Any, flow_run_id: str | UUID) -> list[Any]:
     return out
 
 
+def flow_artifacts(c: Any, flow_run_id: str | UUID) -> list[Any]:
+    """The artifacts (`create_*_artifact`) of a flow run's task runs and of the flow run itself (paged)."""
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    flt = ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(str(flow_run_id))]))
+    out: list[Any] = []
+    for page in range(MAX_PAGES):
+        batch = c.read_artifacts(artifact_filter=flt, sort=ArtifactSort.CREATED_DESC, limit=PAGE, offset=page * PAGE)
+        out.extend(batch)
+        if len(batch) < PAGE:
+            break
+    return out
+
+
 def task_run_states(c: Any, task_run_id: str | UUID) -> list[Any]:
     return list(c.read_task_run_states(UUID(str(task_run_id))))
 

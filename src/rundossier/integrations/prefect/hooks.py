@@ -33,7 +33,7 @@ from rundossier.integrations.prefect.session import ORCHESTRATOR, FlowRunSession
 from rundossier.integrations.prefect.workers import AFTER_END, WRITES
 from rundossier.integrations.prefect.workers import wait as _wait
 from rundossier.record.livelog import LIVE_LOG_EVERY_S, LivePublisher
-from rundossier.record.recorder import Recorder
+from rundossier.record.recorder import Recorder, StepHandle, add_step_finder
 from rundossier.settings import Settings, environment
 
 log = logging.getLogger("rundossier")
@@ -313,6 +313,28 @@ def task_hook(rt: Runtime, event: str, task: Any, task_run: Any, state: Any) -> 
             WRITES.call(failed, timeout=rt.options.hook_timeout_s, what=what)
     except Exception as exc:  # noqa: BLE001
         log.warning("rundossier: the %s hook of task run %s failed: %s", event, getattr(task_run, "name", "?"), exc)
+
+
+def _prefect_step() -> StepHandle | None:
+    """The try of the Prefect task run executing here (for `rundossier.artifact` in a task)."""
+    from prefect.context import TaskRunContext
+
+    ctx = TaskRunContext.get()
+    task_run = getattr(ctx, "task_run", None)
+    if task_run is None or getattr(task_run, "flow_run_id", None) is None:
+        return None
+    session = session_of(str(task_run.flow_run_id))
+    if session is None or session.run is None:
+        return None
+    tc = session.capture.task(str(task_run.id), task_run.name, getattr(getattr(ctx, "task", None), "name", None))
+    number = max(int(getattr(task_run, "run_count", 1) or 1), 1)
+    handle = tc.handles.get(number)
+    if handle is not None and not handle.finished:
+        return handle  # type: ignore[no-any-return]
+    return session.recorder.try_handle(session.run, tc.name, number)
+
+
+add_step_finder(_prefect_step)
 
 
 def wait(timeout: float | None = None) -> bool:

@@ -31,7 +31,7 @@ from typing import Any
 from rundossier.core.dossier import Dossier, build_dossier, dossier_markdown
 from rundossier.core.ids import RUN_STEP
 from rundossier.core.status import ACTIVE, Status
-from rundossier.integrations.prefect import api
+from rundossier.integrations.prefect import api, manifest
 from rundossier.integrations.prefect.capture import FAILED, FINISHED, SEEN, FlowRunCapture, TaskRunCapture
 from rundossier.integrations.prefect.states import (
     Try,
@@ -431,6 +431,7 @@ class FlowRunSession:
         """
         task_runs: list[Any] = []
         histories: dict[str, list[Try]] = {}
+        made: list[Any] = []
         try:
             with api.client(max(1.0, min(10.0, deadline - time.monotonic()))) as c:
                 task_runs = self._poll_task_runs(c, deadline)
@@ -439,6 +440,8 @@ class FlowRunSession:
                         if time.monotonic() >= deadline or HURRY.is_set():
                             break
                         histories[str(tr.id)] = tries_from_states(api.task_run_states(c, tr.id))
+                if time.monotonic() < deadline and not HURRY.is_set():
+                    made = api.flow_artifacts(c, self.flow_run_id)
         except Exception as exc:  # noqa: BLE001 - the API is down or slow: steps come from this process
             log.warning(
                 "rundossier could not read the task runs of flow run %s from Prefect's API (%s: %s); "
@@ -448,6 +451,34 @@ class FlowRunSession:
                 exc,
             )
         self.record_steps(task_runs, histories)
+        self.record_made(task_runs, made)
+
+    def record_made(self, task_runs: list[Any], artifacts: list[Any]) -> None:
+        """Each task run's persisted result and `create_*_artifact` calls, as outputs of its last try."""
+        run = self.run
+        if run is None:
+            return
+        by_id = {str(tr.id): tr for tr in task_runs}
+        items = [m for m in (manifest.result_of(tr) for tr in task_runs) if m is not None]
+        items += [m for m in (manifest.artifact_of(a) for a in reversed(artifacts)) if m is not None]
+        mask = self.recorder.masker.mask
+        for m in items:
+            tc = self.capture.tasks.get(m.task_run_id)
+            tr = by_id.get(m.task_run_id)
+            if tc is None:
+                continue  # a task run of another flow run (a subflow's): its own session records it
+            try_number = max(int(getattr(tr, "run_count", 0) or 0), tc.last_try if tc.tries else 0, 1)
+            self.recorder.record_ended_try_artifact(
+                run,
+                tc.name,
+                try_number,
+                m.uri,
+                "output",
+                size=m.size,
+                checksum=m.checksum,
+                kind=m.kind,
+                uid=manifest.uid_of(run.run_id, mask(tc.name), try_number, m),
+            )
 
     def _poll_task_runs(self, c: Any, deadline: float) -> list[Any]:
         """Task runs from the API, read again (bounded) until they agree with what this process saw.

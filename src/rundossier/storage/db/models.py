@@ -1,4 +1,4 @@
-"""The run history tables: Run, Step, Event, RetentionPolicy (SQLModel).
+"""The run history tables: Run, Step, Event, Artifact, RetentionPolicy (SQLModel).
 
 Keys and indexes serve the questions the API asks:
   - a run is unique on (orchestrator, flow_id, run_key): every write is an idempotent upsert;
@@ -6,7 +6,10 @@ Keys and indexes serve the questions the API asks:
   - (flow_id, run_id) serves "newest runs of a flow", (status, run_id) "failed runs since T",
     (fingerprint, run_id) failure groups;
   - rd_failure_group / rd_failure_day summarise failures per fingerprint and flow (all time, and
-    per UTC day), maintained as root causes are written, so failure groups never scan runs.
+    per UTC day), maintained as root causes are written, so failure groups never scan runs;
+  - an artifact is found by its run (run_id, id: the run's manifest, paged) and by its URI
+    (uri_key, recorded_at: who wrote and who read a URI, newest first; the key is a hash, as URIs
+    can be longer than a btree entry allows).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, String, Table, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from rundossier.storage.db.types import UTCDateTime
@@ -144,6 +147,38 @@ class Event(SQLModel, table=True):
     uid: str | None = Field(default=None, sa_column=Column(String(32)))
 
 
+class Artifact(SQLModel, table=True):
+    """The manifest: one URI a step try read (`input`) or wrote (`output`), with what it was then."""
+
+    __tablename__ = "rd_artifact"
+    __table_args__ = (
+        Index("ix_rd_artifact_run", "run_id", "id"),
+        Index("ix_rd_artifact_uri", "uri_key", "recorded_at"),
+        # chosen by the writer: a spooled batch replayed twice adds each artifact once
+        Index("uq_rd_artifact_uid", "uid", unique=True),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    run_id: str = Field(sa_column=Column(String(30), nullable=False))
+    step_id: str | None = Field(default=None, sa_column=Column(String(250)))
+    try_number: int | None = None
+    role: str = Field(sa_column=Column(String(10), nullable=False))
+    #: the URI as recorded (masked)
+    uri: str = Field(sa_column=Column(Text, nullable=False))
+    #: a hash of `uri` (core.artifacts.uri_key): the index lineage and URI lookups use
+    uri_key: str = Field(sa_column=Column(String(32), nullable=False))
+    kind: str | None = Field(default=None, sa_column=Column(String(80)))
+    size: int | None = Field(default=None, sa_column=Column(BigInteger))
+    #: "sha256:<hex>", "etag:<value>", "md5:<hex>" ... (None: not computed)
+    checksum: str | None = Field(default=None, sa_column=Column(String(200)))
+    #: False: the URI did not exist when it was recorded; None: it was not (or could not be) looked at
+    present: bool | None = Field(default=None, sa_column=Column(Boolean))
+    #: why size/checksum are missing when the lookup failed (bounded)
+    note: str | None = Field(default=None, sa_column=Column(String(500)))
+    recorded_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    uid: str | None = Field(default=None, sa_column=Column(String(32)))
+
+
 class RetentionPolicy(SQLModel, table=True):
     """Per-flow retention (an exact flow id or a glob; `*` is the default)."""
 
@@ -202,15 +237,17 @@ def _table(model: type[SQLModel]) -> Table:
 RUN_TABLE = _table(Run)
 STEP_TABLE = _table(Step)
 EVENT_TABLE = _table(Event)
+ARTIFACT_TABLE = _table(Artifact)
 POLICY_TABLE = _table(RetentionPolicy)
 GROUP_TABLE = _table(FailureGroup)
 DAY_TABLE = _table(FailureDay)
-TABLES = [RUN_TABLE, STEP_TABLE, EVENT_TABLE, POLICY_TABLE, GROUP_TABLE, DAY_TABLE]
+TABLES = [RUN_TABLE, STEP_TABLE, EVENT_TABLE, ARTIFACT_TABLE, POLICY_TABLE, GROUP_TABLE, DAY_TABLE]
 
 __all__ = [
     "Run",
     "Step",
     "Event",
+    "Artifact",
     "RetentionPolicy",
     "FailureGroup",
     "FailureDay",
@@ -218,6 +255,7 @@ __all__ = [
     "RUN_TABLE",
     "STEP_TABLE",
     "EVENT_TABLE",
+    "ARTIFACT_TABLE",
     "POLICY_TABLE",
     "GROUP_TABLE",
     "DAY_TABLE",

@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     JSON,
@@ -36,6 +36,7 @@ from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError,
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, col
 
+from rundossier.core.artifacts import CHECKSUM_MAX, KIND_MAX, NOTE_MAX, uri_key
 from rundossier.core.ids import is_run_id, new_run_id, new_uid, run_id_floor
 from rundossier.errors import RunNotFound, StoreError, StoreUnavailable
 from rundossier.storage.db import leases
@@ -54,10 +55,12 @@ from rundossier.storage.db.failuregroups import (
 )
 from rundossier.storage.db.fastwrite import CompiledWrite, RawWriter, StatementCache
 from rundossier.storage.db.models import (
+    ARTIFACT_TABLE,
     ERROR_MESSAGE_MAX,
     EVENT_TABLE,
     POLICY_TABLE,
     SUMMARY_MAX,
+    Artifact,
     Event,
     RetentionPolicy,
     Run,
@@ -71,6 +74,7 @@ from rundossier.storage.db.upserts import (
     RUN_TABLE,
     STEP_INSERT_DEFAULTS,
     STEP_TABLE,
+    artifact_insert,
     event_insert,
     provided,
     run_upsert,
@@ -125,6 +129,15 @@ class RunPage:
     next_cursor: str | None
 
 
+class Producer(NamedTuple):
+    """The step try that wrote a URI (see `RunStore.producer_of`)."""
+
+    run_id: str
+    step_id: str | None
+    try_number: int | None
+    recorded_at: datetime
+
+
 @dataclass
 class BatchResult:
     """What a batch wrote: each run's id and its start time as stored (after the merge), in order."""
@@ -152,6 +165,8 @@ class WriteBatch:
     #: runs that recovered, as (run_id, step_id or None): their error is forgotten (their failed
     #: tries stay on their steps); with a step id, only if that step is the root cause
     cleared: list[tuple[str, str | None]] = field(default_factory=list)
+    #: artifact manifest rows (each with a unique `uid`, like events)
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
 
     def run(self, values: Mapping[str, Any], *, attempt_known: bool = True, fill: Iterable[str] = ()) -> WriteBatch:
         self.runs.append((dict(values), attempt_known, frozenset(fill)))
@@ -166,6 +181,16 @@ class WriteBatch:
         if not row.get("uid"):
             row["uid"] = new_uid()
         self.events.append(row)
+        return self
+
+    def artifact(self, values: Mapping[str, Any]) -> WriteBatch:
+        """One artifact of a step try (`uri_key` and `uid` are filled in when missing)."""
+        row = dict(values)
+        if not row.get("uid"):
+            row["uid"] = new_uid()
+        if not row.get("uri_key"):
+            row["uri_key"] = uri_key(row["uri"])
+        self.artifacts.append(row)
         return self
 
     def root_cause(self, values: Mapping[str, Any]) -> WriteBatch:
@@ -186,7 +211,7 @@ class WriteBatch:
         return self
 
     def __bool__(self) -> bool:
-        return bool(self.runs or self.steps or self.events or self.root_causes or self.cleared)
+        return bool(self.runs or self.steps or self.events or self.root_causes or self.cleared or self.artifacts)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -195,6 +220,7 @@ class WriteBatch:
             "events": self.events,
             "root_causes": self.root_causes,
             "cleared": [list(c) for c in self.cleared],
+            "artifacts": self.artifacts,
         }
 
     @classmethod
@@ -206,6 +232,7 @@ class WriteBatch:
             events=[dict(e) for e in data.get("events", [])],
             root_causes=[dict(r) for r in data.get("root_causes", [])],
             cleared=[(str(c[0]), c[1]) for c in data.get("cleared", [])],
+            artifacts=[dict(a) for a in data.get("artifacts", [])],
         )
 
 
@@ -222,6 +249,9 @@ class RunStore:
         self._raw = RawWriter(self._write)
         self._stmts = StatementCache(self._write)
         self._event_stmt = CompiledWrite(event_insert(self.dialect), EVENT_TABLE, self._write, _EVENT_COLUMNS)
+        self._artifact_stmt = CompiledWrite(
+            artifact_insert(self.dialect), ARTIFACT_TABLE, self._write, _ARTIFACT_COLUMNS
+        )
         dbapi = self._write.dialect.loaded_dbapi
         self._dbapi_error: type[BaseException] = dbapi.Error
         self._unavailable: tuple[type[BaseException], ...] = (
@@ -332,7 +362,9 @@ class RunStore:
             with self._raw.busy_timeout(wait_s):
                 return self.write(batch)
         result = BatchResult()
-        if len(batch.steps) == 1 and not (batch.runs or batch.events or batch.root_causes or batch.cleared):
+        if len(batch.steps) == 1 and not (
+            batch.runs or batch.events or batch.root_causes or batch.cleared or batch.artifacts
+        ):
             self.upsert_step(batch.steps[0])  # the hot path (a step's start and end): no explicit transaction
             return result
         with self._fast("record a batch") as cur:
@@ -351,6 +383,7 @@ class RunStore:
                 self._exec_root_cause(cur, _follow(values, remap))
             for run_id, step_id in batch.cleared:
                 self._exec_clear(cur, remap.get(run_id, run_id), step_id)
+            self._exec_artifacts(cur, [_follow(a, remap) for a in batch.artifacts] if remap else batch.artifacts)
         return result
 
     def check_writable(self) -> None:
@@ -501,6 +534,11 @@ class RunStore:
             stmt = self._event_stmt
             cur.executemany(stmt.sql, [stmt.params(_event_row(e)) for e in events])
 
+    def _exec_artifacts(self, cur: Any, artifacts: Sequence[Mapping[str, Any]]) -> None:
+        if artifacts:
+            stmt = self._artifact_stmt
+            cur.executemany(stmt.sql, [stmt.params(_artifact_row(a)) for a in artifacts])
+
     # -- reads -------------------------------------------------------------------------------
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -629,6 +667,101 @@ class RunStore:
             for r in rows:
                 s.expunge(r)
             return rows
+
+    def list_artifacts(
+        self,
+        run_id: str,
+        *,
+        limit: int = 100,
+        after: int | None = None,
+        step_id: str | None = None,
+        role: str | None = None,
+    ) -> tuple[list[Artifact], int | None]:
+        """A run's artifacts in the order they were recorded, one page (`after`: the last id of
+        the previous page); returns the page and the cursor of the next one (None: no more)."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise ValueError(f"limit must be between 1 and {MAX_PAGE}")
+        c = ARTIFACT_TABLE.c
+        stmt = select(Artifact).where(c.run_id == run_id)
+        if step_id is not None:
+            stmt = stmt.where(c.step_id == step_id)
+        if role is not None:
+            stmt = stmt.where(c.role == role)
+        if after is not None:
+            stmt = stmt.where(c.id > after)
+        rows = self._artifact_rows(stmt.order_by(c.id).limit(limit + 1))
+        more = len(rows) > limit
+        return rows[:limit], (rows[limit - 1].id if more else None)
+
+    def artifacts_of_uri(
+        self, uri: str, *, limit: int = 100, before: tuple[datetime, int] | None = None
+    ) -> tuple[list[Artifact], tuple[datetime, int] | None]:
+        """Every recorded read and write of one URI, newest first, one page (`before`: the
+        (recorded_at, id) of the last row of the previous page)."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise ValueError(f"limit must be between 1 and {MAX_PAGE}")
+        c = ARTIFACT_TABLE.c
+        stmt = select(Artifact).where(c.uri_key == uri_key(uri), c.uri == uri)
+        if before is not None:
+            ts, last = before
+            stmt = stmt.where(or_(c.recorded_at < ts, (c.recorded_at == ts) & (c.id < last)))
+        rows = self._artifact_rows(stmt.order_by(c.recorded_at.desc(), c.id.desc()).limit(limit + 1))
+        more = len(rows) > limit
+        last_row = rows[limit - 1] if more else None
+        return rows[:limit], ((last_row.recorded_at, int(last_row.id or 0)) if last_row is not None else None)
+
+    def producer_of(self, uri: str, *, before: datetime, not_run_step: tuple[str, str | None]) -> Producer | None:
+        """The newest write of `uri` recorded at or before `before`, by another step than
+        `not_run_step` (run_id, step_id): the producer an input links to."""
+        return self.producers_of([(uri, before, not_run_step[0], not_run_step[1])])[0]
+
+    def producers_of(self, reads: Sequence[tuple[str, datetime, str, str | None]]) -> list[Producer | None]:
+        """`producer_of` for many reads (uri, read at, run_id, step_id), in one connection."""
+        if not reads:
+            return []
+        c = ARTIFACT_TABLE.c
+        stmt = (
+            select(c.run_id, c.step_id, c.try_number, c.recorded_at)
+            .where(
+                c.uri_key == bindparam("k"),
+                c.uri == bindparam("u"),
+                c.role == "output",
+                c.recorded_at <= bindparam("t", type_=UTCDateTime()),
+                or_(c.run_id != bindparam("r"), c.step_id.is_(None), c.step_id != bindparam("s")),
+            )
+            .order_by(c.recorded_at.desc(), c.id.desc())
+            .limit(1)
+        )
+        out: list[Producer | None] = []
+        with self._errors("read artifact producers"), self._read.connect() as conn:
+            for uri, before, run_id, step_id in reads:
+                row = conn.execute(stmt, {"k": uri_key(uri), "u": uri, "t": before, "r": run_id, "s": step_id}).first()
+                out.append(Producer(*row) if row is not None else None)
+        return out
+
+    def flows_of_runs(self, run_ids: Iterable[str]) -> dict[str, str]:
+        """run_id -> flow_id of the runs that exist among `run_ids`."""
+        ids = sorted(set(run_ids))
+        out: dict[str, str] = {}
+        c = RUN_TABLE.c
+        with self.session() as s:
+            for i in range(0, len(ids), 500):
+                out.update(
+                    {r[0]: r[1] for r in s.execute(select(c.run_id, c.flow_id).where(c.run_id.in_(ids[i : i + 500])))}
+                )
+        return out
+
+    def count_artifacts(self, run_id: str) -> int:
+        stmt = select(func.count()).select_from(ARTIFACT_TABLE).where(ARTIFACT_TABLE.c.run_id == run_id)
+        with self.session() as s:
+            return int(s.execute(stmt).scalar() or 0)
+
+    def _artifact_rows(self, stmt: Any) -> list[Artifact]:
+        with self.session() as s:
+            rows = [r[0] for r in s.execute(stmt).all()]
+            for r in rows:
+                s.expunge(r)
+        return rows
 
     def list_step_records(self, run_id: str) -> list[StepRecord]:
         """Every try of every step of a run as light named tuples (what the dossier reads)."""
@@ -809,6 +942,24 @@ def _event_row(values: Mapping[str, Any]) -> dict[str, Any]:
     v.update(values)
     v["summary"] = _bounded(v.get("summary") or "", SUMMARY_MAX)
     v["ts"] = v.get("ts") or utcnow()
+    return v
+
+
+_ARTIFACT_COLUMNS = [name for name in ARTIFACT_TABLE.columns.keys() if name != "id"]
+_ARTIFACT_BOUNDS = {"kind": KIND_MAX, "note": NOTE_MAX, "checksum": CHECKSUM_MAX}
+
+
+def _artifact_row(values: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = set(values) - set(_ARTIFACT_COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown artifact columns: {sorted(unknown)}")
+    v = dict.fromkeys(_ARTIFACT_COLUMNS)
+    v.update(values)
+    v["uri"] = str(v["uri"]).replace("\x00", "\\x00")  # PostgreSQL refuses NUL in text
+    for name, limit in _ARTIFACT_BOUNDS.items():
+        if v.get(name) is not None:
+            v[name] = _bounded(str(v[name]), limit)
+    v["recorded_at"] = v.get("recorded_at") or utcnow()
     return v
 
 

@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 from rundossier.core.status import TERMINAL
 from rundossier.storage.db.fastwrite import sqlite_utc
+from rundossier.storage.db.models import ARTIFACT_TABLE
 from rundossier.storage.db.runstore import EVENT_TABLE, RunStore
 from rundossier.storage.db.upserts import RUN_TABLE, STEP_TABLE
 
@@ -103,8 +104,8 @@ class SweepRows:
     def finish(
         self, delete_ids: Sequence[str], expire_ids: Sequence[str], when: datetime
     ) -> tuple[set[str], int, int, set[str]]:
-        """In one short transaction: delete the finished runs in `delete_ids` with their steps and
-        events, and date the expiry of the marked runs in `expire_ids` (`when`).
+        """In one short transaction: delete the finished runs in `delete_ids` with their steps,
+        events and artifacts, and date the expiry of the marked runs in `expire_ids` (`when`).
 
         Returns (deleted run ids, steps deleted, events deleted, expired run ids)."""
         deleted: set[str] = set()
@@ -127,6 +128,7 @@ class SweepRows:
                     steps_n = max(cur.rowcount, 0)
                     cur.execute(f"DELETE FROM {EVENT_TABLE.name} WHERE run_id IN {self._in(len(gone))}", gone)
                     events_n = max(cur.rowcount, 0)
+                    cur.execute(f"DELETE FROM {ARTIFACT_TABLE.name} WHERE run_id IN {self._in(len(gone))}", gone)
             if expire_ids:
                 stamp = self._when(when)
                 cur.execute(

@@ -23,7 +23,7 @@ from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.dml import Insert
 
 from rundossier.core.status import ACTIVE, TERMINAL
-from rundossier.storage.db.models import EVENT_TABLE, RUN_TABLE, STEP_TABLE
+from rundossier.storage.db.models import ARTIFACT_TABLE, EVENT_TABLE, RUN_TABLE, STEP_TABLE
 
 RUN_KEY = ("orchestrator", "flow_id", "run_key")
 STEP_KEY = ("run_id", "step_id", "try_number")
@@ -138,6 +138,11 @@ def event_insert(dialect_name: str) -> Insert:
     return _insert(dialect_name, EVENT_TABLE).on_conflict_do_nothing(index_elements=["uid"])
 
 
+def artifact_insert(dialect_name: str) -> Insert:
+    """INSERT of one artifact row; one whose `uid` is already stored (a replayed batch) is skipped."""
+    return _insert(dialect_name, ARTIFACT_TABLE).on_conflict_do_nothing(index_elements=["uid"])
+
+
 def provided(values: Mapping[str, Any], defaults: Mapping[str, Any]) -> tuple[frozenset[str], dict[str, Any]]:
     """The columns a write provides, and the row to insert (NOT NULL defaults filled in)."""
     row = {k: v for k, v in values.items() if v is not None}
@@ -157,6 +162,7 @@ __all__ = [
     "run_upsert",
     "step_upsert",
     "event_insert",
+    "artifact_insert",
     "provided",
     "RUN_TABLE",
     "STEP_TABLE",

@@ -82,6 +82,7 @@ export const api = {
   stepTraceDoc: (runId, stepId, tryNumber) =>
     getJSON(`api/runs/${enc(runId)}/steps/${enc(stepId)}/trace.json`, { try: tryNumber }),
   logs: (runId, stepId, params) => getJSON(`api/runs/${enc(runId)}/steps/${enc(stepId)}/logs`, params),
+  runArtifacts: (runId, params) => getJSON(`api/runs/${enc(runId)}/artifacts`, params),
   failures: () => getJSON("api/failures"),
   retention: () => getJSON("api/retention"),
 };

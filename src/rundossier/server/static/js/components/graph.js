@@ -83,14 +83,17 @@ function cut(text, n) {
   return text.length > n ? text.slice(0, n - 1) + "…" : text;
 }
 
-export function dependencyGraph(runId, steps) {
-  const model = graphModel(steps);
+/**
+ * The graph of a run's steps (edges: upstream -> step), or of any `model` of the same shape whose
+ * nodes may carry their own `href` and `sub` (second line), and `label` ("Dependency graph").
+ */
+export function dependencyGraph(runId, steps, { model = graphModel(steps), label = "Dependency graph" } = {}) {
   if (!model.nodes.length) return h("p", { class: "muted" }, "No steps recorded.");
   const { pos, width, height } = layout(model);
   const viewport = h("svg:g", { class: "viewport" });
   const svg = h(
     "svg:svg",
-    { class: "graph", role: "group", "aria-label": `Dependency graph of ${model.nodes.length} steps`, width: "100%", height: Math.min(Math.max(height, 140), 420) },
+    { class: "graph", role: "group", "aria-label": `${label} of ${model.nodes.length} steps`, width: "100%", height: Math.min(Math.max(height, 140), 420) },
     h("svg:defs", {}, h("svg:marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" },
       h("svg:path", { d: "M0,0 L10,5 L0,10 z", class: "arrowhead" }))),
     viewport,
@@ -108,17 +111,19 @@ export function dependencyGraph(runId, steps) {
   }
   for (const n of model.nodes) {
     const p = pos.get(n.id);
-    const label = `${n.id}: ${n.status === "none" ? "not recorded" : n.status}${n.tries > 1 ? `, ${n.tries} tries` : ""}`;
+    const name = n.name || n.id;
+    const label = n.title || `${name}: ${n.status === "none" ? "not recorded" : n.status}${n.tries > 1 ? `, ${n.tries} tries` : ""}`;
     const body = h("svg:g", { class: `node st-${n.status}`, transform: `translate(${p.x},${p.y})` },
       h("svg:title", {}, label),
       h("svg:rect", { width: NODE_W, height: NODE_H, rx: 7 }),
-      h("svg:text", { x: 12, y: 19, class: "node-name" }, cut(n.id, 22)),
-      h("svg:text", { x: 12, y: 36, class: "node-status" },
-        `${ICON[n.status] || ""} ${n.status === "none" ? "not recorded" : n.status.replace("_", " ")}${n.tries > 1 ? ` · try ${n.try_number}` : ""}`));
-    if (n.status === "none") {
+      h("svg:text", { x: 12, y: 19, class: "node-name" }, cut(name, 22)),
+      h("svg:text", { x: 12, y: 36, class: "node-status" }, n.sub ? cut(n.sub, 24)
+        : `${ICON[n.status] || ""} ${n.status === "none" ? "not recorded" : n.status.replace("_", " ")}${n.tries > 1 ? ` · try ${n.try_number}` : ""}`));
+    const href = n.href !== undefined ? n.href : n.status === "none" ? null : stepHash(runId, n.id, n.try_number);
+    if (!href) {
       viewport.append(body);
     } else {
-      viewport.append(h("svg:a", { href: stepHash(runId, n.id, n.try_number), "aria-label": label, class: "node-link" }, body));
+      viewport.append(h("svg:a", { href, "aria-label": label, class: "node-link" }, body));
     }
   }
 
@@ -172,7 +177,7 @@ export function dependencyGraph(runId, steps) {
     h("button", { type: "button", class: "btn btn-icon", "aria-label": "Zoom in", title: "Zoom in (+)", onclick: () => zoom(1.25) }, "+"),
     h("button", { type: "button", class: "btn btn-icon", "aria-label": "Zoom out", title: "Zoom out (−)", onclick: () => zoom(1 / 1.25) }, "−"),
     h("button", { type: "button", class: "btn", title: "Fit the graph (0)", onclick: recenter }, "Recenter"));
-  const wrap = h("div", { class: "graph-wrap", tabindex: "0", "aria-label": "Dependency graph: + and - zoom, arrows pan, 0 recenters" }, controls, svg);
+  const wrap = h("div", { class: "graph-wrap", tabindex: "0", "aria-label": `${label}: + and - zoom, arrows pan, 0 recenters` }, controls, svg);
   wrap.addEventListener("keydown", (event) => {
     const step = 40;
     const keys = {

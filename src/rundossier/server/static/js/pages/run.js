@@ -1,7 +1,8 @@
-// Run detail: dossier, details card, lifecycle timeline, steps with tries, dependency graph,
-// failure panel (chain of exceptions, download), events.
+// Run detail: dossier, details card, lifecycle timeline with the artifacts beside it, steps with
+// tries, dependency graph, data-flow graph, failure panel (chain of exceptions, download), events.
 
 import { api, runTraceHref, runTraceDocHref, stepTraceHref } from "../api.js";
+import { artifactCards } from "../components/artifacts.js";
 import { errorChip, traceMissingReason } from "../components/chip.js";
 import { dossierPanel } from "../components/dossier.js";
 import { failureHead } from "../components/failurehead.js";
@@ -126,6 +127,7 @@ export async function renderRun(ctx, runId) {
       isCurrent: ctx.current,
     }) : null;
     const failure = h("section", { class: "card failure", "aria-label": "Stack trace" });
+    const artifacts = artifactCards(run, ctx.current);
     fill(
       main,
       head,
@@ -133,11 +135,14 @@ export async function renderRun(ctx, runId) {
       showFailure ? failure : null,
       run.dossier ? dossierPanel(run.dossier, run) : null,
       h("div", { class: "grid-2" }, detailsCard(run),
-        h("section", { class: "card", "aria-label": "Lifecycle" }, h("h2", {}, "Lifecycle"), timeline(run),
-          run.error && !failed ? h("p", { class: "run-error" }, h("strong", {}, "Error: "), run.error.type ? `${run.error.type}: ` : "",
-            (run.error.message || "").split("\n")[0]) : null)),
+        h("div", { class: "column" },
+          h("section", { class: "card", "aria-label": "Lifecycle" }, h("h2", {}, "Lifecycle"), timeline(run),
+            run.error && !failed ? h("p", { class: "run-error" }, h("strong", {}, "Error: "), run.error.type ? `${run.error.type}: ` : "",
+              (run.error.message || "").split("\n")[0]) : null),
+          artifacts.card)),
       h("section", { class: "card", "aria-label": "Steps" }, h("h2", {}, "Steps"), h("div", { class: "table-wrap" }, stepsTable(run))),
       h("section", { class: "card", "aria-label": "Dependency graph" }, h("h2", {}, "Dependency graph"), dependencyGraph(run.run_id, run.steps)),
+      artifacts.flow,
       run.events.length ? h("section", { class: "card", "aria-label": "Events" }, h("h2", {}, "Events"),
         h("ol", { class: "events" }, run.events.map((e) => h("li", {}, timeEl(e.ts), " ", h("span", { class: "tag" }, e.kind), " ",
           e.step_id ? h("span", { class: "mono" }, `${e.step_id} `) : null, e.summary)))) : null,
