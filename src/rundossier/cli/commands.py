@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from rich.text import Text
 from rundossier.cli.text import json_safe, visible
 from rundossier.core.dossier import Dossier, dossier_text
 from rundossier.core.timefmt import duration_text
+from rundossier.core.timeparse import parse_time
 from rundossier.errors import ConfigError, InvalidInput, RunNotFound, TraceUnavailable
 from rundossier.read.reader import Reader
 from rundossier.settings import Settings
@@ -68,24 +68,9 @@ def _reader(settings: Settings) -> Reader:
     return Reader(Backends(settings))
 
 
-def parse_since(text: str) -> datetime:
-    """`6h`, `30m`, `3d`, `2w` ago, or an ISO-8601 time (UTC when it has no zone), in UTC."""
-    m = re.fullmatch(r"(\d+)\s*([smhdw])", text.strip())
-    try:
-        if m:
-            n, unit = int(m.group(1)), m.group(2)
-            seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[unit]
-            return datetime.now(UTC) - timedelta(seconds=n * seconds)
-        try:
-            ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise InvalidInput(f"--since {text!r}: use a span like 6h or 3d, or an ISO time") from None
-        return ts.astimezone(UTC) if ts.tzinfo else ts.replace(tzinfo=UTC)
-    except OverflowError:
-        raise InvalidInput(
-            f"--since {text!r} reaches outside the dates Python can hold (years 1 to 9999 in UTC); "
-            "use a shorter span such as 30d, or an ISO time"
-        ) from None
+def parse_since(text: str, option: str = "--since") -> datetime:
+    """`6h`, `90m`, `3d`, `2w` ago, or an ISO-8601 date or time (UTC when it has no zone), in UTC."""
+    return parse_time(text, now=datetime.now(UTC), name=option)
 
 
 def _fmt_time(value: datetime | None) -> str:
