@@ -7,6 +7,8 @@ with rec.run(flow_id="nightly_etl") as run:
         ...
 """
 
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _distribution_version
 from typing import TYPE_CHECKING, Any
 
 from rundossier.core.status import Status
@@ -16,7 +18,10 @@ from rundossier.settings import Settings
 if TYPE_CHECKING:
     from rundossier.record.recorder import Recorder, RunHandle, StepHandle
 
-__version__ = "0.1.0"
+try:  # one version source: the installed distribution's metadata (pyproject.toml's version)
+    __version__ = _distribution_version("rundossier")
+except PackageNotFoundError:  # a source tree on sys.path that was never installed
+    __version__ = "0+unknown"
 
 __all__ = ["Recorder", "RunHandle", "StepHandle", "Settings", "Status", "RundossierError", "__version__"]
 

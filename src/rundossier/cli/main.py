@@ -13,6 +13,7 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
+from rundossier import __version__
 from rundossier.cli import commands, failures
 from rundossier.cli import retention as retention_cli
 from rundossier.cli.options import port, positive_limit, status_name, try_number
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="rundossier",
         description="Run debugger for Airflow, Prefect and plain Python: run history, full traces, logs.",
     )
+    p.add_argument("--version", action="version", version=f"rundossier {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     runs = sub.add_parser("runs", help="list runs, newest first")
