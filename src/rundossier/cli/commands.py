@@ -294,9 +294,8 @@ def allowed_hosts(args: argparse.Namespace, token: str | None, settings: Setting
 
 def serve(args: argparse.Namespace) -> int:
     try:
-        import uvicorn
-
         from rundossier.server import create_app
+        from rundossier.server.serve import serve as serve_app
     except ImportError as exc:
         raise ConfigError(f"serving needs the server extra: pip install 'rundossier[server]' ({exc})") from None
     settings = _settings()
@@ -310,9 +309,10 @@ def serve(args: argparse.Namespace) -> int:
     app = create_app(settings, api_token=token, allowed_hosts=allowed_hosts(args, token, settings))
     shown = f"[{args.host}]" if ":" in args.host else args.host
     _err.print(
-        f"rundossier UI on http://{shown}:{args.port}/  (database {settings.db_url}, storage {settings.storage_url})"
+        f"rundossier UI on http://{shown}:{args.port}/  (database {settings.db_url}, storage {settings.storage_url})",
+        soft_wrap=True,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    serve_app(app, host=args.host, port=args.port)
     return 0
 
 
