@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The main job: install, record failing example runs on the embedded defaults, show where to look.
+# The main job: install, record failing example runs into the home every rundossier command reads
+# (RUNDOSSIER_HOME, by default ~/.rundossier), show where to look.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh test,bench >&2
-export RUNDOSSIER_HOME="${RUNDOSSIER_HOME:-$PWD/.rundossier}"
 exec .venv/bin/rundossier demo "$@"

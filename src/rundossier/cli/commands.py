@@ -110,7 +110,8 @@ def runs(args: argparse.Namespace) -> int:
         _print_json(page)
         return 0
     if not page.items:
-        out.print(f"no runs recorded in {reader.store.describe()}")
+        filtered = " match these filters" if _filtered(args) else ""
+        out.print(f"no runs{filtered} in {reader.store.describe()} ({reader.backends.settings.where()})")
         return 0
     table = Table(title=f"runs ({reader.store.describe()})", title_justify="left", box=None, pad_edge=False)
     table.add_column("run id", no_wrap=True, min_width=30)
@@ -135,12 +136,21 @@ def runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _filtered(args: argparse.Namespace) -> bool:
+    return any((args.flow, args.status, args.orchestrator, args.search, args.since, args.fingerprint, args.cursor))
+
+
+def _not_found(reader: Reader, exc: Exception) -> NotFound:
+    """A run the user named is not in this store: say which store (and home) was searched."""
+    return NotFound(f"{exc} in {reader.store.describe()} ({reader.backends.settings.where()})")
+
+
 def show(args: argparse.Namespace) -> int:
     reader = _reader(_settings())
     try:
         run = reader.run(args.run_id)
     except RunNotFound as exc:
-        raise NotFound(str(exc)) from None
+        raise _not_found(reader, exc) from None
     dossier = _dossier(reader, run)
     if args.json:
         _print_json(reader.run_show(run, dossier))
@@ -216,7 +226,7 @@ def trace(args: argparse.Namespace) -> int:
         else:
             doc = reader.run_trace(args.run_id)
     except RunNotFound as exc:
-        raise NotFound(str(exc)) from None
+        raise _not_found(reader, exc) from None
     except TraceUnavailable as exc:
         raise NotFound(f"{args.run_id}: {exc}") from None
     if args.output:  # the file gets the trace exactly as stored

@@ -61,6 +61,7 @@ def _summary(console: Console, rec: Recorder, settings: Settings, seeded: Seeded
         f"({len(seeded.failed)} failed)" + (f" and {seeded.history} runs of history" if seeded.history else ""),
         markup=True,
     )
+    console.print(f"  home:      {settings.home}  (every rundossier command reads it; RUNDOSSIER_HOME picks another)")
     console.print(f"  database:  {rec.store.describe()}")
     console.print(f"  storage:   {settings.storage_url}")
     if delivered:
