@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from rundossier import __version__
-from rundossier.cli import commands, failures
+from rundossier.cli import commands, doctor, failures
 from rundossier.cli import retention as retention_cli
 from rundossier.cli.options import port, positive_limit, status_name, try_number
 from rundossier.cli.text import visible
@@ -98,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=commands.serve)
 
     retention_cli.register(sub)
+    doctor.register(sub)
 
     demo = sub.add_parser("demo", help="record example runs (some failing) and serve the web UI")
     demo.add_argument("--home", help="RUNDOSSIER_HOME for the demo (default: the configured one)")
