@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from rundossier.core.timeparse import ACCEPTED, parse_time
+from rundossier.core.timeparse import ACCEPTED, parse_span, parse_time
 from rundossier.errors import InvalidInput
 
 NOW = datetime(2026, 12, 5, 12, 0, 0, tzinfo=UTC)
@@ -66,3 +66,21 @@ def test_anything_else_names_the_parameter_and_the_accepted_forms(text: str) -> 
 def test_times_outside_what_utc_holds_are_invalid_input(text: str) -> None:
     with pytest.raises(InvalidInput, match="years 1 to 9999"):
         parse_time(text, now=NOW)
+
+
+@pytest.mark.parametrize(
+    "text,length", [("90s", 90), ("30m", 1800), ("24h", 86400), ("7D", 604800), (" 2 w", 1209600), ("0s", 0)]
+)
+def test_spans_as_lengths_of_time(text: str, length: int) -> None:
+    assert parse_span(text, name="--orphan-grace").total_seconds() == length
+
+
+@pytest.mark.parametrize("text", ["soon", "", "24", "2026-12-01", "-1h", "1.5h", "y" * 100])
+def test_a_span_is_only_a_span(text: str) -> None:
+    with pytest.raises(InvalidInput, match="^--orphan-grace: .* is not a time span; use a span such as"):
+        parse_span(text, name="--orphan-grace")
+
+
+def test_a_span_longer_than_python_counts_is_invalid_input() -> None:
+    with pytest.raises(InvalidInput, match="longer than rundossier can count"):
+        parse_span("999999999999999999w", name="--orphan-grace")

@@ -9,6 +9,7 @@ Two forms are accepted:
   `2026-12-01T08:00:00+02:00`; one without a zone is UTC (as the database stores times).
 
 Anything else raises `InvalidInput` naming the parameter and the accepted forms (`ACCEPTED`).
+`parse_span` reads the first form alone, for options that are a length of time (a grace period).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ ACCEPTED = (
     "a span back from now such as 90m, 6h, 3d or 2w (units s, m, h, d, w), or an ISO-8601 date or time "
     "such as 2026-12-01, 2026-12-01T08:00 or 2026-12-01T08:00:00+02:00 (UTC when it has no zone)"
 )
+#: the accepted form of a length of time
+ACCEPTED_SPAN = "a span such as 90s, 30m, 24h, 7d or 2w (units s, m, h, d, w)"
 #: longer text is no time anyone types (and never reaches the number parser)
 MAX_LENGTH = 64
 
@@ -41,8 +44,7 @@ def parse_time(text: str, *, now: datetime, name: str = "since") -> datetime:
     span = _SPAN.fullmatch(value)
     try:
         if span is not None:
-            seconds = int(span.group(1)) * UNITS[span.group(2).lower()]
-            return now.astimezone(UTC) - timedelta(seconds=seconds)
+            return now.astimezone(UTC) - _timedelta(span)
         try:
             ts = datetime.fromisoformat(value)
         except ValueError:
@@ -55,8 +57,23 @@ def parse_time(text: str, *, now: datetime, name: str = "since") -> datetime:
         ) from None
 
 
+def parse_span(text: str, *, name: str) -> timedelta:
+    """`text` as a length of time: `90s`, `30m`, `24h`, `7d`, `2w`."""
+    span = _SPAN.fullmatch(text.strip()) if len(text) <= MAX_LENGTH else None
+    if span is None:
+        raise InvalidInput(f"{name}: {_shown(text)} is not a time span; use {ACCEPTED_SPAN}")
+    try:
+        return _timedelta(span)
+    except OverflowError:
+        raise InvalidInput(f"{name}: {_shown(text)} is longer than rundossier can count; use {ACCEPTED_SPAN}") from None
+
+
+def _timedelta(span: re.Match[str]) -> timedelta:
+    return timedelta(seconds=int(span.group(1)) * UNITS[span.group(2).lower()])
+
+
 def _shown(text: str) -> str:
     return repr(text if len(text) <= MAX_LENGTH else text[:MAX_LENGTH] + "...")
 
 
-__all__ = ["parse_time", "ACCEPTED", "UNITS"]
+__all__ = ["parse_time", "parse_span", "ACCEPTED", "ACCEPTED_SPAN", "UNITS"]
