@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -316,6 +317,7 @@ def serve(args: argparse.Namespace) -> int:
             "(clients send it as a bearer token or enter it in the page), or pass --no-auth"
         )
     token = None if args.no_auth else token
+    check_backends(settings)
     app = create_app(settings, api_token=token, allowed_hosts=allowed_hosts(args, token, settings))
     shown = f"[{args.host}]" if ":" in args.host else args.host
     _err.print(
@@ -326,9 +328,21 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_backends(settings: Settings) -> None:
+    """ConfigError now, before serving or recording, for a database or storage URL that cannot
+    work (an unknown scheme, a missing driver), instead of an error on every later request."""
+    from rundossier.storage.db.engine import make_engine
+
+    _blobs(settings)
+    make_engine(settings.db_url, timeout=settings.db_timeout).dispose()  # builds no connection
+
+
 def demo(args: argparse.Namespace) -> int:
     from rundossier.demo import run_demo
 
     if not args.no_serve and args.host not in LOOPBACK:
         raise InvalidInput(f"the demo serves without a token: use a loopback --host, not {args.host}")
+    if args.home:
+        os.environ["RUNDOSSIER_HOME"] = str(Path(args.home).expanduser().resolve())
+    check_backends(_settings())
     return run_demo(home=args.home, console=out, serve=not args.no_serve, host=args.host, port=args.port)
