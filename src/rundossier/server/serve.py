@@ -16,7 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 
 #: seconds uvicorn waits for answers in progress after a signal before it cancels them
-GRACE_S = 1.0
+GRACE_S = 1
 
 
 class _Server(uvicorn.Server):
