@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from rundossier import Recorder
-from rundossier.cli.doctor import ProbeFailed, airflow_outcome, check_airflow, check_prefect, prefect_outcome
 from rundossier.cli.main import main
+from rundossier.cli.probes import ProbeFailed, airflow_outcome, check_airflow, check_prefect, prefect_outcome
 from rundossier.storage.db.engine import make_engine
 from rundossier.storage.db.schema import upgrade
 from rundossier.storage.spool import Spool, SpoolItem

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rundossier.cli.doctor import check_airflow
+from rundossier.cli.probes import check_airflow
 
 
 def test_doctor_sees_airflow_load_the_plugin(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:

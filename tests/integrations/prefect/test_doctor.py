@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from rundossier.cli.doctor import check_prefect
+from rundossier.cli.probes import check_prefect
 
 
 @pytest.fixture
