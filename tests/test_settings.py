@@ -128,3 +128,22 @@ def test_a_bad_value_fails_at_start_with_a_message_that_says_which_and_how(env: 
 def test_an_unknown_setting_is_refused_with_the_known_ones() -> None:
     with pytest.raises(ConfigError, match="unknown rundossier setting 'db_ulr'; known: home, db_url, storage_url"):
         Settings.resolve(explicit={"db_ulr": "sqlite://"}, environ={})
+
+
+def test_the_home_does_not_depend_on_the_current_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".rundossier").mkdir()  # a project-local folder is not picked up: one rule everywhere
+    monkeypatch.chdir(tmp_path)
+    assert Settings.resolve(environ={}).home == Path("~/.rundossier").expanduser().resolve()
+
+
+def test_a_relative_home_is_taken_from_the_current_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    s = Settings.resolve(environ={"RUNDOSSIER_HOME": "data/rd"})
+    assert s.home == tmp_path.resolve() / "data" / "rd" and s.home.is_absolute()
+    assert s.db_url == f"sqlite:///{tmp_path.resolve()}/data/rd/rundossier.db"
+
+
+def test_where_names_the_home_and_how_to_change_the_default(tmp_path: Path) -> None:
+    default = Settings.resolve(environ={}).where()
+    assert str(Path("~/.rundossier").expanduser().resolve()) in default and "RUNDOSSIER_HOME" in default
+    assert Settings.resolve(environ={"RUNDOSSIER_HOME": str(tmp_path)}).where() == f"home {tmp_path.resolve()}"

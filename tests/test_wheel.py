@@ -120,6 +120,19 @@ def test_the_installed_package_runs_the_demo_and_serves_the_page_and_the_api(ins
     assert runs.returncode == 0, runs.stderr
     listed = json.loads(runs.stdout)
     assert any(r["status"] == "failed" for r in listed.get("items", listed))
+    doctor = subprocess.run(
+        [str(installed / "rundossier"), "doctor", "--json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    version = subprocess.run(
+        [str(installed / "rundossier"), "--version"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert version.returncode == 0 and version.stdout.split()[-1][0].isdigit(), version.stdout
 
     with served(installed, tmp_path, env) as url:
         page = httpx.get(url + "/")

@@ -16,8 +16,6 @@ from rundossier.settings import Settings
 if TYPE_CHECKING:
     from rundossier.record.recorder import Recorder, RunHandle, StepHandle, artifact
 
-__version__ = "0.1.0"
-
 __all__ = [
     "Recorder",
     "RunHandle",
@@ -35,8 +33,21 @@ _LAZY = ("Recorder", "RunHandle", "StepHandle", "artifact")
 def __getattr__(name: str) -> Any:
     # the recorder pulls in SQLAlchemy, SQLModel and fsspec: only when asked for, so an Airflow
     # plugin or a CLI that never records does not pay for them in every process
+    if name == "__version__":
+        return _version()
     if name in _LAZY:
         from rundossier.record import recorder
 
         return getattr(recorder, name)
     raise AttributeError(f"module 'rundossier' has no attribute {name!r}")
+
+
+def _version() -> str:
+    """One version source: the installed distribution's metadata (pyproject.toml's version), read
+    when asked for, not at every import (an Airflow worker imports rundossier in each process)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rundossier")
+    except PackageNotFoundError:  # a source tree on sys.path that was never installed
+        return "0+unknown"

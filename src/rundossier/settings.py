@@ -25,6 +25,13 @@ fields' descriptions below):
     RUNDOSSIER_ALLOWED_HOSTS     unset (comma-separated Host names `rundossier serve` answers to)
     RUNDOSSIER_PREFECT_LOGO_URL  unset (the logo of the Prefect Block's card; checked by the Block)
 
+Where the home is, one rule for every command and process: `RUNDOSSIER_HOME` when it is set
+(a relative path is taken from the folder the command runs in), otherwise `~/.rundossier`; never
+a folder found from the current directory. The demo records there too, so `rundossier demo`,
+`runs`, `show`, `trace` and `serve` see the same runs from any folder. (Airflow's plugin defaults
+to `$AIRFLOW_HOME/rundossier` instead, see integrations/airflow/config.py; `home` in airflow.cfg.)
+`Settings.where()` says which home is in use, for messages that report an empty result.
+
 A bad value raises `ConfigError` with the message users see (which variable, what is wrong, how
 to fix it): the validators raise it themselves, and pydantic lets it through unchanged.
 """
@@ -159,6 +166,12 @@ class Settings(BaseSettings):
         """How long one write waits for a locked database: never longer than the write budget."""
         return min(self.db_timeout, self.write_budget)
 
+    def where(self) -> str:
+        """The home as messages name it; when it is the default, how to pick another."""
+        if self.home == _default_home():
+            return f"home {self.home}, the default: set RUNDOSSIER_HOME to use another"
+        return f"home {self.home}"
+
     @property
     def spool_dir(self) -> Path:
         """Where traces and rows wait when storage or the database is down."""
@@ -201,7 +214,7 @@ class Settings(BaseSettings):
     @field_validator("home", mode="before")
     @classmethod
     def _home(cls, value: Any) -> Path:
-        return Path(os.path.expanduser(str(value or DEFAULT_HOME))).resolve()
+        return Path(os.path.expanduser(str(value))).resolve() if value else _default_home()
 
     @field_validator("db_url", mode="before")
     @classmethod
@@ -309,6 +322,11 @@ class Settings(BaseSettings):
     def _host_names(cls, value: Any) -> tuple[str, ...]:
         names = value.split(",") if isinstance(value, str) else list(value or ())
         return tuple(str(h) for h in names if str(h).strip())  # checked by `rundossier serve`
+
+
+def _default_home() -> Path:
+    """`~/.rundossier` of the user running the process, as an absolute path."""
+    return Path(os.path.expanduser(DEFAULT_HOME)).resolve()
 
 
 __all__ = ["Settings", "ENV_VARS", "ALL_ENV_VARS", "DEFAULT_MAX_TRACE_BYTES", "environment"]

@@ -9,7 +9,7 @@ import pytest
 
 from rundossier import Recorder
 from rundossier.cli.commands import parse_since
-from rundossier.cli.main import EXIT_NOT_FOUND, main
+from rundossier.cli.main import EXIT_CONFIG, EXIT_NOT_FOUND, main
 from rundossier.core.timefmt import duration_text as fmt_duration
 
 
@@ -112,7 +112,7 @@ def test_bad_settings_are_reported_not_raised(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("RUNDOSSIER_STORAGE_OPTIONS", "{not json")
-    assert main(["runs"]) == 1
+    assert main(["runs"]) == EXIT_CONFIG
     assert "RUNDOSSIER_STORAGE_OPTIONS" in capsys.readouterr().err
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from rundossier import Recorder
 from rundossier.cli import commands
-from rundossier.cli.main import EXIT_ERROR, EXIT_NOT_FOUND, EXIT_USAGE, main
+from rundossier.cli.main import EXIT_CONFIG, EXIT_ERROR, EXIT_NOT_FOUND, EXIT_USAGE, main
 from rundossier.cli.text import json_safe, visible
 
 #: Rich markup that crashed `runs` and `show`, an OSC 8 hyperlink, clear-screen, a C1 CSI, a bidi override
@@ -152,7 +152,7 @@ def test_a_database_url_whose_driver_is_missing(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], url: str
 ) -> None:
     monkeypatch.setenv("RUNDOSSIER_DB_URL", url)
-    assert main(["runs"]) == EXIT_ERROR
+    assert main(["runs"]) == EXIT_CONFIG
     line = _one_line(capsys.readouterr().err)
     assert "ConfigError" in line and "driver" in line and "pip install 'rundossier[postgres]'" in line
     assert "s3cr3t-pw" not in line

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rundossier.cli.main import main
+from rundossier.cli.main import EXIT_CONFIG, main
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "::"])
@@ -19,7 +19,7 @@ def test_serve_on_a_public_address_needs_a_token(host: str, capsys: pytest.Captu
 
 def test_serve_refuses_a_short_token(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("RUNDOSSIER_API_TOKEN", "short")
-    assert main(["serve", "--host", "0.0.0.0"]) == 1
+    assert main(["serve", "--host", "0.0.0.0"]) == EXIT_CONFIG
     assert "at least 16" in capsys.readouterr().err
 
 

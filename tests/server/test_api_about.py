@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from pathlib import Path
 
 import httpx
@@ -21,6 +22,7 @@ def test_standalone_the_page_links_to_no_orchestrator(tmp_path: Path) -> None:
         r = httpx.get(server.url + "/api/about", timeout=10)
     assert r.status_code == 200
     assert r.json() == {"version": __version__, "orchestrator_urls": {}}
+    assert __version__ == version("rundossier")  # one source: the installed distribution
 
 
 def test_an_embedding_app_says_where_the_orchestrator_ui_is(tmp_path: Path) -> None:

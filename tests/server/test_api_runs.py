@@ -118,6 +118,26 @@ def test_since_without_a_zone_is_utc_and_z_suffix_works(api: Api, seeded: dict[s
     assert _ids(api, since=z) == [seeded["new_run"], seeded["pct"]]
 
 
+@pytest.mark.parametrize("span", ["2h", "120m", " 2H "])
+def test_since_takes_a_span_as_the_cli_does(api: Api, seeded: dict[str, str], span: str) -> None:
+    assert _ids(api, since=span) == [seeded["new_run"], seeded["pct"]]
+    assert _ids(api, since="2h", until="0h") == [seeded["new_run"], seeded["pct"]]
+    body = api.client.get("/api/failures", params={"since": "7d"})
+    assert body.status_code == 200 and body.json()["counted_since"] is not None
+
+
+@pytest.mark.parametrize(
+    ("route", "param"), [("/api/runs", "since"), ("/api/runs", "until"), ("/api/failures", "since")]
+)
+@pytest.mark.parametrize("value", ["yesterday", "6x", "-6h", "2026-13-01"])
+def test_a_bad_time_is_a_422_naming_the_accepted_forms(api: Api, route: str, param: str, value: str) -> None:
+    r = api.client.get(route, params={param: value})
+    assert r.status_code == 422
+    err = r.json()["error"]
+    assert err["type"] == "invalid_request"
+    assert err["message"].startswith(f"{param}: ") and "6h" in err["message"] and "ISO-8601" in err["message"]
+
+
 def test_pages_have_no_duplicates_or_gaps_while_runs_arrive(api: Api) -> None:
     before = {history_run(api.store, flow_id=f"flow_{i % 3}", ago=timedelta(minutes=200 - i)) for i in range(130)}
     seen: list[str] = []

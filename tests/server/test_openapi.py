@@ -65,3 +65,12 @@ def test_without_fastapi_offline_the_app_starts_and_docs_names_the_package(
         assert docs.status_code == 404 and docs.json()["error"]["type"] == "docs_unavailable"
         assert "pip install 'rundossier[server]'" in docs.json()["error"]["message"]
         assert httpx.get(server.url + "/openapi.json").status_code == 200
+
+
+def test_time_parameters_are_strings_that_say_what_they_accept(tmp_path: Path) -> None:
+    doc = create_app(Settings.resolve(explicit={"home": str(tmp_path)})).openapi()
+    for path, name in (("/api/runs", "since"), ("/api/runs", "until"), ("/api/failures", "since")):
+        (param,) = [p for p in doc["paths"][path]["get"]["parameters"] if p["name"] == name]
+        types = {s.get("type") for s in param["schema"].get("anyOf", [param["schema"]])}
+        assert types == {"string", "null"}
+        assert "6h" in param["description"] and "ISO-8601" in param["description"]

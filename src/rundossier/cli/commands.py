@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
+import os
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from rich.text import Text
 from rundossier.cli.text import json_safe, visible
 from rundossier.core.dossier import Dossier, dossier_text
 from rundossier.core.timefmt import duration_text
+from rundossier.core.timeparse import parse_time
 from rundossier.errors import ConfigError, InvalidInput, RunNotFound, TraceUnavailable
 from rundossier.read.reader import Reader
 from rundossier.settings import Settings
@@ -68,24 +69,9 @@ def _reader(settings: Settings) -> Reader:
     return Reader(Backends(settings))
 
 
-def parse_since(text: str) -> datetime:
-    """`6h`, `30m`, `3d`, `2w` ago, or an ISO-8601 time (UTC when it has no zone), in UTC."""
-    m = re.fullmatch(r"(\d+)\s*([smhdw])", text.strip())
-    try:
-        if m:
-            n, unit = int(m.group(1)), m.group(2)
-            seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[unit]
-            return datetime.now(UTC) - timedelta(seconds=n * seconds)
-        try:
-            ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise InvalidInput(f"--since {text!r}: use a span like 6h or 3d, or an ISO time") from None
-        return ts.astimezone(UTC) if ts.tzinfo else ts.replace(tzinfo=UTC)
-    except OverflowError:
-        raise InvalidInput(
-            f"--since {text!r} reaches outside the dates Python can hold (years 1 to 9999 in UTC); "
-            "use a shorter span such as 30d, or an ISO time"
-        ) from None
+def parse_since(text: str, option: str = "--since") -> datetime:
+    """`6h`, `90m`, `3d`, `2w` ago, or an ISO-8601 date or time (UTC when it has no zone), in UTC."""
+    return parse_time(text, now=datetime.now(UTC), name=option)
 
 
 def _fmt_time(value: datetime | None) -> str:
@@ -125,7 +111,8 @@ def runs(args: argparse.Namespace) -> int:
         _print_json(page)
         return 0
     if not page.items:
-        out.print(f"no runs recorded in {reader.store.describe()}")
+        filtered = " match these filters" if _filtered(args) else ""
+        out.print(f"no runs{filtered} in {reader.store.describe()} ({reader.backends.settings.where()})")
         return 0
     table = Table(title=f"runs ({reader.store.describe()})", title_justify="left", box=None, pad_edge=False)
     table.add_column("run id", no_wrap=True, min_width=30)
@@ -150,12 +137,21 @@ def runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _filtered(args: argparse.Namespace) -> bool:
+    return any((args.flow, args.status, args.orchestrator, args.search, args.since, args.fingerprint, args.cursor))
+
+
+def _not_found(reader: Reader, exc: Exception) -> NotFound:
+    """A run the user named is not in this store: say which store (and home) was searched."""
+    return NotFound(f"{exc} in {reader.store.describe()} ({reader.backends.settings.where()})")
+
+
 def show(args: argparse.Namespace) -> int:
     reader = _reader(_settings())
     try:
         run = reader.run(args.run_id)
     except RunNotFound as exc:
-        raise NotFound(str(exc)) from None
+        raise _not_found(reader, exc) from None
     dossier = _dossier(reader, run)
     if args.json:
         _print_json(reader.run_show(run, dossier))
@@ -231,7 +227,7 @@ def trace(args: argparse.Namespace) -> int:
         else:
             doc = reader.run_trace(args.run_id)
     except RunNotFound as exc:
-        raise NotFound(str(exc)) from None
+        raise _not_found(reader, exc) from None
     except TraceUnavailable as exc:
         raise NotFound(f"{args.run_id}: {exc}") from None
     if args.output:  # the file gets the trace exactly as stored
@@ -309,9 +305,8 @@ def allowed_hosts(args: argparse.Namespace, token: str | None, settings: Setting
 
 def serve(args: argparse.Namespace) -> int:
     try:
-        import uvicorn
-
         from rundossier.server import create_app
+        from rundossier.server.serve import serve as serve_app
     except ImportError as exc:
         raise ConfigError(f"serving needs the server extra: pip install 'rundossier[server]' ({exc})") from None
     settings = _settings()
@@ -322,13 +317,24 @@ def serve(args: argparse.Namespace) -> int:
             "(clients send it as a bearer token or enter it in the page), or pass --no-auth"
         )
     token = None if args.no_auth else token
+    check_backends(settings)
     app = create_app(settings, api_token=token, allowed_hosts=allowed_hosts(args, token, settings))
     shown = f"[{args.host}]" if ":" in args.host else args.host
     _err.print(
-        f"rundossier UI on http://{shown}:{args.port}/  (database {settings.db_url}, storage {settings.storage_url})"
+        f"rundossier UI on http://{shown}:{args.port}/  (database {settings.db_url}, storage {settings.storage_url})",
+        soft_wrap=True,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    serve_app(app, host=args.host, port=args.port)
     return 0
+
+
+def check_backends(settings: Settings) -> None:
+    """ConfigError now, before serving or recording, for a database or storage URL that cannot
+    work (an unknown scheme, a missing driver), instead of an error on every later request."""
+    from rundossier.storage.db.engine import make_engine
+
+    _blobs(settings)
+    make_engine(settings.db_url, timeout=settings.db_timeout).dispose()  # builds no connection
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -336,4 +342,7 @@ def demo(args: argparse.Namespace) -> int:
 
     if not args.no_serve and args.host not in LOOPBACK:
         raise InvalidInput(f"the demo serves without a token: use a loopback --host, not {args.host}")
+    if args.home:
+        os.environ["RUNDOSSIER_HOME"] = str(Path(args.home).expanduser().resolve())
+    check_backends(_settings())
     return run_demo(home=args.home, console=out, serve=not args.no_serve, host=args.host, port=args.port)

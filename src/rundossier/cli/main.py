@@ -1,8 +1,8 @@
 """`rundossier` entry point: argument parsing and dispatch to the command modules.
 
-Exit codes (a contract, see README "CLI"): 0 ok, 1 error, 2 usage (a bad option or value),
-3 not found. Every error is one line on stderr saying what is wrong and how to fix it; the
-traceback is printed only with `--debug` (accepted before or after the command).
+Exit codes (a contract, see README "CLI" and `EPILOG`): 0 ok, 1 error, 2 usage (a bad option or
+value), 3 not found, 4 configuration. Every error is one line on stderr saying what is wrong and
+how to fix it; the traceback is printed only with `--debug` (accepted before or after the command).
 """
 
 from __future__ import annotations
@@ -13,15 +13,29 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
-from rundossier.cli import commands, failures
+from rundossier import __version__
+from rundossier.cli import commands, doctor, failures
 from rundossier.cli import retention as retention_cli
 from rundossier.cli.options import port, positive_limit, status_name, try_number
 from rundossier.cli.text import visible
-from rundossier.errors import InvalidInput, RundossierError
+from rundossier.errors import ConfigError, InvalidInput, RundossierError
 
+EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
-EXIT_ERROR = 1
+EXIT_CONFIG = 4
+
+EPILOG = """\
+exit codes:
+  0  ok
+  1  error: the database or storage failed or did not answer (within RUNDOSSIER_DB_TIMEOUT),
+     a stored trace is damaged, `doctor` found a problem, `flush` could not deliver
+  2  usage: an unknown option, or a value it does not accept (a time such as 6h, 3d or an
+     ISO-8601 date; a status; a try number)
+  3  not found: no run, step or trace with that id
+  4  configuration: a RUNDOSSIER_* setting is malformed (a storage URL with an unknown scheme,
+     a database URL without its driver...); `rundossier doctor` checks them all
+every error is one line on stderr saying what is wrong and how to fix it; --debug adds the traceback"""
 
 
 class Parser(argparse.ArgumentParser):
@@ -42,7 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = Parser(
         prog="rundossier",
         description="Run debugger for Airflow, Prefect and plain Python: run history, full traces, logs.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("--version", action="version", version=f"rundossier {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     runs = sub.add_parser("runs", help="list runs, newest first")
@@ -96,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=commands.serve)
 
     retention_cli.register(sub)
+    doctor.register(sub)
 
     demo = sub.add_parser("demo", help="record example runs (some failing) and serve the web UI")
     demo.add_argument("--home", help="RUNDOSSIER_HOME for the demo (default: the configured one)")
@@ -127,6 +145,8 @@ def _error_line(exc: Exception) -> tuple[int, str]:
         return EXIT_NOT_FOUND, str(exc)
     if isinstance(exc, InvalidInput):
         return EXIT_USAGE, str(exc)
+    if isinstance(exc, ConfigError):
+        return EXIT_CONFIG, f"{type(exc).__name__}: {exc}"
     if isinstance(exc, RundossierError):
         return EXIT_ERROR, f"{type(exc).__name__}: {exc}"
     first = (str(exc).splitlines() or [""])[0]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 from datetime import timedelta
 from typing import Any
 
@@ -13,6 +12,7 @@ from rich.table import Table
 from rundossier.cli.commands import NotFound, _blobs, _err, _print_json, _settings, _store, err, out
 from rundossier.cli.text import visible
 from rundossier.core.retention.policy import FIELDS, Rule, check_pattern, parse_limit
+from rundossier.core.timeparse import parse_span as core_parse_span
 from rundossier.errors import InvalidInput
 from rundossier.retention import sweep as run_sweep
 from rundossier.retention import sweep_orphans
@@ -63,15 +63,8 @@ def register(sub: Any) -> None:
 
 
 def parse_span(text: str, option: str = "--orphan-grace") -> timedelta:
-    """`90s`, `30m`, `24h`, `7d`, `2w`."""
-    m = re.fullmatch(r"(\d+)\s*([smhdw])", text.strip())
-    if not m:
-        raise InvalidInput(f"{option} {text!r} is not a time span; use e.g. 30m, 24h or 7d")
-    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
-    try:
-        return timedelta(seconds=int(m.group(1)) * seconds)
-    except OverflowError:
-        raise InvalidInput(f"{option} {text!r} is longer than Python can count; use e.g. 30m, 24h or 7d") from None
+    """`90s`, `30m`, `24h`, `7d`, `2w` (the one parser of times: core.timeparse)."""
+    return core_parse_span(text, name=option)
 
 
 def _limit(name: str, raw: str | None, current: int | None) -> int | None:

@@ -61,6 +61,7 @@ def _summary(console: Console, rec: Recorder, settings: Settings, seeded: Seeded
         f"({len(seeded.failed)} failed)" + (f" and {seeded.history} runs of history" if seeded.history else ""),
         markup=True,
     )
+    console.print(f"  home:      {settings.home}  (every rundossier command reads it; RUNDOSSIER_HOME picks another)")
     console.print(f"  database:  {rec.store.describe()}")
     console.print(f"  storage:   {settings.storage_url}")
     if delivered:
@@ -80,9 +81,8 @@ def _commands(console: Console, seeded: Seeded) -> None:
 
 def _serve(console: Console, rec: Recorder, settings: Settings, host: str, port: int) -> int:
     try:
-        import uvicorn
-
         from rundossier.server import create_app
+        from rundossier.server.serve import serve as serve_app
     except ImportError as exc:
         console.print(f"cannot serve the UI: install rundossier[server] ({exc}); the runs are recorded", style="red")
         return 1
@@ -110,7 +110,7 @@ def _serve(console: Console, rec: Recorder, settings: Settings, host: str, port:
     try:
         # no token: answer only to the loopback names (a foreign Host is a DNS rebinding attempt)
         app = create_app(settings, store=rec.store, blobs=rec.blobs, allowed_hosts=())
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        serve_app(app, host=host, port=port)
     finally:
         stop.set()
         thread.join(timeout=5)

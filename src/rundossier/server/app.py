@@ -14,6 +14,7 @@ turns a bug into a 500 with an error id (`errors.Unexpected`), the Host / cross-
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -64,6 +65,7 @@ def create_app(
     app.state.reader = Reader(Backends(settings, store, blobs))
     app.state.about = About(version=_version(), orchestrator_urls=dict(orchestrator_urls or {}))
     app.state.access = access or AllowAll()
+    app.state.stopping = threading.Event()  # set by `serve` on SIGINT/SIGTERM: live streams end
     errors.install(app)
     if api_token:
         TokenAuth(api_token).install(app)

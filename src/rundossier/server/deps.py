@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 
 from rundossier.core.status import Status
+from rundossier.core.timeparse import MAX_LENGTH, parse_time
 from rundossier.errors import InvalidInput, RunNotFound
 from rundossier.read.reader import Reader
 from rundossier.server.access import Access
@@ -53,19 +54,18 @@ def readable_run(request: Request, reader: Reader, acc: Access, run_id: str) -> 
     return run
 
 
-def utc_param(name: str, ts: datetime | None) -> datetime | None:
-    """A time parameter in UTC (naive times are UTC); InvalidInput when UTC cannot hold it
-    (`0001-01-01T00:00:00+14:00` is a time before year 1 in UTC)."""
-    if ts is None:
+def time_param(name: str, text: str | None) -> datetime | None:
+    """A time parameter (`6h`, `3d`, an ISO-8601 date or time) in UTC, read by the one parser the
+    CLI uses too; InvalidInput (422) naming the accepted forms otherwise."""
+    if text is None or text == "":
         return None
-    if ts.tzinfo is None:
-        return ts.replace(tzinfo=UTC)
-    try:
-        return ts.astimezone(UTC)
-    except OverflowError:
-        raise InvalidInput(
-            f"{name}: {ts.isoformat()} is outside the times rundossier can compare (years 1 to 9999 in UTC)"
-        ) from None
+    return parse_time(text, now=datetime.now(UTC), name=name)
+
+
+#: the longest time parameter accepted
+TIME_MAX = MAX_LENGTH
+#: the OpenAPI description of a time parameter
+TIME_FORMS = "a span back from now (90m, 6h, 3d, 2w) or an ISO-8601 date or time (UTC when it has no zone)"
 
 
 def statuses(values: list[str] | None) -> tuple[str, ...]:
@@ -95,5 +95,7 @@ __all__ = [
     "reader",
     "readable_run",
     "statuses",
-    "utc_param",
+    "time_param",
+    "TIME_FORMS",
+    "TIME_MAX",
 ]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 
 from rundossier.read.models import FailureGroups, Orchestrator
-from rundossier.server.deps import AccessDep, ReaderDep, utc_param
+from rundossier.server.deps import TIME_FORMS, TIME_MAX, AccessDep, ReaderDep, time_param
 from rundossier.storage.db import GroupQuery
 from rundossier.storage.db.failuregroups import MAX_GROUPS
 
@@ -26,7 +25,8 @@ def list_failures(
     acc: AccessDep,
     flow_id: Annotated[str | None, Query(max_length=250)] = None,
     since: Annotated[
-        datetime | None, Query(description="ISO-8601; counts failures from the UTC day that contains it")
+        str | None,
+        Query(max_length=TIME_MAX, description=f"counts failures from the UTC day that contains it: {TIME_FORMS}"),
     ] = None,
     orchestrator: Orchestrator | None = None,
     sort: Literal["last_seen", "count"] = "last_seen",
@@ -36,7 +36,7 @@ def list_failures(
     query = GroupQuery(
         flow_id=flow_id,
         orchestrator=orchestrator,
-        since=utc_param("since", since),
+        since=time_param("since", since),
         flows=tuple(sorted(readable)) if readable is not None else None,
         sort=sort,
         limit=limit,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -11,7 +10,7 @@ from fastapi.responses import Response
 from rundossier.core.ids import is_run_id
 from rundossier.errors import InvalidInput, RunNotFound
 from rundossier.read.models import Flows, Lookup, Orchestrator, RunDetail, RunPage
-from rundossier.server.deps import AccessDep, ReaderDep, base, readable_run, statuses, utc_param
+from rundossier.server.deps import TIME_FORMS, TIME_MAX, AccessDep, ReaderDep, base, readable_run, statuses, time_param
 from rundossier.storage.db import MAX_PAGE, RunQuery
 
 router = APIRouter(prefix="/api", tags=["runs"])
@@ -31,8 +30,10 @@ def list_runs(
     flow_id: Annotated[str | None, Query(max_length=250)] = None,
     status: Annotated[list[str] | None, Query(description="one or more statuses, comma-separated or repeated")] = None,
     q: Annotated[str | None, Query(max_length=200, description="text in the flow id or run key")] = None,
-    since: Annotated[datetime | None, Query(description="ISO-8601; runs recorded at or after")] = None,
-    until: Annotated[datetime | None, Query(description="ISO-8601; runs recorded before")] = None,
+    since: Annotated[
+        str | None, Query(max_length=TIME_MAX, description=f"runs recorded at or after: {TIME_FORMS}")
+    ] = None,
+    until: Annotated[str | None, Query(max_length=TIME_MAX, description=f"runs recorded before: {TIME_FORMS}")] = None,
     orchestrator: Orchestrator | None = None,
     fingerprint: Annotated[str | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
@@ -48,8 +49,8 @@ def list_runs(
         status=statuses(status),
         orchestrator=orchestrator,
         q=q or None,
-        since=utc_param("since", since),
-        until=utc_param("until", until),
+        since=time_param("since", since),
+        until=time_param("until", until),
         fingerprint=fingerprint,
         flows=tuple(sorted(readable)) if readable is not None and flow_id is None else None,
     )

@@ -46,12 +46,14 @@ function window_(f) {
 
 function apiParams(f, cursor) {
   const [since, until] = window_(f);
+  // a range button sends its span ("6h"): the server reads it with the parser the CLI uses
+  const relative = Boolean(f.range && RANGE_MS[f.range]);
   return {
     q: f.q || null,
     status: f.status || null,
     orchestrator: f.orchestrator || null,
     flow_id: f.flow_id || null,
-    since: since ? since.toISOString() : null,
+    since: relative ? f.range : since ? since.toISOString() : null,
     until: until ? until.toISOString() : null,
     fingerprint: f.fingerprint || null,
     limit: PAGE,
