@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import SCREENSHOTS, Site
+from tests.seeding import history_run
 
 pytestmark = pytest.mark.browser
 
@@ -82,6 +84,32 @@ def test_search_orchestrator_and_custom_range(site: Site, page: Any) -> None:
     page.get_by_role("button", name="Apply").click()
     expect(page.locator("table.runs tbody tr[data-run-id]")).to_have_count(1)
     assert row_ids(page) == [site.ids["week_fail"]]
+
+
+def test_search_finds_runs_by_their_error_text_also_live(site: Site, page: Any) -> None:
+    reset = history_run(
+        site.store,
+        flow_id="customer_sync",
+        status="failed",
+        ago=timedelta(hours=1),
+        error=("ConnectionResetError", "[Errno 104] Connection reset by peer"),
+    )
+    open_runs(page, site)
+    rows = page.locator("table.runs tbody tr[data-run-id]")
+    for q, url, found in [
+        ("peer reset", r"q=peer(\+|%20)reset", reset),  # every word, anywhere in the message
+        ("TIMEOUTERROR", r"q=TIMEOUTERROR", site.ids["week_fail"]),  # the error type, in any case
+        ("reset by PEER", r"q=reset(\+|%20)by", reset),
+    ]:
+        page.get_by_label("Search").fill(q)
+        expect(page).to_have_url(re.compile(url))
+        expect(rows).to_have_count(1)
+        expect(rows.first).to_have_attribute("data-run-id", found)
+    # a run recorded now that matches joins the table live; one that does not stays out
+    history_run(site.store, flow_id="nightly_etl", status="failed", error=("OSError", "connection reset by peer"))
+    history_run(site.store, flow_id="nightly_etl", status="failed", error=("OSError", "disk full"))
+    expect(page.locator("table.runs tbody tr[data-run-id]")).to_have_count(2)
+    expect(page.locator("table.runs tbody tr[data-run-id]").first).to_contain_text("nightly_etl")
 
 
 def test_error_chip_popover_and_view_trace_download(site: Site, page: Any, tmp_path: Path) -> None:
