@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler
 
 from rundossier.core.dossier import Dossier
 from rundossier.core.dossier.groups import FailureGroup
+from rundossier.core.logs import MinLevel
 from rundossier.storage.db import Event, Run, Step
 
 Orchestrator = Literal["airflow", "prefect", "python"]
@@ -296,8 +297,8 @@ class LogLineOut(BaseModel):
 
 
 class LogPageOut(BaseModel):
-    """A page of a step's log (lines numbered from 1 after the stream filter; `matches` are the
-    numbers of every line containing `q`). While the step runs, `live` is true."""
+    """A page of a step's log (lines numbered from 1 after the stream and level filters; `matches`
+    are the numbers of every line containing `q`). While the step runs, `live` is true."""
 
     run_id: str
     step_id: str
@@ -317,6 +318,11 @@ class LogPageOut(BaseModel):
     q: str | None
     matches: list[int]
     matches_truncated: bool
+    level: MinLevel | None = Field(
+        default=None,
+        description="the level filter: only lines of this level or worse (a line without a level counts as "
+        "a warning on stderr, info on stdout); `counts` and `total` are of those lines",
+    )
 
 
 class TraceFrame(BaseModel):
