@@ -31,6 +31,7 @@ from rundossier.read.models import (
     EventOut,
     FailureGroupOut,
     FailureGroups,
+    FailureState,
     LogLineOut,
     LogPageOut,
     RunDetail,
@@ -499,9 +500,27 @@ class Reader:
         page = self.store.failure_groups(query)
         groups = merge_groups(page.order, page.counts, page.rows)
         return FailureGroups.model_construct(
-            items=[FailureGroupOut.of(g) for g in groups],
+            items=[
+                FailureGroupOut.of(
+                    g, trend=page.trends.get(g.fingerprint), resolution=page.resolutions.get(g.fingerprint)
+                )
+                for g in groups
+            ],
             counted_since=f"{page.counted_since}T00:00:00Z" if page.counted_since else None,
+            trend_from=page.trend_from or None,
+            trend_days=page.trend_days,
         )
+
+    def failure_state(self, fingerprint: str, *, resolve: bool) -> FailureState | None:
+        """Mark the group resolved (`resolve`) or reopen it; None when no failure has that fingerprint."""
+        if resolve:
+            at = self.store.resolve_failure(fingerprint)
+            if at is None:
+                return None
+            return FailureState(fingerprint=fingerprint, state="resolved", resolved_at=at)
+        if self.store.reopen_failure(fingerprint) is None:
+            return None
+        return FailureState(fingerprint=fingerprint, state="open", resolved_at=None)
 
     # -- traces and logs ---------------------------------------------------------------------------
 

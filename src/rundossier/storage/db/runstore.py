@@ -52,7 +52,10 @@ from rundossier.storage.db.failuregroups import (
     day_upsert,
     group_upsert,
     group_values,
+    known_fingerprint,
     query_groups,
+    reopen,
+    resolve,
 )
 from rundossier.storage.db.fastwrite import CompiledWrite, RawWriter, StatementCache
 from rundossier.storage.db.models import (
@@ -718,6 +721,22 @@ class RunStore:
         """Failure groups by fingerprint (see `failuregroups`): counts, order and per-flow rows."""
         with self._errors("read failure groups"), self._read.connect() as conn:
             return query_groups(conn, query)
+
+    def resolve_failure(self, fingerprint: str, *, at: datetime | None = None) -> datetime | None:
+        """Mark a failure group resolved (now, or `at`); its time, or None when no failure has it."""
+        when = at or utcnow()
+        with self._tx("mark a failure group resolved") as conn:
+            if not known_fingerprint(conn, fingerprint):
+                return None
+            resolve(conn, fingerprint, when)
+        return when
+
+    def reopen_failure(self, fingerprint: str) -> bool | None:
+        """Forget a group's resolution: True if it had one, False if not, None when no failure has it."""
+        with self._tx("reopen a failure group") as conn:
+            if not known_fingerprint(conn, fingerprint):
+                return None
+            return reopen(conn, fingerprint)
 
     # -- retention policies --------------------------------------------------------------------
     def set_policy(
