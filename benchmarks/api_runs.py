@@ -248,7 +248,8 @@ def bench(
         for name, params in searches.items():
             found[name] = len(get(params)["items"])
             http[name] = lambda p=params: get(p)
-            direct[name] = lambda q=RunQuery(q=params["q"]): store.list_runs(q, limit=50)
+            search = RunQuery(q=params["q"])
+            direct[name] = lambda q=search: store.list_runs(q, limit=50)
         # round robin: a busy machine slows every query alike, so the ratios stay fair
         h = medians_ms(http, repeat)
         d = medians_ms(direct, repeat)
