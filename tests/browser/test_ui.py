@@ -334,6 +334,50 @@ def test_failures_and_retention_pages(site: Site, page: Any, section: str, path:
         page.screenshot(path=str(SCREENSHOTS / "retention.png"), full_page=True)
 
 
+def test_failure_groups_filter_trend_resolve_and_regression(site: Site, page: Any) -> None:
+    from tests.seeding import failed_run
+
+    failed_run(site.rec)  # the seeded LoadError twice today: one group, count 2
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(f"{site.url}/#/failures")
+    rows = page.locator("table.failures tbody tr")
+    load = rows.filter(has_text="LoadError")
+    expect(load.locator("td.num")).to_have_text("2")
+    # the trend: a bar per day of the last 14, today's the tallest
+    expect(load.get_by_test_id("trend").locator("i")).to_have_count(14)
+    expect(load.get_by_test_id("trend")).to_have_attribute("aria-label", re.compile(r"^2 failures over 14 days"))
+    expect(load.get_by_test_id("group-state")).to_have_text("Open")
+    (group,) = site.api("/api/failures").json()["items"]
+    other = "timeout" if group["failure_class"] != "timeout" else "data"
+    # filters live in the address
+    page.get_by_label("Class").select_option(other)
+    expect(page).to_have_url(re.compile(f"#/failures\\?failure_class={other}$"))
+    expect(page.locator(".notice")).to_have_text("No failures match these filters.")
+    page.get_by_label("Class").select_option(group["failure_class"])
+    page.get_by_role("button", name="7d", exact=True).click()
+    expect(page).to_have_url(re.compile(f"failure_class={group['failure_class']}&range=7d$"))
+    expect(load.locator("td.num")).to_have_text("2")
+    page.get_by_role("button", name="Clear filters").click()
+    page.get_by_label("Flow").select_option("nightly_etl")
+    expect(page).to_have_url(re.compile(r"#/failures\?flow_id=nightly_etl$"))
+    expect(load).to_have_count(1)
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"#/failures$"))
+    # resolve; a new failure with the same fingerprint reopens it as a regression; reopen by hand
+    load.get_by_role("button", name="Resolve").click()
+    expect(load.get_by_test_id("group-state")).to_have_text("Resolved")
+    page.screenshot(path=str(SCREENSHOTS / "failures_1280.png"))
+    failed_run(site.rec)
+    page.reload()
+    expect(load.get_by_test_id("group-state")).to_have_text("Regression")
+    expect(load.locator("td.num")).to_have_text("3")
+    load.get_by_role("button", name="Reopen").click()
+    expect(load.get_by_test_id("group-state")).to_have_text("Open")
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(load.get_by_role("button", name="Resolve")).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / "failures_390.png"))
+
+
 def test_token_prompt_when_the_server_needs_one(browser: Any, tmp_path: Path) -> None:
     from rundossier.server import create_app
     from tests.browser.conftest import _settings
