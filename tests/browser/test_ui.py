@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from rundossier.storage.db import RunQuery
 from tests.browser.conftest import SCREENSHOTS, Site
 from tests.seeding import history_run
 
@@ -376,6 +377,74 @@ def test_failure_groups_filter_trend_resolve_and_regression(site: Site, page: An
     page.set_viewport_size({"width": 390, "height": 844})
     expect(load.get_by_role("button", name="Resolve")).to_be_visible()
     page.screenshot(path=str(SCREENSHOTS / "failures_390.png"))
+
+
+def test_retention_rules_are_set_changed_deleted_and_a_sweep_runs_with_progress(site: Site, page: Any) -> None:
+    page.on("dialog", lambda dialog: dialog.accept())
+    nightly = len(site.store.list_runs(RunQuery(flow_id="nightly_etl"), limit=100).items)
+    assert nightly >= 3
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(f"{site.url}/#/retention")
+    form = page.get_by_role("form", name="Set a retention rule")
+    # set a flow's policy from its row
+    page.locator("table.retention-flows tr[data-flow=nightly_etl]").get_by_role("button", name="Set policy").click()
+    expect(form.get_by_label("Pattern")).to_have_value("nightly_etl")
+    form.get_by_label("Keep last runs").fill("2")
+    form.get_by_role("button", name="Save rule").click()
+    rule = page.locator("table.retention-rules tr[data-pattern=nightly_etl]")
+    expect(rule).to_contain_text("days inherited · last 2 runs")
+    expect(form.locator(".notice-info")).to_have_text("Rule nightly_etl saved.")
+    assert {r.flow_pattern: r.keep_last for r in site.store.list_policies()}["nightly_etl"] == 2
+    # change it
+    rule.get_by_role("button", name="Edit").click()
+    expect(form.get_by_label("Keep last runs")).to_have_value("2")
+    form.get_by_label("Keep last runs").fill("1")
+    form.get_by_role("button", name="Save rule").click()
+    expect(rule).to_contain_text("last 1 run")
+    # a bad value is refused with the API's message, nothing saved
+    form.get_by_label("Keep days").fill("99999999")
+    form.get_by_role("button", name="Save rule").click()
+    expect(form.locator(".notice-error")).to_contain_text("Could not save the rule: keep_days")
+    expect(rule).to_contain_text("last 1 run")
+    # preview, then run the sweep: one request per flow, the bar fills
+    status = page.get_by_test_id("sweep-status")
+    page.get_by_role("button", name="Preview (dry run)").click()
+    expect(status).to_contain_text("A sweep would leave")
+    expect(status).to_contain_text(f"{nightly - 1} runs")
+    assert len(site.store.list_runs(RunQuery(flow_id="nightly_etl"), limit=100).items) == nightly
+    page.get_by_role("button", name="Run sweep now").click()
+    expect(page.locator(".notice-info").first).to_contain_text("Swept")
+    expect(page.locator(".notice-info").first).to_contain_text(f"{nightly - 1} runs")
+    assert len(site.store.list_runs(RunQuery(flow_id="nightly_etl"), limit=100).items) == 1
+    page.screenshot(path=str(SCREENSHOTS / "retention_1280.png"), full_page=True)
+    # delete the rule: the flow falls back to the default
+    page.locator("table.retention-rules tr[data-pattern=nightly_etl]").get_by_role("button", name="Delete").click()
+    expect(page.locator("table.retention-rules tr[data-pattern=nightly_etl]")).to_have_count(0)
+    assert "nightly_etl" not in {r.flow_pattern for r in site.store.list_policies()}
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(SCREENSHOTS / "retention_390.png"), full_page=True)
+
+
+def test_retention_changes_carry_the_token(browser: Any, tmp_path: Path) -> None:
+    from rundossier.server import create_app
+    from tests.browser.conftest import _settings
+    from tests.liveserver import LiveServer
+
+    token = "browser-test-token-0123456789"
+    context = browser.new_context()
+    page = context.new_page()
+    settings = _settings(tmp_path)
+    app = create_app(settings, api_token=token)
+    with LiveServer(app) as server:
+        page.goto(f"{server.url}/#/retention")
+        page.get_by_label("Token").fill(token)
+        page.get_by_role("button", name="Continue").click()
+        form = page.get_by_role("form", name="Set a retention rule")
+        form.get_by_label("Pattern").fill("*")
+        form.get_by_label("Keep days").fill("14")
+        form.get_by_role("button", name="Save rule").click()
+        expect(page.locator("table.retention-rules tr[data-pattern='*']")).to_contain_text("14 days")
+    context.close()
 
 
 def test_token_prompt_when_the_server_needs_one(browser: Any, tmp_path: Path) -> None:
