@@ -217,18 +217,32 @@ def test_one_time_zone_rule_local_with_offset_or_utc(site: Site, page: Any) -> N
     expect(started).to_have_text(utc)
 
 
-def test_the_log_level_filter_hides_the_quieter_lines_of_the_page(site: Site, page: Any) -> None:
+def test_the_log_level_filter_pages_through_matching_lines_only(site: Site, page: Any) -> None:
     page.goto(f"{site.url}/#/run/{site.ids['big_log']}/step/render")
     rows = page.locator("table.log tbody tr.ln")
     expect(rows).to_have_count(500)
+    expect(page.get_by_test_id("log-page")).to_contain_text("Page 1 of 4")
     page.get_by_label("Level").select_option("warning")
-    expect(page.locator("table.log tbody tr.ln:visible")).to_have_count(5)  # checkpoints 1-5 (WARNING)
-    expect(page.locator(".level-note")).to_have_text("495 lines of this page hidden by the level filter")
-    page.get_by_role("button", name="Next ›").click()  # the filter holds on the next page
-    expect(page.get_by_test_id("log-page")).to_contain_text("Page 2 of 4")
-    expect(page.locator("table.log tbody tr.ln:visible")).to_have_count(5)
+    # the server filters: one page holds all 20 checkpoints (WARNING), the counts are of them
+    expect(rows).to_have_count(20)
+    expect(rows.first.locator(".ln-msg")).to_have_text("checkpoint 1: 100 rows rendered")
+    expect(rows.last.locator(".ln-msg")).to_have_text("checkpoint 20: 2000 rows rendered")
+    expect(page.get_by_test_id("log-page")).to_contain_text("Page 1 of 1 · lines 1–20 of 20")
+    expect(page.locator("[data-count=stderr]")).to_have_text("(20)")
+    expect(page.locator("[data-count=stdout]")).to_have_text("(0)")
+    expect(page.locator(".level-note")).to_have_text("Only warnings and errors: 20 lines")
+    # a search inside the filtered lines numbers its matches among them
+    page.locator("#log-q").fill("checkpoint 7:")
+    page.locator("#log-q").press("Enter")
+    expect(page.get_by_test_id("match-counter")).to_have_text("1 / 1")
+    expect(page.locator("tr.ln-current .ln-n")).to_have_text("7")
+    page.get_by_label("Level").select_option("error")
+    expect(page.locator("table.log tbody td.empty")).to_have_text("No lines in this stream.")
     page.get_by_label("Level").select_option("")
-    expect(page.locator("table.log tbody tr.ln:visible")).to_have_count(500)
+    page.locator("#log-q").fill("")
+    page.locator("#log-q").press("Enter")
+    expect(rows).to_have_count(500)
+    expect(page.get_by_test_id("log-page")).to_contain_text("Page 1 of 4")
     expect(page.locator(".level-note")).to_be_hidden()
 
 

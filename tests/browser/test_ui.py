@@ -6,13 +6,16 @@ from __future__ import annotations
 import re
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
+from rundossier.storage.db import RunQuery
 from tests.browser.conftest import SCREENSHOTS, Site
+from tests.seeding import history_run
 
 pytestmark = pytest.mark.browser
 
@@ -84,6 +87,32 @@ def test_search_orchestrator_and_custom_range(site: Site, page: Any) -> None:
     page.get_by_role("button", name="Apply").click()
     expect(page.locator("table.runs tbody tr[data-run-id]")).to_have_count(1)
     assert row_ids(page) == [site.ids["week_fail"]]
+
+
+def test_search_finds_runs_by_their_error_text_also_live(site: Site, page: Any) -> None:
+    reset = history_run(
+        site.store,
+        flow_id="customer_sync",
+        status="failed",
+        ago=timedelta(hours=1),
+        error=("ConnectionResetError", "[Errno 104] Connection reset by peer"),
+    )
+    open_runs(page, site)
+    rows = page.locator("table.runs tbody tr[data-run-id]")
+    for q, url, found in [
+        ("peer reset", r"q=peer(\+|%20)reset", reset),  # every word, anywhere in the message
+        ("TIMEOUTERROR", r"q=TIMEOUTERROR", site.ids["week_fail"]),  # the error type, in any case
+        ("reset by PEER", r"q=reset(\+|%20)by", reset),
+    ]:
+        page.get_by_label("Search").fill(q)
+        expect(page).to_have_url(re.compile(url))
+        expect(rows).to_have_count(1)
+        expect(rows.first).to_have_attribute("data-run-id", found)
+    # a run recorded now that matches joins the table live; one that does not stays out
+    history_run(site.store, flow_id="nightly_etl", status="failed", error=("OSError", "connection reset by peer"))
+    history_run(site.store, flow_id="nightly_etl", status="failed", error=("OSError", "disk full"))
+    expect(page.locator("table.runs tbody tr[data-run-id]")).to_have_count(2)
+    expect(page.locator("table.runs tbody tr[data-run-id]").first).to_contain_text("nightly_etl")
 
 
 def test_error_chip_popover_and_view_trace_download(site: Site, page: Any, tmp_path: Path) -> None:
@@ -306,6 +335,118 @@ def test_failures_and_retention_pages(site: Site, page: Any, section: str, path:
         expect(row).to_contain_text(flows["nightly_etl"]["reason"])
         expect(page.locator("section", has_text="A sweep now would remove")).to_be_visible()
         page.screenshot(path=str(SCREENSHOTS / "retention.png"), full_page=True)
+
+
+def test_failure_groups_filter_trend_resolve_and_regression(site: Site, page: Any) -> None:
+    from tests.seeding import failed_run
+
+    failed_run(site.rec)  # the seeded LoadError twice today: one group, count 2
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(f"{site.url}/#/failures")
+    rows = page.locator("table.failures tbody tr")
+    load = rows.filter(has_text="LoadError")
+    expect(load.locator("td.num")).to_have_text("2")
+    # the trend: a bar per day of the last 14, today's the tallest
+    expect(load.get_by_test_id("trend").locator("i")).to_have_count(14)
+    expect(load.get_by_test_id("trend")).to_have_attribute("aria-label", re.compile(r"^2 failures over 14 days"))
+    expect(load.get_by_test_id("group-state")).to_have_text("Open")
+    (group,) = site.api("/api/failures").json()["items"]
+    other = "timeout" if group["failure_class"] != "timeout" else "data"
+    # filters live in the address
+    page.get_by_label("Class").select_option(other)
+    expect(page).to_have_url(re.compile(f"#/failures\\?failure_class={other}$"))
+    expect(page.locator(".notice")).to_have_text("No failures match these filters.")
+    page.get_by_label("Class").select_option(group["failure_class"])
+    page.get_by_role("button", name="7d", exact=True).click()
+    expect(page).to_have_url(re.compile(f"failure_class={group['failure_class']}&range=7d$"))
+    expect(load.locator("td.num")).to_have_text("2")
+    page.get_by_role("button", name="Clear filters").click()
+    page.get_by_label("Flow").select_option("nightly_etl")
+    expect(page).to_have_url(re.compile(r"#/failures\?flow_id=nightly_etl$"))
+    expect(load).to_have_count(1)
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"#/failures$"))
+    # resolve; a new failure with the same fingerprint reopens it as a regression; reopen by hand
+    load.get_by_role("button", name="Resolve").click()
+    expect(load.get_by_test_id("group-state")).to_have_text("Resolved")
+    page.screenshot(path=str(SCREENSHOTS / "failures_1280.png"))
+    failed_run(site.rec)
+    page.reload()
+    expect(load.get_by_test_id("group-state")).to_have_text("Regression")
+    expect(load.locator("td.num")).to_have_text("3")
+    load.get_by_role("button", name="Reopen").click()
+    expect(load.get_by_test_id("group-state")).to_have_text("Open")
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(load.get_by_role("button", name="Resolve")).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / "failures_390.png"))
+
+
+def test_retention_rules_are_set_changed_deleted_and_a_sweep_runs_with_progress(site: Site, page: Any) -> None:
+    page.on("dialog", lambda dialog: dialog.accept())
+    nightly = len(site.store.list_runs(RunQuery(flow_id="nightly_etl"), limit=100).items)
+    assert nightly >= 3
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(f"{site.url}/#/retention")
+    form = page.get_by_role("form", name="Set a retention rule")
+    # set a flow's policy from its row
+    page.locator("table.retention-flows tr[data-flow=nightly_etl]").get_by_role("button", name="Set policy").click()
+    expect(form.get_by_label("Pattern")).to_have_value("nightly_etl")
+    form.get_by_label("Keep last runs").fill("2")
+    form.get_by_role("button", name="Save rule").click()
+    rule = page.locator("table.retention-rules tr[data-pattern=nightly_etl]")
+    expect(rule).to_contain_text("days inherited · last 2 runs")
+    expect(form.locator(".notice-info")).to_have_text("Rule nightly_etl saved.")
+    assert {r.flow_pattern: r.keep_last for r in site.store.list_policies()}["nightly_etl"] == 2
+    # change it
+    rule.get_by_role("button", name="Edit").click()
+    expect(form.get_by_label("Keep last runs")).to_have_value("2")
+    form.get_by_label("Keep last runs").fill("1")
+    form.get_by_role("button", name="Save rule").click()
+    expect(rule).to_contain_text("last 1 run")
+    # a bad value is refused with the API's message, nothing saved
+    form.get_by_label("Keep days").fill("99999999")
+    form.get_by_role("button", name="Save rule").click()
+    expect(form.locator(".notice-error")).to_contain_text("Could not save the rule: keep_days")
+    expect(rule).to_contain_text("last 1 run")
+    # preview, then run the sweep: one request per flow, the bar fills
+    status = page.get_by_test_id("sweep-status")
+    page.get_by_role("button", name="Preview (dry run)").click()
+    expect(status).to_contain_text("A sweep would leave")
+    expect(status).to_contain_text(f"{nightly - 1} runs")
+    assert len(site.store.list_runs(RunQuery(flow_id="nightly_etl"), limit=100).items) == nightly
+    page.get_by_role("button", name="Run sweep now").click()
+    expect(page.locator(".notice-info").first).to_contain_text("Swept")
+    expect(page.locator(".notice-info").first).to_contain_text(f"{nightly - 1} runs")
+    assert len(site.store.list_runs(RunQuery(flow_id="nightly_etl"), limit=100).items) == 1
+    page.screenshot(path=str(SCREENSHOTS / "retention_1280.png"), full_page=True)
+    # delete the rule: the flow falls back to the default
+    page.locator("table.retention-rules tr[data-pattern=nightly_etl]").get_by_role("button", name="Delete").click()
+    expect(page.locator("table.retention-rules tr[data-pattern=nightly_etl]")).to_have_count(0)
+    assert "nightly_etl" not in {r.flow_pattern for r in site.store.list_policies()}
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(SCREENSHOTS / "retention_390.png"), full_page=True)
+
+
+def test_retention_changes_carry_the_token(browser: Any, tmp_path: Path) -> None:
+    from rundossier.server import create_app
+    from tests.browser.conftest import _settings
+    from tests.liveserver import LiveServer
+
+    token = "browser-test-token-0123456789"
+    context = browser.new_context()
+    page = context.new_page()
+    settings = _settings(tmp_path)
+    app = create_app(settings, api_token=token)
+    with LiveServer(app) as server:
+        page.goto(f"{server.url}/#/retention")
+        page.get_by_label("Token").fill(token)
+        page.get_by_role("button", name="Continue").click()
+        form = page.get_by_role("form", name="Set a retention rule")
+        form.get_by_label("Pattern").fill("*")
+        form.get_by_label("Keep days").fill("14")
+        form.get_by_role("button", name="Save rule").click()
+        expect(page.locator("table.retention-rules tr[data-pattern='*']")).to_contain_text("14 days")
+    context.close()
 
 
 def test_token_prompt_when_the_server_needs_one(browser: Any, tmp_path: Path) -> None:

@@ -56,13 +56,24 @@ def _served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     store.close()
 
 
+TABLES = (
+    "rd_event",
+    "rd_step",
+    "rd_run",
+    "rd_retention_policy",
+    "rd_failure_group",
+    "rd_failure_day",
+    "rd_failure_resolution",
+)
+
+
 @pytest.fixture
 def api(_served: Api) -> Api:
     """The module's server with empty tables (blobs stay: every run has its own id)."""
     with _served.store._write.begin() as conn:
         if _served.store.dialect == "sqlite":
-            for table in ("rd_event", "rd_artifact", "rd_step", "rd_run", "rd_retention_policy"):
+            for table in TABLES:
                 conn.execute(text(f"DELETE FROM {table}"))
         else:
-            conn.execute(text("TRUNCATE rd_run, rd_step, rd_event, rd_artifact, rd_retention_policy"))
+            conn.execute(text(f"TRUNCATE {', '.join(TABLES)}"))
     return _served

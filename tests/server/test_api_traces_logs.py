@@ -106,6 +106,24 @@ def test_log_pages_streams_and_counts(api: Api) -> None:
     assert err["lines"][0]["level"] == "WARNING"
 
 
+def test_log_level_filters_on_the_server(api: Api) -> None:
+    run_id = log_run(api.rec, 2000)
+    base = f"/api/runs/{run_id}/steps/render/logs"
+    warn = api.client.get(base, params={"level": "warning", "page_size": 8}).json()
+    assert warn["level"] == "warning" and warn["total"] == 20 and warn["pages"] == 3
+    assert warn["counts"] == {"stdout": 0, "stderr": 20}
+    assert [line["n"] for line in warn["lines"]] == list(range(1, 9))
+    assert warn["lines"][0]["message"] == "checkpoint 1: 100 rows rendered"
+    found = api.client.get(base, params={"level": "warning", "q": "checkpoint 2"}).json()
+    assert found["matches"] == [2, 20]  # numbered among the warnings
+    info = api.client.get(base, params={"level": "info"}).json()
+    assert info["total"] == 2000  # prints to stdout count as info
+    assert api.client.get(base, params={"level": "error"}).json()["total"] == 0
+    assert api.client.get(base).json()["level"] is None
+    r = api.client.get(base, params={"level": "loud"})
+    assert r.status_code == 422 and "level" in r.json()["error"]["message"]
+
+
 def test_log_search_reports_every_match(api: Api) -> None:
     run_id = log_run(api.rec, 2000)
     body = api.client.get(f"/api/runs/{run_id}/steps/render/logs", params={"q": "CHECKPOINT 1", "page": 1}).json()

@@ -141,3 +141,90 @@ def test_groups_only_show_readable_flows(rec: Recorder) -> None:
     assert client.get("/api/failures", params={"flow_id": "finance"}).json()["items"] == []
     d = client.get(f"/api/runs/{sales}").json()["dossier"]
     assert d["group"]["flows"] == ["sales"] and d["group"]["count"] == 1
+
+
+def test_a_group_shows_its_trend_over_the_window(rec: Recorder, client: TestClient) -> None:
+    for hours in (0, 48, 72, 73):
+        _fail_once(rec, "sales", T0 + timedelta(hours=hours))
+    body = client.get("/api/failures", params={"since": "2026-05-01T00:00:00Z", "until": "2026-05-05T12:00:00Z"}).json()
+    assert body["trend_from"] == "2026-05-01" and body["trend_days"] == 5
+    (g,) = body["items"]
+    assert g["trend"] == [1, 0, 1, 2, 0] and g["count"] == 4 and sum(g["trend"]) == g["count"]
+    # until counts through the UTC day that holds it
+    (g,) = client.get("/api/failures", params={"until": "2026-05-03T01:00:00Z"}).json()["items"]
+    assert g["count"] == 2
+    # no window: the last 14 days (nothing failed lately)
+    body = client.get("/api/failures").json()
+    assert body["trend_days"] == 14 and body["items"][0]["trend"] == [0] * 14
+
+
+def test_the_class_filter_keeps_groups_of_that_class(rec: Recorder, client: TestClient) -> None:
+    _fail_once(rec, "sales", T0)
+    run = rec.start_run("sales", "bad-data", started_at=T0)
+    step = rec.start_step(run, "parse", started_at=T0)
+    try:
+        raise ValueError("could not parse row 7")
+    except ValueError as exc:
+        step.finish("failed", exc, finished_at=T0 + timedelta(seconds=1))
+    rec.finish_run(run, "failed", finished_at=T0 + timedelta(seconds=2))
+    classes = {g["failure_class"] for g in client.get("/api/failures").json()["items"]}
+    assert "unavailable" in classes and len(classes) == 2
+    (g,) = client.get("/api/failures", params={"failure_class": "unavailable"}).json()["items"]
+    assert g["latest"]["error"]["message"] == "warehouse down"
+    assert client.get("/api/failures", params={"failure_class": "no_such_class"}).json()["items"] == []
+
+
+def test_resolve_then_a_new_failure_is_a_regression_and_reopen_clears_it(rec: Recorder, client: TestClient) -> None:
+    _fail_once(rec, "sales", T0)
+    (g,) = client.get("/api/failures").json()["items"]
+    assert g["state"] == "open" and g["resolved_at"] is None
+    fp = g["fingerprint"]
+    r = client.post(f"/api/failures/{fp}/resolve")
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "resolved" and r.json()["fingerprint"] == fp
+    (g,) = client.get("/api/failures").json()["items"]
+    assert g["state"] == "resolved" and g["resolved_at"] == r.json()["resolved_at"]
+    # the same failure after the resolve time: reopened as a regression
+    _fail_once(rec, "finance", datetime.now(UTC) - timedelta(seconds=9))  # its step fails now
+    (g,) = client.get("/api/failures").json()["items"]
+    assert g["state"] == "regression" and g["count"] == 2
+    r = client.post(f"/api/failures/{fp}/reopen")
+    assert r.status_code == 200 and r.json() == {"fingerprint": fp, "state": "open", "resolved_at": None}
+    assert client.get("/api/failures").json()["items"][0]["state"] == "open"
+    # resolving again after the regression: resolved until it fails again
+    client.post(f"/api/failures/{fp}/resolve")
+    assert client.get("/api/failures").json()["items"][0]["state"] == "resolved"
+
+
+@pytest.mark.parametrize("action", ["resolve", "reopen"])
+def test_an_unknown_fingerprint_is_404(client: TestClient, action: str) -> None:
+    r = client.post(f"/api/failures/0123456789abcdef/{action}")
+    assert r.status_code == 404 and r.json()["error"]["type"] == "not_found"
+    assert "0123456789abcdef" in r.json()["error"]["message"]
+    assert client.post(f"/api/failures/bad%20print/{action}").status_code == 422
+
+
+class NoManage(Access):
+    def check_manage(self, request: Request) -> None:
+        from fastapi import HTTPException
+
+        raise HTTPException(403, "only admins may change failure groups")
+
+
+def test_resolving_needs_the_token_and_the_manage_right(rec: Recorder) -> None:
+    fp = rec.store.get_run(_fail_once(rec, "sales", T0)).fingerprint
+    token = "t" * 24
+    guarded = TestClient(create_app(rec.settings, store=rec.store, blobs=rec.blobs, ui=False, api_token=token))
+    assert guarded.post(f"/api/failures/{fp}/resolve").status_code == 401
+    ok = guarded.post(f"/api/failures/{fp}/resolve", headers={"Authorization": f"Bearer {token}"})
+    assert ok.status_code == 200 and ok.json()["state"] == "resolved"
+    denied = TestClient(create_app(rec.settings, store=rec.store, blobs=rec.blobs, ui=False, access=NoManage()))
+    r = denied.post(f"/api/failures/{fp}/reopen")
+    assert r.status_code == 403 and "admins" in r.json()["error"]["message"]
+    assert denied.get("/api/failures").json()["items"][0]["state"] == "resolved"
+
+
+def test_a_group_of_a_flow_one_cannot_read_cannot_be_resolved(rec: Recorder) -> None:
+    fp = rec.store.get_run(_fail_once(rec, "finance", T0)).fingerprint
+    client = TestClient(create_app(rec.settings, store=rec.store, blobs=rec.blobs, ui=False, access=OnlySales()))
+    assert client.post(f"/api/failures/{fp}/resolve").status_code == 404

@@ -316,7 +316,7 @@ def test_every_route_and_the_stream_answer_401_without_the_token(tmp_path: Path)
         spec = httpx.get(server.url + "/openapi.json", headers=good).json()
         operations = [(m.upper(), p) for p, item in spec["paths"].items() for m in item]
         assert ("GET", "/api/stream") in operations and len(operations) >= 15
-        values = {"run_id": run_id, "step_id": "load", "pattern": "f"}
+        values = {"run_id": run_id, "step_id": "load", "pattern": "f", "fingerprint": "0123abcd"}
         assert httpx.get(server.url + "/healthz").status_code == 200  # open on purpose: liveness probes
         for method, path in operations:
             if path == "/healthz":

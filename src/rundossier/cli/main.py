@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--flow", help="only this flow / DAG id")
     runs.add_argument("--status", action="append", type=status_name, help="only this status (repeatable)")
     runs.add_argument("--orchestrator", choices=["airflow", "prefect", "python"])
-    runs.add_argument("-q", "--search", help="text in flow id or run key")
+    runs.add_argument("-q", "--search", help="text in flow id, run key or error (any case)")
     runs.add_argument("--since", help="ISO time or a span such as 6h, 3d")
     runs.add_argument("--fingerprint", help="only runs of this failure group (see `rundossier failures`)")
     runs.add_argument("--limit", type=positive_limit, default=20, help="at most this many runs (1 to 500)")

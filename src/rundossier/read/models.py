@@ -13,7 +13,8 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from rundossier.core.dossier import Dossier
-from rundossier.core.dossier.groups import FailureGroup
+from rundossier.core.dossier.groups import FailureGroup, GroupState, group_state
+from rundossier.core.logs import MinLevel
 from rundossier.storage.db import Event, Run, Step
 from rundossier.storage.db.models import Artifact
 
@@ -277,10 +278,29 @@ class FailureGroupOut(BaseModel):
     orchestrators: list[str]
     failure_class: str | None
     latest: LatestFailure
+    state: GroupState = Field(
+        default="open",
+        description="open; resolved (marked so, no failure since); regression (failed again after it was resolved)",
+    )
+    resolved_at: datetime | None = Field(default=None, description="when it was last marked resolved")
+    trend: list[int] = Field(
+        default_factory=list,
+        description="failures per UTC day from the list's `trend_from` day (`trend_days` numbers)",
+    )
 
     @classmethod
-    def of(cls, g: FailureGroup) -> FailureGroupOut:
+    def of(
+        cls,
+        g: FailureGroup,
+        *,
+        trend: list[int] | None = None,
+        resolution: tuple[datetime, datetime | None] | None = None,
+    ) -> FailureGroupOut:
+        resolved_at = resolution[0] if resolution else None
         return cls.model_construct(
+            state=group_state(resolved_at, resolution[1] if resolution else None),
+            resolved_at=resolved_at,
+            trend=trend or [],
             fingerprint=g.fingerprint,
             count=g.count,
             first_seen=g.first_seen,
@@ -297,6 +317,16 @@ class FailureGroupOut(BaseModel):
 class FailureGroups(BaseModel):
     items: list[FailureGroupOut]
     counted_since: str | None = Field(description="ISO-8601: the UTC day counts start from, when `since` was given")
+    trend_from: str | None = Field(default=None, description="ISO-8601 day of each group's first `trend` number")
+    trend_days: int = Field(default=0, description="how many days each group's `trend` covers")
+
+
+class FailureState(BaseModel):
+    """A failure group's resolution after `resolve` or `reopen`."""
+
+    fingerprint: str
+    state: GroupState
+    resolved_at: datetime | None
 
 
 class RunDossier(BaseModel):
@@ -352,8 +382,8 @@ class LogLineOut(BaseModel):
 
 
 class LogPageOut(BaseModel):
-    """A page of a step's log (lines numbered from 1 after the stream filter; `matches` are the
-    numbers of every line containing `q`). While the step runs, `live` is true."""
+    """A page of a step's log (lines numbered from 1 after the stream and level filters; `matches`
+    are the numbers of every line containing `q`). While the step runs, `live` is true."""
 
     run_id: str
     step_id: str
@@ -373,6 +403,11 @@ class LogPageOut(BaseModel):
     q: str | None
     matches: list[int]
     matches_truncated: bool
+    level: MinLevel | None = Field(
+        default=None,
+        description="the level filter: only lines of this level or worse (a line without a level counts as "
+        "a warning on stderr, info on stdout); `counts` and `total` are of those lines",
+    )
 
 
 class TraceFrame(BaseModel):
@@ -598,6 +633,7 @@ __all__ = [
     "EventOut",
     "FailureGroupOut",
     "FailureGroups",
+    "FailureState",
     "Flows",
     "Health",
     "LatestFailure",

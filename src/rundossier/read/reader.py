@@ -24,7 +24,7 @@ from sqlalchemy import select
 from rundossier.core.dossier import Baseline, Dossier, build_dossier, merge_groups
 from rundossier.core.dossier.events import KINDS
 from rundossier.core.ids import run_id_floor
-from rundossier.core.logs import LiveSnapshot, LogLine, decode_live, gunzip_stream
+from rundossier.core.logs import LiveSnapshot, LogLine, MinLevel, at_least, decode_live, gunzip_stream
 from rundossier.core.masking import Masker
 from rundossier.core.status import FAILURES, Status
 from rundossier.errors import BlobCorrupt, BlobNotFound, StorageError, StoreError, TraceExpired, TraceNotFound
@@ -34,6 +34,7 @@ from rundossier.read.models import (
     EventOut,
     FailureGroupOut,
     FailureGroups,
+    FailureState,
     LogLineOut,
     LogPageOut,
     RunDetail,
@@ -268,7 +269,7 @@ def _live_lines(blobs: BlobStore, parts: list[str], snapshot: LiveSnapshot | Non
 
 @dataclass
 class LogPage:
-    """One page of a step's log, after the stream filter; `matches` are line numbers of `q`."""
+    """One page of a step's log, after the stream and level filters; `matches` are line numbers of `q`."""
 
     lines: list[LogLineOut]
     page: int
@@ -283,12 +284,20 @@ MAX_MATCHES = 10_000
 
 
 def log_page(
-    lines: Iterable[LogLine], *, stream: str = "all", page: int = 1, page_size: int = 500, q: str | None = None
+    lines: Iterable[LogLine],
+    *,
+    stream: str = "all",
+    page: int = 1,
+    page_size: int = 500,
+    q: str | None = None,
+    level: MinLevel | None = None,
 ) -> LogPage:
-    """Filter by stream, cut one page, and find every line containing `q` (case-insensitive).
+    """Filter by level (that level or worse) and stream, cut one page, and find every line
+    containing `q` (case-insensitive).
 
     Streams once through the log: memory holds one page and the match positions, whatever the
-    log's size. Line numbers start at 1 and count lines after the stream filter.
+    log's size. Line numbers start at 1 and count lines after the filters; `counts` are the
+    lines of each stream that pass the level filter.
     """
     start = (page - 1) * page_size
     out: list[LogLineOut] = []
@@ -297,6 +306,8 @@ def log_page(
     needle = q.lower() if q else None
     n = 0
     for line in lines:
+        if level is not None and not at_least(line, level):
+            continue
         counts[line.stream] = counts.get(line.stream, 0) + 1
         if stream != "all" and line.stream != stream:
             continue
@@ -502,9 +513,27 @@ class Reader:
         page = self.store.failure_groups(query)
         groups = merge_groups(page.order, page.counts, page.rows)
         return FailureGroups.model_construct(
-            items=[FailureGroupOut.of(g) for g in groups],
+            items=[
+                FailureGroupOut.of(
+                    g, trend=page.trends.get(g.fingerprint), resolution=page.resolutions.get(g.fingerprint)
+                )
+                for g in groups
+            ],
             counted_since=f"{page.counted_since}T00:00:00Z" if page.counted_since else None,
+            trend_from=page.trend_from or None,
+            trend_days=page.trend_days,
         )
+
+    def failure_state(self, fingerprint: str, *, resolve: bool) -> FailureState | None:
+        """Mark the group resolved (`resolve`) or reopen it; None when no failure has that fingerprint."""
+        if resolve:
+            at = self.store.resolve_failure(fingerprint)
+            if at is None:
+                return None
+            return FailureState(fingerprint=fingerprint, state="resolved", resolved_at=at)
+        if self.store.reopen_failure(fingerprint) is None:
+            return None
+        return FailureState(fingerprint=fingerprint, state="open", resolved_at=None)
 
     # -- traces and logs ---------------------------------------------------------------------------
 
@@ -539,9 +568,10 @@ class Reader:
         page: int = 1,
         page_size: int = 500,
         q: str | None = None,
+        level: MinLevel | None = None,
     ) -> LogPageOut:
         source = self.log_source(run, step)
-        result = log_page(source.lines(), stream=stream, page=page, page_size=page_size, q=q or None)
+        result = log_page(source.lines(), stream=stream, page=page, page_size=page_size, q=q or None, level=level)
         snapshot_at = None
         if source.snapshot_ts is not None:
             snapshot_at = datetime.fromtimestamp(source.snapshot_ts, UTC).isoformat().replace("+00:00", "Z")
@@ -559,7 +589,10 @@ class Reader:
             page_size=result.page_size,
             total=result.total,
             pages=max(1, -(-result.total // result.page_size)),
-            counts={"stdout": step.log_lines_stdout, "stderr": step.log_lines_stderr, **result.counts},
+            counts=result.counts
+            if level is not None
+            else {"stdout": step.log_lines_stdout, "stderr": step.log_lines_stderr, **result.counts},
+            level=level,
             lines=result.lines,
             q=q,
             matches=result.matches,

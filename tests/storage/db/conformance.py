@@ -212,6 +212,45 @@ class StoreConformance:
         assert [r.run_key for r in store.list_runs(RunQuery(q="0%_"), limit=10).items] == ["100%_done"]
         assert len(store.list_runs(RunQuery(q="100"), limit=10).items) == 2
 
+    @pytest.mark.parametrize(
+        ("q", "found"),
+        [
+            ("peer reset", ["reset"]),
+            ("PEER RESET", ["reset"]),
+            ("reset by peer", ["reset"]),
+            ("nightly  104", ["reset"]),  # every word, each in any column
+            ("nightly peer timeout", []),
+            ("connectionreset", ["reset"]),
+            ("TimeoutError", ["timeout"]),
+            ("Nightly", ["reset", "timeout", "ok"]),
+            ("KEY-OK", ["ok"]),
+            ("warehouse", []),
+        ],
+    )
+    def test_search_covers_flow_key_and_error_in_any_case(self, store: RunStore, q: str, found: list[str]) -> None:
+        _run(store, "key-ok", flow="Nightly_load", status="success")
+        _run(
+            store,
+            "key-reset",
+            flow="nightly_load",
+            status="failed",
+            error_type="ConnectionResetError",
+            error_message="[Errno 104] Connection reset by peer",
+        )
+        _run(store, "key-timeout", flow="nightly_export", status="crashed", error_type="TimeoutError")
+        page = store.list_runs(RunQuery(q=q), limit=10).items
+        assert sorted(r.run_key.removeprefix("key-") for r in page) == sorted(found)
+
+    def test_search_pages_through_matches_only(self, store: RunStore) -> None:
+        ids = [
+            _run(store, f"k{i}", status="failed" if i % 2 else "success", error_message="disk full" if i % 2 else None)
+            for i in range(9)
+        ]
+        first = store.list_runs(RunQuery(q="DISK"), limit=2)
+        second = store.list_runs(RunQuery(q="DISK"), limit=10, cursor=first.next_cursor)
+        assert [r.run_id for r in first.items + second.items] == [ids[i] for i in (7, 5, 3, 1)]
+        assert second.next_cursor is None
+
     def test_time_range_uses_when_the_run_was_recorded(self, store: RunStore) -> None:
         before = datetime.now(UTC) - timedelta(seconds=1)
         rid = _run(store, "k")

@@ -102,6 +102,37 @@ class GroupConformance:
         assert store.failure_groups(GroupQuery()).order == ["rare", "common"]
         assert store.failure_groups(GroupQuery(limit=1)).order == ["rare"]
 
+    def test_trend_counts_each_utc_day_of_the_window(self, store: RunStore) -> None:
+        for i, hours in enumerate((0, 30, 31, 75)):
+            _fail(store, _run(store, f"k{i}"), "fp", T0 + timedelta(hours=hours))
+        _fail(store, _run(store, "o", flow="x"), "other", T0 + timedelta(days=1))
+        page = store.failure_groups(GroupQuery(since=T0, until=T0 + timedelta(days=4)))
+        assert (page.trend_from, page.trend_days) == ("2026-03-01", 5)
+        assert page.trends["fp"] == [1, 2, 0, 1, 0] and page.counts["fp"] == 4
+        assert page.trends["other"] == [0, 1, 0, 0, 0]
+        # until: through its UTC day
+        assert store.failure_groups(GroupQuery(until=T0 + timedelta(days=1))).counts == {"fp": 3, "other": 1}
+        assert store.failure_groups(GroupQuery(since=T0 + timedelta(days=2), until=T0 + timedelta(days=2))).order == []
+
+    def test_class_filter_uses_the_groups_class(self, store: RunStore) -> None:
+        _fail(store, _run(store, "a"), "fp_data", T0, failure_class="data")
+        _fail(store, _run(store, "b"), "fp_net", T0, failure_class="unavailable")
+        assert store.failure_groups(GroupQuery(failure_class="data")).order == ["fp_data"]
+        assert store.failure_groups(GroupQuery(failure_class="data", since=T0)).counts == {"fp_data": 1}
+        assert store.failure_groups(GroupQuery(failure_class="data", until=T0)).counts == {"fp_data": 1}
+
+    def test_resolve_regression_and_reopen(self, store: RunStore) -> None:
+        _fail(store, _run(store, "a"), "fp", T0)
+        assert store.resolve_failure("nope") is None and store.reopen_failure("nope") is None
+        at = store.resolve_failure("fp", at=T0 + timedelta(hours=1))
+        assert store.failure_groups(GroupQuery()).resolutions == {"fp": (at, T0)}
+        _fail(store, _run(store, "b", flow="other"), "fp", T0 + timedelta(hours=2))
+        assert store.failure_groups(GroupQuery()).resolutions == {"fp": (at, T0 + timedelta(hours=2))}
+        # an access filter sees the last failure of its flows only
+        assert store.failure_groups(GroupQuery(flows=("etl",))).resolutions == {"fp": (at, T0)}
+        assert store.reopen_failure("fp") is True and store.reopen_failure("fp") is False
+        assert store.failure_groups(GroupQuery()).resolutions == {}
+
     @pytest.mark.parametrize("bad", [GroupQuery(limit=0), GroupQuery(limit=501), GroupQuery(sort="name")])
     def test_bad_queries_are_refused(self, store: RunStore, bad: GroupQuery) -> None:
         with pytest.raises(ValueError):

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +61,33 @@ def merge_groups(order: Sequence[str], counts: Mapping[str, int], rows: Iterable
     return out
 
 
+#: a group nobody marked resolved; one marked resolved with no failure since; one that failed again after
+GroupState = Literal["open", "resolved", "regression"]
+
+
+def group_state(resolved_at: datetime | None, last_failure: datetime | None) -> GroupState:
+    """Open, resolved, or a regression: a failure after the time it was marked resolved."""
+    if resolved_at is None:
+        return "open"
+    if last_failure is not None and last_failure > resolved_at:
+        return "regression"
+    return "resolved"
+
+
+#: the trend covers the window's days, at most this many (the last ones); without `since`, the last TREND_DAYS
+MAX_TREND_DAYS = 92
+TREND_DAYS = 14
+
+
+def trend_window(first: str | None, last: str | None, today: date) -> tuple[date, int]:
+    """The trend's first day and number of days: the window's days (`first`, `last`: ISO days or
+    None), the last MAX_TREND_DAYS of them at most; without `first`, the last TREND_DAYS days."""
+    end = date.fromisoformat(last) if last is not None else today
+    start = date.fromisoformat(first) if first is not None else end - timedelta(days=TREND_DAYS - 1)
+    start = max(start, end - timedelta(days=MAX_TREND_DAYS - 1))
+    return start, max(0, (end - start).days + 1)
+
+
 def group_json(g: FailureGroup) -> dict[str, Any]:
     """The API shape of a group (the error in the one error shape)."""
     from rundossier.core.failure import error_json
@@ -82,4 +109,13 @@ def group_json(g: FailureGroup) -> dict[str, Any]:
     }
 
 
-__all__ = ["FailureGroup", "merge_groups", "group_json"]
+__all__ = [
+    "FailureGroup",
+    "GroupState",
+    "group_state",
+    "trend_window",
+    "MAX_TREND_DAYS",
+    "TREND_DAYS",
+    "merge_groups",
+    "group_json",
+]

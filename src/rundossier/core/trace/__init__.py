@@ -9,7 +9,7 @@ from __future__ import annotations
 from rundossier.core.trace.bound import MIN_MAX_BYTES, bound
 from rundossier.core.trace.build import REASON_MESSAGE_ONLY, REASON_NO_ERROR, build_trace, default_in_app, mask_doc
 from rundossier.core.trace.chain import exceptions_in, group_members, printed_chain
-from rundossier.core.trace.fingerprint import fingerprint, normalize_message
+from rundossier.core.trace.fingerprint import fingerprint, message_fingerprint, normalize_message
 from rundossier.core.trace.model import (
     MARKER_BYTES,
     MARKER_EXCEPTIONS,
@@ -46,5 +46,6 @@ __all__ = [
     "MARKER_BYTES",
     "MARKER_EXCEPTIONS",
     "fingerprint",
+    "message_fingerprint",
     "normalize_message",
 ]

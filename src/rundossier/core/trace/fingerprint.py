@@ -90,7 +90,14 @@ def fingerprint(doc: TraceDoc) -> str | None:
     elif doc.error_type is None and doc.error_message is None:
         return None
     else:
-        payload = [VERSION, doc.error_type or "", normalize_message(doc.error_message or "")]
+        return message_fingerprint(doc.error_type, doc.error_message)
+    return hashlib.sha256(canonical_json(payload)).hexdigest()[:16]
+
+
+def message_fingerprint(error_type: str | None, message: str | None) -> str:
+    """The group key of a failure known by its type and message only (no exception chain): a
+    failure reported as a message, or a process that crashed without reporting one."""
+    payload = [VERSION, error_type or "", normalize_message(message or "")]
     return hashlib.sha256(canonical_json(payload)).hexdigest()[:16]
 
 
@@ -146,4 +153,4 @@ def _basename(filename: str) -> str:
     return base
 
 
-__all__ = ["fingerprint", "canonical_json", "normalize_message", "MAX_MESSAGE_CHARS", "VERSION"]
+__all__ = ["message_fingerprint", "fingerprint", "canonical_json", "normalize_message", "MAX_MESSAGE_CHARS", "VERSION"]

@@ -29,7 +29,10 @@ def list_runs(
     acc: AccessDep,
     flow_id: Annotated[str | None, Query(max_length=250)] = None,
     status: Annotated[list[str] | None, Query(description="one or more statuses, comma-separated or repeated")] = None,
-    q: Annotated[str | None, Query(max_length=200, description="text in the flow id or run key")] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, description="text in the flow id, run key, error type or error message (any case)"),
+    ] = None,
     since: Annotated[
         str | None, Query(max_length=TIME_MAX, description=f"runs recorded at or after: {TIME_FORMS}")
     ] = None,

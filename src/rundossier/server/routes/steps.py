@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
-from rundossier.core.logs import format_line
+from rundossier.core.logs import MinLevel, format_line
 from rundossier.errors import TraceExpired, TraceNotFound
 from rundossier.read.models import LogPageOut, StreamName, TraceDocument
 from rundossier.read.reader import TraceText
@@ -107,14 +107,18 @@ def get_step_logs(
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=5000)] = 500,
     q: Annotated[str | None, Query(max_length=200)] = None,
+    level: Annotated[
+        MinLevel | None,
+        Query(description="only lines of this level or worse (no level: stderr counts as warning, stdout as info)"),
+    ] = None,
     try_number: TryNumber = None,
 ) -> LogPageOut:
-    """A page of the log (lines numbered from 1 after the stream filter; `matches` are the numbers
-    of every line containing `q`). While the step runs, `live` is true and the lines are those its
-    worker last published (every few seconds): ask again for more."""
+    """A page of the log (lines numbered from 1 after the stream and level filters; `matches` are
+    the numbers of every line containing `q`). While the step runs, `live` is true and the lines
+    are those its worker last published (every few seconds): ask again for more."""
     run = readable_run(request, reader, acc, run_id)
     step = reader.step(run_id, step_id, try_number)
-    return reader.log_page(run, step, stream=stream, page=page, page_size=page_size, q=q)
+    return reader.log_page(run, step, stream=stream, page=page, page_size=page_size, q=q, level=level)
 
 
 @router.get(

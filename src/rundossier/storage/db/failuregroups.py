@@ -6,14 +6,18 @@ run and its error) and in `rd_failure_day` (per UTC day, for `since`). Listing g
 aggregates a few thousand summary rows, whatever the number of runs. `since` is applied per UTC
 day: the count includes the whole day that contains `since` (`counted_since` says which day);
 it sums the days in the window, or subtracts the days before it from the all-time counts when
-that reads fewer rows.
+that reads fewer rows. `until` is applied per UTC day too (the day that contains it is counted).
+
+Each group also gets its trend (failures per UTC day over the window, from `rd_failure_day`) and
+its resolution (`rd_failure_resolution`: marked resolved at a time; a failure after it makes the
+group a regression).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -24,6 +28,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    delete,
     func,
     literal_column,
     null,
@@ -33,7 +38,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
-from rundossier.storage.db.models import DAY_TABLE, GROUP_TABLE, RUN_TABLE
+from rundossier.core.dossier.groups import trend_window
+from rundossier.storage.db.models import DAY_TABLE, GROUP_TABLE, RESOLUTION_TABLE, RUN_TABLE
 
 #: characters of the latest error message kept on a group row
 GROUP_MESSAGE_MAX = 1000
@@ -145,6 +151,10 @@ class GroupQuery:
     fingerprint: str | None = None
     sort: str = "last_seen"
     limit: int = 50
+    #: only groups whose latest failure has this class
+    failure_class: str | None = None
+    #: counts up to the UTC day that contains it
+    until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -165,12 +175,18 @@ class GroupRow:
 
 @dataclass(frozen=True)
 class GroupCounts:
-    """The page of fingerprints a query selects, with their counts in the window."""
+    """The page of fingerprints a query selects, with their counts in the window, their trends
+    (failures per UTC day from `trend_from`, `trend_days` days) and resolutions."""
 
     counts: dict[str, int]
     order: list[str]
     counted_since: str | None
     rows: list[GroupRow]
+    trend_from: str = ""
+    trend_days: int = 0
+    trends: dict[str, list[int]] = field(default_factory=dict)
+    #: fingerprint: (resolved at, the last failure anywhere) for the groups marked resolved
+    resolutions: dict[str, tuple[datetime, datetime | None]] = field(default_factory=dict)
 
 
 def since_day(since: datetime) -> str:
@@ -188,7 +204,11 @@ def query_groups(conn: Connection, q: GroupQuery) -> GroupCounts:
     if q.flows is not None and not q.flows:
         return GroupCounts({}, [], since_day(q.since) if q.since else None, [])
     day = since_day(q.since) if q.since is not None else None
-    stmt = _window_counts(conn, q, day) if day is not None else _all_time_counts(q)
+    last_day = since_day(q.until) if q.until is not None else None
+    if last_day is not None:
+        stmt = _day_counts(q, day, last_day)
+    else:
+        stmt = _window_counts(conn, q, day) if day is not None else _all_time_counts(q)
     total, last = stmt.selected_columns.n, stmt.selected_columns.last
     if q.sort == "count":
         stmt = stmt.order_by(total.desc(), last.desc(), stmt.selected_columns.fingerprint)
@@ -197,8 +217,72 @@ def query_groups(conn: Connection, q: GroupQuery) -> GroupCounts:
     page = conn.execute(stmt.limit(q.limit)).all()
     counts = {r.fingerprint: int(r.n) for r in page}
     order = [r.fingerprint for r in page]
-    rows = _rows(conn, order, q, day) if order else []
-    return GroupCounts(counts, order, day, rows)
+    rows = _rows(conn, order, q, day, last_day) if order else []
+    start, days = trend_window(day, last_day, datetime.now(UTC).date())
+    trends = _trends(conn, order, q, start, days) if order else {}
+    return GroupCounts(counts, order, day, rows, start.isoformat(), days, trends, _resolutions(conn, order, q))
+
+
+def _trends(conn: Connection, order: Sequence[str], q: GroupQuery, start: date, days: int) -> dict[str, list[int]]:
+    d = DAY_TABLE
+    out = {fp: [0] * days for fp in order}
+    if days == 0:
+        return out
+    end = start + timedelta(days=days - 1)
+    stmt = (
+        select(d.c.fingerprint, d.c.day, func.sum(d.c.count))
+        .where(
+            and_(
+                d.c.fingerprint.in_(list(order)),
+                d.c.day >= start.isoformat(),
+                d.c.day <= end.isoformat(),
+                *_filters(d, q),
+            )
+        )
+        .group_by(d.c.fingerprint, d.c.day)
+    )
+    for fp, day, n in conn.execute(stmt):
+        out[fp][(date.fromisoformat(day) - start).days] = int(n)
+    return out
+
+
+def _resolutions(conn: Connection, order: Sequence[str], q: GroupQuery) -> dict[str, tuple[datetime, datetime | None]]:
+    if not order:
+        return {}
+    r, g = RESOLUTION_TABLE, GROUP_TABLE
+    last = select(func.max(g.c.last_seen)).where(g.c.fingerprint == r.c.fingerprint)
+    if q.flows is not None:
+        last = last.where(g.c.flow_id.in_(q.flows))
+    stmt = select(r.c.fingerprint, r.c.resolved_at, last.scalar_subquery()).where(r.c.fingerprint.in_(list(order)))
+    return {fp: (at, seen) for fp, at, seen in conn.execute(stmt)}
+
+
+def known_fingerprint(conn: Connection, fingerprint: str) -> bool:
+    g = GROUP_TABLE
+    return conn.execute(select(g.c.fingerprint).where(g.c.fingerprint == fingerprint).limit(1)).first() is not None
+
+
+def resolve(conn: Connection, fingerprint: str, at: datetime) -> None:
+    """Mark the group resolved at `at` (again: the new time replaces the old)."""
+    r = RESOLUTION_TABLE
+    conn.execute(delete(r).where(r.c.fingerprint == fingerprint))
+    conn.execute(r.insert().values(fingerprint=fingerprint, resolved_at=at))
+
+
+def reopen(conn: Connection, fingerprint: str) -> bool:
+    """Forget the group's resolution; False when it had none."""
+    r = RESOLUTION_TABLE
+    return conn.execute(delete(r).where(r.c.fingerprint == fingerprint)).rowcount > 0
+
+
+def _day_counts(q: GroupQuery, first: str | None, last: str) -> Select[Any]:
+    """Counts summed over the days from `first` (or the first) to `last`, both included."""
+    d = DAY_TABLE
+    conds = [d.c.day <= last, *_filters(d, q)]
+    if first is not None:
+        conds.append(d.c.day >= first)
+    stmt = select(d.c.fingerprint, func.sum(d.c.count).label("n"), func.max(d.c.last_seen).label("last"))
+    return stmt.where(and_(*conds)).group_by(d.c.fingerprint)
 
 
 def _all_time_counts(q: GroupQuery) -> Select[Any]:
@@ -248,16 +332,27 @@ def _filters(t: Table, q: GroupQuery) -> list[Any]:
         conds.append(t.c.orchestrator == q.orchestrator)
     if q.fingerprint is not None:
         conds.append(t.c.fingerprint == q.fingerprint)
+    if q.failure_class is not None:
+        g = GROUP_TABLE
+        if t is g:
+            conds.append(g.c.failure_class == q.failure_class)
+        else:  # a fingerprint's class is its group rows' (the latest failure's)
+            conds.append(t.c.fingerprint.in_(select(g.c.fingerprint).where(g.c.failure_class == q.failure_class)))
     return conds
 
 
-def _rows(conn: Connection, fingerprints: Sequence[str], q: GroupQuery, day: str | None) -> list[GroupRow]:
+def _rows(
+    conn: Connection, fingerprints: Sequence[str], q: GroupQuery, day: str | None, last_day: str | None = None
+) -> list[GroupRow]:
     t = GROUP_TABLE
     conds = _filters(t, q)
     conds.append(t.c.fingerprint.in_(list(fingerprints)))
     if day is not None:
         # the flows that failed with this fingerprint in the window (day precision, as the counts)
         conds.append(t.c.last_seen >= datetime.fromisoformat(day).replace(tzinfo=UTC))
+    if last_day is not None:
+        after = datetime.fromisoformat(last_day).replace(tzinfo=UTC) + timedelta(days=1)
+        conds.append(t.c.first_seen < after)
     stmt = select(t).where(and_(*conds))
     return [GroupRow(**dict(r._mapping)) for r in conn.execute(stmt)]
 
@@ -271,6 +366,9 @@ __all__ = [
     "GroupRow",
     "GroupCounts",
     "since_day",
+    "resolve",
+    "reopen",
+    "known_fingerprint",
     "GROUP_PARAMS",
     "DAY_PARAMS",
     "MAX_GROUPS",

@@ -7,7 +7,8 @@ readers need no setting to judge it), `lease_holder` which process (host, pid an
 at its start: a reused pid is another holder). A row still `running` past its
 lease belongs to a process that was killed, ran out of memory or lost its host: `reap` marks it
 `crashed`, with the reason ("no heartbeat since ..."), a `heartbeat_lost` event, and, for a run,
-the step that was running as its root cause. Rows without a lease (a run only an orchestrator's
+the step that was running as its root cause; a run whose crash is its root cause counts in the
+lost-heartbeat failure group, as other failures count in theirs. Rows without a lease (a run only an orchestrator's
 scheduler reports, such as an Airflow DAG run) are left to the orchestrator's own end events.
 
 Reaping is idempotent and safe from many processes at once: each update repeats the condition
@@ -25,6 +26,8 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 
 from rundossier.core.ids import RUN_STEP
 from rundossier.core.status import ACTIVE
+from rundossier.core.trace import message_fingerprint
+from rundossier.storage.db.failuregroups import day_upsert, group_upsert, group_values
 from rundossier.storage.db.models import EVENT_TABLE as EVENT
 from rundossier.storage.db.models import RUN_TABLE as RUN
 from rundossier.storage.db.models import STEP_TABLE as STEP
@@ -36,6 +39,8 @@ LEASE_BEATS = 4
 LOST_HEARTBEAT_TYPE = "Crashed (no heartbeat)"
 #: its failure class: what `dossier.classify` calls a process that died (a test pins the two together)
 LOST_HEARTBEAT_CLASS = "killed"
+#: its failure group: every lost heartbeat is one group (the message's time does not split it)
+LOST_HEARTBEAT_FINGERPRINT = message_fingerprint(LOST_HEARTBEAT_TYPE, None)
 RUNNING = "running"
 CRASHED = "crashed"
 #: runs whose steps may still be running (a step of a finished run is left as it is)
@@ -136,17 +141,20 @@ def reap(conn: Connection, now: datetime, *, limit: int = 500) -> Reaped:
         for step_id, try_number, step_beat, step_lease, step_started in orphans:
             _crash_step(conn, out, run_id, step_id, try_number, step_beat or step_started, step_lease, step_started)
         root_step, root_try = _last_crashed_step(conn, run_id)
-        conn.execute(
-            update(RUN)
-            .where(r.run_id == run_id, r.root_step_id.is_(None))
-            .values(
-                root_step_id=root_step,
-                root_try_number=root_try,
-                error_type=LOST_HEARTBEAT_TYPE,
-                error_message=message,
-                failure_class=LOST_HEARTBEAT_CLASS,
-            )
-        )
+        cause = {
+            "root_step_id": root_step,
+            "root_try_number": root_try,
+            "error_type": LOST_HEARTBEAT_TYPE,
+            "error_message": message,
+            "failure_class": LOST_HEARTBEAT_CLASS,
+            "fingerprint": LOST_HEARTBEAT_FINGERPRINT,
+        }
+        caused = conn.execute(update(RUN).where(r.run_id == run_id, r.root_step_id.is_(None)).values(**cause))
+        if caused.rowcount == 1:  # the crash is the run's root cause: it counts in its failure group
+            group, day = group_values(run_id, cause, beat or now)
+            dialect = conn.dialect.name
+            conn.execute(group_upsert(dialect), group)
+            conn.execute(day_upsert(dialect), day)
         _lost_event(conn, run_id, None, None, beat, message)
     return out
 

@@ -228,6 +228,16 @@ class FailureDay(SQLModel, table=True):
     last_seen: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
+class FailureResolution(SQLModel, table=True):
+    """A failure group someone marked resolved, and when: a failure of it after that time is a
+    regression (the group shows reopened); reopening by hand deletes the row."""
+
+    __tablename__ = "rd_failure_resolution"
+
+    fingerprint: str = Field(sa_column=Column(String(32), primary_key=True))
+    resolved_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
 def _table(model: type[SQLModel]) -> Table:
     """The model's Core table (SQLModel sets `__table__` on each table class; its stubs don't say so)."""
     table: Table = model.__table__  # type: ignore[attr-defined]
@@ -241,7 +251,17 @@ ARTIFACT_TABLE = _table(Artifact)
 POLICY_TABLE = _table(RetentionPolicy)
 GROUP_TABLE = _table(FailureGroup)
 DAY_TABLE = _table(FailureDay)
-TABLES = [RUN_TABLE, STEP_TABLE, EVENT_TABLE, ARTIFACT_TABLE, POLICY_TABLE, GROUP_TABLE, DAY_TABLE]
+RESOLUTION_TABLE = _table(FailureResolution)
+TABLES = [
+    RUN_TABLE,
+    STEP_TABLE,
+    EVENT_TABLE,
+    ARTIFACT_TABLE,
+    POLICY_TABLE,
+    GROUP_TABLE,
+    DAY_TABLE,
+    RESOLUTION_TABLE,
+]
 
 __all__ = [
     "Run",
@@ -251,6 +271,7 @@ __all__ = [
     "RetentionPolicy",
     "FailureGroup",
     "FailureDay",
+    "FailureResolution",
     "TABLES",
     "RUN_TABLE",
     "STEP_TABLE",
@@ -259,6 +280,7 @@ __all__ = [
     "POLICY_TABLE",
     "GROUP_TABLE",
     "DAY_TABLE",
+    "RESOLUTION_TABLE",
     "ERROR_MESSAGE_MAX",
     "SUMMARY_MAX",
     "MAX_TRY",

@@ -18,8 +18,10 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     JSON,
     Boolean,
+    ColumnElement,
     Connection,
     Engine,
+    and_,
     bindparam,
     delete,
     false,
@@ -51,7 +53,10 @@ from rundossier.storage.db.failuregroups import (
     day_upsert,
     group_upsert,
     group_values,
+    known_fingerprint,
     query_groups,
+    reopen,
+    resolve,
 )
 from rundossier.storage.db.fastwrite import CompiledWrite, RawWriter, StatementCache
 from rundossier.storage.db.models import (
@@ -587,9 +592,8 @@ class RunStore:
             stmt = stmt.where(c.fingerprint == query.fingerprint)
         if query.flows is not None:
             stmt = stmt.where(c.flow_id.in_(query.flows))
-        if query.q:
-            pattern = "%" + _escape_like(query.q) + "%"
-            stmt = stmt.where(or_(c.flow_id.like(pattern, escape="\\"), c.run_key.like(pattern, escape="\\")))
+        if query.q and search_words(query.q):
+            stmt = stmt.where(self._search(query.q))
         if query.since:
             stmt = stmt.where(c.run_id >= run_id_floor(query.since))
         if query.until:
@@ -604,6 +608,23 @@ class RunStore:
         more = len(rows) > limit
         items = rows[:limit]
         return RunPage(items=items, next_cursor=items[-1].run_id if more and items else None)
+
+    def _search(self, q: str) -> ColumnElement[bool]:
+        """Runs where every word of `q` is in the flow id, run key, error type or error message,
+        in any case ("peer reset" finds "Connection reset by peer").
+
+        A scan in run-id order that stops at the page's end (no index serves "contains"): SQLite's
+        LIKE ignores ASCII case, PostgreSQL's ILIKE any case."""
+        c = RUN_TABLE.c
+        columns = (c.flow_id, c.run_key, c.error_type, c.error_message)
+        terms = []
+        for word in search_words(q):
+            pattern = "%" + _escape_like(word) + "%"
+            if self.dialect == "sqlite":
+                terms.append(or_(*(column.like(pattern, escape="\\") for column in columns)))
+            else:
+                terms.append(or_(*(column.ilike(pattern, escape="\\") for column in columns)))
+        return and_(*terms)
 
     def list_flows(self, *, limit: int = 1000) -> list[str]:
         """Distinct flow ids, sorted (a skip scan over the flow index: cheap with millions of runs)."""
@@ -834,6 +855,22 @@ class RunStore:
         with self._errors("read failure groups"), self._read.connect() as conn:
             return query_groups(conn, query)
 
+    def resolve_failure(self, fingerprint: str, *, at: datetime | None = None) -> datetime | None:
+        """Mark a failure group resolved (now, or `at`); its time, or None when no failure has it."""
+        when = at or utcnow()
+        with self._tx("mark a failure group resolved") as conn:
+            if not known_fingerprint(conn, fingerprint):
+                return None
+            resolve(conn, fingerprint, when)
+        return when
+
+    def reopen_failure(self, fingerprint: str) -> bool | None:
+        """Forget a group's resolution: True if it had one, False if not, None when no failure has it."""
+        with self._tx("reopen a failure group") as conn:
+            if not known_fingerprint(conn, fingerprint):
+                return None
+            return reopen(conn, fingerprint)
+
     # -- retention policies --------------------------------------------------------------------
     def set_policy(
         self,
@@ -973,6 +1010,15 @@ def _bounded(text: str, limit: int) -> str:
 
 def _has_nul(*values: str | None) -> bool:
     return any(v is not None and "\x00" in v for v in values)
+
+
+#: a search uses at most this many words (the rest are ignored)
+MAX_SEARCH_WORDS = 8
+
+
+def search_words(q: str) -> list[str]:
+    """The words of a search, as the runs list matches them (each must be found; blanks split)."""
+    return q.split()[:MAX_SEARCH_WORDS]
 
 
 def _escape_like(text: str) -> str:

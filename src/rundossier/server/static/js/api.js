@@ -50,6 +50,29 @@ export async function getJSON(path, params) {
   throw new ApiError(response.status, type, message);
 }
 
+/** POST (or another write `method`) with an optional JSON body; the answer's JSON, or an ApiError as getJSON. */
+export async function sendJSON(method, path, body) {
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers: { Accept: "application/json", ...(body === undefined ? {} : { "Content-Type": "application/json" }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "same-origin",
+      cache: "no-store",
+    });
+  } catch (err) {
+    throw new ApiError(0, "network", `the server did not answer (${err.message})`);
+  }
+  const text = await response.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = null; }
+  if (response.ok) return data;
+  if (response.status === 401) window.dispatchEvent(new CustomEvent("rundossier:auth-required"));
+  const error = data && data.error ? data.error : {};
+  throw new ApiError(response.status, error.type || "error", error.message || `${response.status} ${response.statusText}`);
+}
+
 /** Links for plain <a download> elements: the browser's own download flow, not a JS blob. */
 export function runTraceHref(runId) {
   return `api/runs/${enc(runId)}/trace`;
@@ -83,7 +106,9 @@ export const api = {
     getJSON(`api/runs/${enc(runId)}/steps/${enc(stepId)}/trace.json`, { try: tryNumber }),
   logs: (runId, stepId, params) => getJSON(`api/runs/${enc(runId)}/steps/${enc(stepId)}/logs`, params),
   runArtifacts: (runId, params) => getJSON(`api/runs/${enc(runId)}/artifacts`, params),
-  failures: () => getJSON("api/failures"),
+  failures: (params) => getJSON("api/failures", params),
+  resolveFailure: (fingerprint) => sendJSON("POST", `api/failures/${enc(fingerprint)}/resolve`),
+  reopenFailure: (fingerprint) => sendJSON("POST", `api/failures/${enc(fingerprint)}/reopen`),
   retention: () => getJSON("api/retention"),
 };
 

@@ -40,6 +40,7 @@ export function logViewer(ctx, { runId, stepId, tryNumber, running, onEnded = nu
     page: 1,
     pages: 1,
     q: "",
+    level: "",
     matches: [],
     matchIndex: -1,
     follow: Boolean(running),
@@ -55,8 +56,9 @@ export function logViewer(ctx, { runId, stepId, tryNumber, running, onEnded = nu
   const prev = h("button", { type: "button", class: "btn btn-icon", "aria-label": "Previous match", title: "Previous match (Shift+Enter)" }, "↑");
   const next = h("button", { type: "button", class: "btn btn-icon", "aria-label": "Next match", title: "Next match (Enter)" }, "↓");
   const counter = h("span", { class: "match-counter", id: "log-matches", "aria-live": "polite", "data-testid": "match-counter" }, "");
-  // the API filters by text, not by level: the level filter hides the other lines of the page shown
-  const levelSel = h("select", { id: "log-level", title: "Show only lines of this level or worse, on the page shown" },
+  // the API filters by level: pages are pages of matching lines (a line without a level counts as a
+  // warning on stderr, info on stdout)
+  const levelSel = h("select", { id: "log-level", title: "Show only lines of this level or worse" },
     h("option", { value: "" }, "All levels"),
     h("option", { value: "error" }, "Errors"),
     h("option", { value: "warning" }, "Warnings and errors"),
@@ -124,7 +126,7 @@ export function logViewer(ctx, { runId, stepId, tryNumber, running, onEnded = nu
     download.href = logDownloadHref(runId, stepId, tryNumber, state.stream);
     download.toggleAttribute("hidden", !data.available);
     updateCounter();
-    applyLevel();
+    levelNote.textContent = data.level ? `Only ${LEVEL_NAMES[data.level]}: ${data.total.toLocaleString()} line${data.total === 1 ? "" : "s"}` : "";
     if (scrollTo === "bottom") scroller.scrollTop = scroller.scrollHeight;
     else if (scrollTo === "top") scroller.scrollTop = 0;
     else if (typeof scrollTo === "number") {
@@ -133,20 +135,7 @@ export function logViewer(ctx, { runId, stepId, tryNumber, running, onEnded = nu
     }
   }
 
-  const RANK = { debug: 0, info: 1, warning: 2, warn: 2, error: 3, critical: 4, fatal: 4 };
-  function applyLevel() {
-    const min = RANK[levelSel.value];
-    let hidden = 0;
-    for (const tr of body.querySelectorAll("tr.ln")) {
-      const level = (tr.querySelector(".ln-level").textContent || "").toLowerCase();
-      // a line without a level: stderr counts as a warning, stdout as info
-      const rank = level in RANK ? RANK[level] : tr.classList.contains("ln-stderr") ? 2 : 1;
-      const hide = min !== undefined && rank < min;
-      tr.hidden = hide;
-      if (hide) hidden += 1;
-    }
-    levelNote.textContent = hidden ? `${hidden.toLocaleString()} line${hidden === 1 ? "" : "s"} of this page hidden by the level filter` : "";
-  }
+  const LEVEL_NAMES = { error: "errors", warning: "warnings and errors", info: "info and above" };
 
   function updateCounter() {
     if (!state.q) { counter.textContent = ""; prev.disabled = next.disabled = true; return; }
@@ -160,7 +149,7 @@ export function logViewer(ctx, { runId, stepId, tryNumber, running, onEnded = nu
     const mine = ++loading;
     let data;
     try {
-      data = await api.logs(runId, stepId, { stream: state.stream, page, page_size: PAGE_SIZE, q: state.q || null, try: tryNumber });
+      data = await api.logs(runId, stepId, { stream: state.stream, page, page_size: PAGE_SIZE, q: state.q || null, level: state.level || null, try: tryNumber });
     } catch (err) {
       if (mine === loading && ctx.current()) fill(info, notice("error", `Could not load the log: ${err.message}`));
       return null;
@@ -250,7 +239,12 @@ export function logViewer(ctx, { runId, stepId, tryNumber, running, onEnded = nu
   prev.addEventListener("click", () => goToMatch(state.matchIndex - 1));
   follow.addEventListener("click", () => (state.follow ? stopFollow() : startFollow()));
   reload.addEventListener("click", () => load(state.page));
-  levelSel.addEventListener("change", applyLevel);
+  levelSel.addEventListener("change", () => {
+    state.level = levelSel.value;
+    state.matchIndex = -1;
+    if (state.follow) { followTick(); return; }
+    (state.q ? runSearch() : load(1, { scrollTo: "top" }));
+  });
   first.addEventListener("click", () => { stopFollow(); load(1, { scrollTo: "top" }); });
   back.addEventListener("click", () => { stopFollow(); load(state.page - 1, { scrollTo: "top" }); });
   fwd.addEventListener("click", () => { stopFollow(); load(state.page + 1, { scrollTo: "top" }); });

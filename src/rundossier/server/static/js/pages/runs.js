@@ -61,6 +61,12 @@ function apiParams(f, cursor) {
   };
 }
 
+/** The text `q` searches, as the API does: every word in the flow id, run key, error type or message (any case). */
+function searchable(run) {
+  const error = run.error || {};
+  return [run.flow_id, run.run_key, error.type, error.message].filter(Boolean).join("\n").toLowerCase();
+}
+
 /** Whether a run pushed by the live stream belongs in the table under these filters. */
 function matches(f, run) {
   if (f.flow_id && run.flow_id !== f.flow_id) return false;
@@ -68,8 +74,8 @@ function matches(f, run) {
   if (f.status && !f.status.split(",").includes(run.status)) return false;
   if (f.fingerprint && run.fingerprint !== f.fingerprint) return false;
   if (f.q) {
-    const q = f.q.toLowerCase();
-    if (!run.flow_id.toLowerCase().includes(q) && !String(run.run_key).toLowerCase().includes(q)) return false;
+    const text = searchable(run);
+    if (!f.q.toLowerCase().split(/\s+/).filter(Boolean).slice(0, 8).every((word) => text.includes(word))) return false;
   }
   const [since, until] = window_(f);
   const created = runIdTime(run.run_id);
@@ -155,7 +161,7 @@ export async function renderRuns(ctx, params) {
   const banner = h("button", { type: "button", class: "banner", hidden: true });
 
   // -- filters -----------------------------------------------------------------------------
-  const search = h("input", { type: "search", id: "f-q", value: f.q, placeholder: "flow or run key", autocomplete: "off" });
+  const search = h("input", { type: "search", id: "f-q", value: f.q, placeholder: "flow, run key or error text", autocomplete: "off" });
   const statusSel = h("select", { id: "f-status" },
     h("option", { value: "" }, "All statuses"),
     h("option", { value: ANY_FAILURE }, "Any failure"),
