@@ -187,7 +187,7 @@ def test_a_step_recorded_by_another_process_joins_the_run_span_on_the_row(
     scheduler, worker = Recorder(settings), Recorder(settings)
     try:
         run = scheduler.start_run("dag", "manual__1", lease=False)
-        in_task = worker.start_run("dag", "manual__1", lease=False, run_span=False)
+        in_task = worker.start_run("dag", "manual__1", lease=False)
         assert in_task.run_id == run.run_id
         worker.start_step(in_task, "task_a").finish("success")
         # the scheduler records the run's end again as a fresh start (Airflow's dag run hooks): one span

@@ -4,83 +4,27 @@ down or hanging: the task's outcome never changes and nothing waits for the expo
 
 from __future__ import annotations
 
-import http.server
 import socket
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
-from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 from opentelemetry.proto.trace.v1.trace_pb2 import Status as ProtoStatus
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from rundossier import Recorder
 from rundossier.settings import Settings
 from tests.otelspans import spans_to
-from tests.s3server import free_port
+from tests.otlpreceiver import Receiver, attributes, otlp_receiver
 
 SECRET = "s3cr3t-Kq27"
 
 
-@dataclass
-class Receiver:
-    """An OTLP/HTTP trace receiver on loopback: every span of every export request, decoded."""
-
-    port: int
-    spans: list[ProtoSpan] = field(default_factory=list)
-    requests: int = 0
-    #: set: requests are answered; clear: they wait (an exporter stuck on a collector that hangs)
-    answering: threading.Event = field(default_factory=threading.Event)
-    arrived: threading.Event = field(default_factory=threading.Event)
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1/traces"
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    state = Receiver(free_port())
-    state.answering.set()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            state.requests += 1
-            state.arrived.set()
-            state.answering.wait(30)
-            request = ExportTraceServiceRequest()
-            request.ParseFromString(body)
-            for rs in request.resource_spans:
-                for ss in rs.scope_spans:
-                    state.spans.extend(ss.spans)
-            reply = ExportTraceServiceResponse().SerializeToString()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/x-protobuf")
-            self.send_header("Content-Length", str(len(reply)))
-            self.end_headers()
-            self.wfile.write(reply)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", state.port), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        state.answering.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+    with otlp_receiver() as r:
+        yield r
 
 
 @pytest.fixture
@@ -102,14 +46,6 @@ def _flow(rec: Recorder) -> str:
     return run.run_id
 
 
-def _attrs(span: ProtoSpan) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for kv in span.attributes:
-        which = kv.value.WhichOneof("value")
-        out[kv.key] = getattr(kv.value, which) if which else None
-    return out
-
-
 def test_spans_arrive_at_an_otlp_http_receiver(rec: Recorder, receiver: Receiver) -> None:
     exporter = OTLPSpanExporter(endpoint=receiver.endpoint, timeout=10)
     with spans_to(BatchSpanProcessor(exporter, schedule_delay_millis=50)) as processor:
@@ -121,19 +57,19 @@ def test_spans_arrive_at_an_otlp_http_receiver(rec: Recorder, receiver: Receiver
     assert root.parent_span_id == b""
     assert by_name["extract"].parent_span_id == root.span_id == load.parent_span_id
     assert load.trace_id == root.trace_id
-    assert _attrs(load) == {
+    assert attributes(load) == {
         "rundossier.run_id": run_id,
         "rundossier.flow_id": "exported",
         "rundossier.orchestrator": "python",
         "rundossier.step_id": "load",
         "rundossier.try_number": 1,
         "rundossier.status": "failed",
-        "rundossier.trace_uri": _attrs(root)["rundossier.trace_uri"],
+        "rundossier.trace_uri": attributes(root)["rundossier.trace_uri"],
     }
     assert load.status.code == ProtoStatus.STATUS_CODE_ERROR
     (event,) = load.events
     assert event.name == "exception"
-    exc = _attrs(event)  # type: ignore[arg-type]
+    exc = attributes(event)  # type: ignore[arg-type]
     assert exc["exception.type"] == "KeyError"
     assert "Traceback (most recent call last)" in str(exc["exception.stacktrace"])
     assert SECRET not in str(exc) and SECRET not in load.status.message

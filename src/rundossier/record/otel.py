@@ -32,7 +32,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, StatusCode, TraceFlags
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from rundossier.core.status import Status
@@ -182,7 +182,8 @@ class Spans:
         return live.span if live is not None else None
 
     def drop_run(self, key: RunKey) -> None:
-        """Forget a span this process started for a run whose span another process holds (never ended: never exported)."""
+        """Forget a span this process started for a run whose span another process holds
+        (never ended, so never exported)."""
         with self._lock:
             self._runs.pop(key, None)
 
@@ -264,9 +265,7 @@ def run_attributes(run_id: str, flow_id: str, orchestrator: str, attempt: int | 
     return attrs
 
 
-def step_attributes(
-    run_id: str, flow_id: str, orchestrator: str, step_id: str, try_number: int
-) -> dict[str, Any]:
+def step_attributes(run_id: str, flow_id: str, orchestrator: str, step_id: str, try_number: int) -> dict[str, Any]:
     return {
         "rundossier.run_id": run_id,
         "rundossier.flow_id": flow_id,

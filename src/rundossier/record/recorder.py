@@ -278,7 +278,6 @@ class Recorder:
         code_version: str | None = None,
         traceparent: str | None = None,
         lease: bool = True,
-        run_span: bool = True,
     ) -> RunHandle:
         """Record that a run exists (idempotent on orchestrator + flow_id + run_key).
 
@@ -289,9 +288,8 @@ class Recorder:
         shown as crashed if the process dies; False for a process that only reports it (a
         scheduler whose runs are ended by the orchestrator's own events).
         `traceparent`: the orchestrator's W3C trace context the run joins (RUNDOSSIER_OTEL on; see
-        `record.otel` for the other sources). `run_span`: this process starts the run's span and
-        ends it in `finish_run`; False for a process that only records steps of a run another
-        process started (an Airflow task): its steps join the span recorded on the run's row.
+        `record.otel` for the other sources). The first process to record the run starts its span
+        and names it on the row; every process's steps join the span named there.
         Always returns a handle; if the database is down the row waits in the spool.
         """
         # masked where they enter: every text a caller hands in (ids too: they name rows and blobs)
@@ -330,8 +328,10 @@ class Recorder:
             "code_version": code_version,
         }
         span_key = None
-        if self.spans is not None and run_span:
-            span_key = self._guard("start a run's span", lambda: self._start_run_span(handle, values, traceparent), None)
+        if self.spans is not None:
+            span_key = self._guard(
+                "start a run's span", lambda: self._start_run_span(handle, values, traceparent), None
+            )
         held = lease and running
         if held:
             values["heartbeat_at"], values["lease_until"] = self.heartbeat.lease()
@@ -386,7 +386,7 @@ class Recorder:
 
     def _join_run_span(self, handle: RunHandle, key: Any, traceparent: str | None, result: WriteResult | None) -> None:
         """After the run's write: the run's span is the one named on the row (another process's,
-        when it started the run first); a process that started none parents its steps on it."""
+        when it recorded the run first: then this process's own span is dropped, never ended)."""
         from rundossier.record.otel import parse_traceparent
 
         assert self.spans is not None
