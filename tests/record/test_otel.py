@@ -6,7 +6,7 @@ from __future__ import annotations
 import gzip
 import importlib.util
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -263,3 +263,23 @@ def test_otel_on_without_the_extra_is_a_clear_error_at_start(monkeypatch: pytest
     with pytest.raises(ConfigError, match=r"pip install 'rundossier\[otel\]'"):
         Settings.resolve(environ={"RUNDOSSIER_OTEL": "on"})
     assert Settings.resolve(environ={"RUNDOSSIER_OTEL": "off"}).otel is False
+
+
+@pytest.mark.parametrize(
+    "ts",
+    [
+        datetime(2026, 12, 1, 3, 0, 0, 123456, tzinfo=UTC),
+        datetime(2026, 12, 1, 4, 0, 0, 123456, tzinfo=timezone(timedelta(hours=1))),
+        datetime(2026, 12, 1, 3, 0, 0, 123456),  # naive: UTC
+    ],
+)
+def test_ns_is_exact_to_the_microsecond_whatever_the_zone(ts: datetime) -> None:
+    assert otel.ns(ts) == 1796094000_123456_000
+
+
+def test_ns_takes_datetime_subclasses_whose_differences_are_not_timedeltas() -> None:
+    class Odd(datetime):
+        def __sub__(self, other):  # type: ignore[no-untyped-def, override]
+            raise TypeError("not a timedelta")
+
+    assert otel.ns(Odd(2026, 12, 1, 3, 0, 0, 123456, tzinfo=UTC)) == 1796094000_123456_000

@@ -22,12 +22,13 @@ batch processor exports in the background), and every call is guarded by the rec
 
 from __future__ import annotations
 
+import calendar
 import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -45,7 +46,6 @@ TRACEPARENT_VAR = "TRACEPARENT"
 #: the longest `exception.stacktrace` a span carries (the whole trace stays in storage)
 STACKTRACE_MAX_CHARS = 64 * 1024
 MESSAGE_MAX_CHARS = 8 * 1024
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _PROPAGATOR = TraceContextTextMapPropagator()
 
 #: a run in this process: (orchestrator, flow_id, run_key)
@@ -96,10 +96,11 @@ def trace_id_of(sc: SpanContext) -> str:
 
 
 def ns(ts: datetime) -> int:
-    """Nanoseconds since the epoch, exact to the microsecond (no float rounding)."""
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=UTC)
-    return (ts - _EPOCH) // timedelta(microseconds=1) * 1000
+    """Nanoseconds since the epoch, exact to the microsecond (no float rounding); a naive time is UTC.
+
+    From the time's fields, not by subtraction: orchestrators hand in datetime subclasses (Prefect's
+    pendulum-style DateTime) whose differences are not plain timedeltas."""
+    return calendar.timegm(ts.utctimetuple()) * 1_000_000_000 + ts.microsecond * 1000
 
 
 def bounded_text(text: str, limit: int, where: str | None = None) -> str:
