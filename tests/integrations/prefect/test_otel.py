@@ -10,7 +10,7 @@ from rundossier import Recorder
 from rundossier.prefect import RunDossier
 from tests.otelspans import in_memory
 
-from .helpers import recorded_run, run_flow
+from .helpers import flow_run_id, recorded_run, run_flow
 
 
 def test_a_flow_run_is_a_span_with_a_child_span_per_task_run_try(prefect_server: None, tmp_path: Path) -> None:
@@ -57,10 +57,14 @@ def test_a_flow_run_is_a_span_with_a_child_span_per_task_run_try(prefect_server:
     assert run.status.status_code == StatusCode.ERROR
     assert (run.attributes or {})["rundossier.orchestrator"] == "prefect"
 
-    # Prefect's own flow run span, when its run telemetry made one, is the run span's parent
-    prefect_spans = [s for s in spans if s not in ours]
-    flow_span = next((s for s in prefect_spans if s.name == "traced-etl" or "traced-etl" in s.name), None)
-    if flow_span is not None:
-        assert run.parent is not None and run.parent.span_id == flow_span.context.span_id, names
+    # Prefect's own flow run span (its run telemetry, on by default) is the run span's parent
+    (flow_span,) = [
+        s
+        for s in spans
+        if (s.attributes or {}).get("prefect.run.type") == "flow"
+        and (s.attributes or {}).get("prefect.run.id") == flow_run_id(state)
+    ]
+    assert run.parent is not None and run.parent.span_id == flow_span.context.span_id, names
+    assert run.context.trace_id == flow_span.context.trace_id
     row = recorded_run(Recorder(dossier.settings()), traced_etl, state)
     assert row.trace_id == f"{run.context.trace_id:032x}"
