@@ -117,6 +117,15 @@ def test_a_path_without_a_scheme_is_a_local_folder(tmp_path: Path) -> None:
         ({"RUNDOSSIER_WRITE_BUDGET": "-1"}, "RUNDOSSIER_WRITE_BUDGET must be positive, got -1.0"),
         ({"RUNDOSSIER_HEARTBEAT": "0"}, "RUNDOSSIER_HEARTBEAT must be positive, got 0.0"),
         ({"RUNDOSSIER_RETENTION_CAP": "sometimes"}, "RUNDOSSIER_RETENTION_CAP must be on or off, got 'sometimes'"),
+        ({"RUNDOSSIER_OTEL": "maybe"}, "RUNDOSSIER_OTEL must be on or off, got 'maybe'"),
+        (
+            {"RUNDOSSIER_TRACE_URL_TEMPLATE": "http://jaeger:16686/trace/"},
+            "RUNDOSSIER_TRACE_URL_TEMPLATE='http://jaeger:16686/trace/' must contain {trace_id}",
+        ),
+        (
+            {"RUNDOSSIER_TRACE_URL_TEMPLATE": "http://t/{trace_id}?span={span_id}"},
+            "is not a template with only {trace_id}",
+        ),
     ],
 )
 def test_a_bad_value_fails_at_start_with_a_message_that_says_which_and_how(env: dict[str, str], message: str) -> None:
@@ -147,3 +156,25 @@ def test_where_names_the_home_and_how_to_change_the_default(tmp_path: Path) -> N
     default = Settings.resolve(environ={}).where()
     assert str(Path("~/.rundossier").expanduser().resolve()) in default and "RUNDOSSIER_HOME" in default
     assert Settings.resolve(environ={"RUNDOSSIER_HOME": str(tmp_path)}).where() == f"home {tmp_path.resolve()}"
+
+
+@pytest.mark.parametrize(
+    ("explicit", "layer", "env", "expected"),
+    [
+        ({}, {}, {}, False),
+        ({}, {}, {"RUNDOSSIER_OTEL": "on"}, True),
+        ({}, {"otel": "off"}, {"RUNDOSSIER_OTEL": "on"}, False),
+        ({"otel": True}, {"otel": "off"}, {}, True),
+    ],
+)
+def test_otel_follows_the_precedence_of_every_setting(
+    explicit: dict[str, object], layer: dict[str, object], env: dict[str, str], expected: bool
+) -> None:
+    assert Settings.resolve(explicit=explicit, layer=layer, environ=env).otel is expected
+
+
+def test_the_trace_viewer_url_fills_the_template() -> None:
+    s = Settings.resolve(environ={"RUNDOSSIER_TRACE_URL_TEMPLATE": "https://grafana/explore?traceId={trace_id}"})
+    assert s.trace_viewer_url("ab" * 16) == "https://grafana/explore?traceId=" + "ab" * 16
+    assert s.trace_viewer_url(None) is None
+    assert Settings.resolve(environ={}).trace_viewer_url("ab" * 16) is None

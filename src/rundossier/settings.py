@@ -21,6 +21,10 @@ fields' descriptions below):
     RUNDOSSIER_RETENTION_CAP     off (on: a finished run trims its flow to the newest keep_last runs)
     RUNDOSSIER_ARTIFACT_HASH_MAX_BYTES  67108864 (files up to this size without a checksum of their
                                       filesystem get a sha256 when recorded as artifacts; 0: never)
+    RUNDOSSIER_OTEL              off (on: runs and step tries become OpenTelemetry spans; needs the
+                                      `otel` extra; see docs/otel.md)
+    RUNDOSSIER_TRACE_URL_TEMPLATE unset (a link from a run to its trace, e.g.
+                                      http://jaeger:16686/trace/{trace_id})
     RUNDOSSIER_API_TOKEN         unset (the token `rundossier serve` requires; checked where it is used)
     RUNDOSSIER_ALLOWED_HOSTS     unset (comma-separated Host names `rundossier serve` answers to)
     RUNDOSSIER_PREFECT_LOGO_URL  unset (the logo of the Prefect Block's card; checked by the Block)
@@ -38,6 +42,7 @@ to fix it): the validators raise it themselves, and pydantic lets it through unc
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from collections.abc import Mapping
@@ -75,6 +80,8 @@ ENV_VARS = {
         "heartbeat",
         "retention_cap",
         "artifact_hash_max_bytes",
+        "otel",
+        "trace_url_template",
     )
 }
 #: settings of one process only (the server, the Block's logo): the environment or arguments
@@ -148,6 +155,15 @@ class Settings(BaseSettings):
         DEFAULT_ARTIFACT_HASH_MAX_BYTES,
         description="files up to this size get a sha256 when their filesystem has no checksum of its own "
         "(artifacts); 0: never",
+    )
+    otel: bool = Field(
+        False,
+        description="`on`: runs and step tries become OpenTelemetry spans in the tracing you configured (needs "
+        "`pip install 'rundossier[otel]'`; see docs/otel.md)",
+    )
+    trace_url_template: str | None = Field(
+        None,
+        description="the run page links a run's trace there, e.g. `http://jaeger:16686/trace/{trace_id}`",
     )
     api_token: str | None = Field(
         default=None, repr=False, description="the token `rundossier serve` requires on a non-loopback address"
@@ -300,7 +316,7 @@ class Settings(BaseSettings):
             raise ConfigError(f"{var} must be positive, got {seconds}")
         return seconds
 
-    @field_validator("retention_cap", mode="before")
+    @field_validator("retention_cap", "otel", mode="before")
     @classmethod
     def _on_off(cls, value: Any, info: ValidationInfo) -> bool:
         if isinstance(value, bool):
@@ -311,6 +327,41 @@ class Settings(BaseSettings):
         if text in ("0", "false", "no", "off", ""):
             return False
         raise ConfigError(f"{ALL_ENV_VARS[str(info.field_name)]} must be on or off, got {value!r}")
+
+    @field_validator("otel", mode="after")
+    @classmethod
+    def _otel_installed(cls, value: bool) -> bool:
+        if value and importlib.util.find_spec("opentelemetry") is None:
+            raise ConfigError(
+                "RUNDOSSIER_OTEL is on but OpenTelemetry is not installed: "
+                "pip install 'rundossier[otel]' (or turn RUNDOSSIER_OTEL off)"
+            )
+        return value
+
+    @field_validator("trace_url_template", mode="before")
+    @classmethod
+    def _trace_url_template(cls, value: Any) -> str | None:
+        if value in (None, ""):
+            return None
+        template = str(value)
+        if "{trace_id}" not in template:
+            raise ConfigError(
+                f"RUNDOSSIER_TRACE_URL_TEMPLATE={template!r} must contain {{trace_id}}, "
+                "e.g. http://jaeger:16686/trace/{trace_id}"
+            )
+        try:
+            template.format(trace_id="0" * 32)
+        except (IndexError, KeyError, ValueError) as exc:
+            raise ConfigError(
+                f"RUNDOSSIER_TRACE_URL_TEMPLATE={template!r} is not a template with only {{trace_id}}: {exc}"
+            ) from None
+        return template
+
+    def trace_viewer_url(self, trace_id: str | None) -> str | None:
+        """The link to a run's trace in the user's trace viewer (None without a template or a trace id)."""
+        if not trace_id or self.trace_url_template is None:
+            return None
+        return self.trace_url_template.format(trace_id=trace_id)
 
     @field_validator("api_token", "prefect_logo_url", mode="before")
     @classmethod

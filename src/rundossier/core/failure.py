@@ -31,6 +31,8 @@ class FailureArtifacts:
     """A failure ready to store: the bounded, masked trace in its two forms, gzipped."""
 
     doc: TraceDoc
+    #: the stored trace text (what `text_gz` holds, before gzip)
+    text: str
     text_gz: bytes
     json_gz: bytes
     text_bytes: int
@@ -67,7 +69,8 @@ def build_failure(
     masked = mask_doc(doc, mask, many=mask_many, log_tail_masked=log_tail_masked)
     group = fingerprint(masked)  # before bound(): dropping frames must not move a failure to another group
     doc = bound(masked, max_bytes)
-    text = render_text(doc).encode("utf-8")
+    text_str = render_text(doc)
+    text = text_str.encode("utf-8")
     doc_json = json_bytes(to_stored_json(doc))
     budget = max_bytes
     while len(doc_json) > max_bytes and budget > MIN_MAX_BYTES:
@@ -76,6 +79,7 @@ def build_failure(
         doc_json = json_bytes(to_stored_json(bound(masked, budget)))
     return FailureArtifacts(
         doc=doc,
+        text=text_str,
         text_gz=gzip.compress(text, compresslevel=GZIP_LEVEL, mtime=0),
         json_gz=gzip.compress(doc_json, compresslevel=GZIP_LEVEL, mtime=0),
         text_bytes=len(text),

@@ -69,6 +69,8 @@ class RunOut(BaseModel):
     host: str | None
     agent: str | None
     traceparent: str | None
+    #: the OpenTelemetry trace the run belongs to (32 hex digits; RUNDOSSIER_OTEL on)
+    trace_id: str | None = None
     params_hash: str | None
     code_version: str | None
     tags: dict[str, Any]
@@ -102,6 +104,7 @@ class RunOut(BaseModel):
             "host": run.host,
             "agent": run.agent,
             "traceparent": run.traceparent,
+            "trace_id": run.trace_id,
             "params_hash": run.params_hash,
             "code_version": run.code_version,
             "tags": run.tags or {},
@@ -355,6 +358,8 @@ class RunDetail(RunRecord):
 
     dossier: RunDossier | None
     children: list[RunOut]
+    #: the run's trace in the user's trace viewer (RUNDOSSIER_TRACE_URL_TEMPLATE and a trace id)
+    trace_viewer_url: str | None = None
 
 
 class RunShow(RunRecord):

@@ -466,6 +466,7 @@ class Reader:
             **self._with_steps(run, base),
             dossier=self.dossier(run, flows=flows),
             children=[RunOut.of(c, base) for c in children],
+            trace_viewer_url=self.backends.settings.trace_viewer_url(run.trace_id),
         )
 
     def run_show(self, run: Run, dossier: Dossier | None) -> RunShow:

@@ -25,7 +25,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from rundossier.core.artifacts import check_role, normalize_uri
 from rundossier.core.dossier import events as ev
@@ -57,6 +57,9 @@ from rundossier.storage.blobs import (
 from rundossier.storage.blobs.blobstore import LOCAL_PROTOCOLS
 from rundossier.storage.db import RunStore, WriteBatch
 from rundossier.storage.spool import Spool
+
+if TYPE_CHECKING:
+    from rundossier.record.otel import Failure, Spans
 
 log = logging.getLogger("rundossier")
 T = TypeVar("T")
@@ -119,6 +122,8 @@ class RunHandle:
     budget: Budget = field(default_factory=lambda: Budget(0.0))
     #: step tries that failed, with the exception each recorded (the run's error may wrap one)
     _failed: list[tuple[StepHandle, BaseException]] = field(default_factory=list)
+    #: RUNDOSSIER_OTEL on: the span context of the run's span (its steps' spans are its children)
+    span_context: Any = None
 
     def step(
         self, step_id: str, *, try_number: int = 1, upstream: Sequence[str] | None = None, capture_logs: bool = True
@@ -154,6 +159,9 @@ class StepHandle:
     #: artifacts recorded and not written yet (at most ARTIFACT_BATCH)
     pending_artifacts: list[dict[str, Any]] = field(default_factory=list)
     artifacts_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: RUNDOSSIER_OTEL on: the try's live span, and what its failure shows in a span
+    span: Any = None
+    span_failure: Failure | None = None
 
     def finish(
         self,
@@ -220,6 +228,11 @@ class Recorder:
         )
         self.heartbeat = Heartbeat(self._renew_leases, interval=self.settings.heartbeat)
         self._inspector: ArtifactInspector | None = None
+        self.spans: Spans | None = None
+        if self.settings.otel:
+            from rundossier.record.otel import Spans
+
+            self.spans = Spans(self._warn)
         self._live = (
             LivePublisher(
                 self._put_live,
@@ -315,12 +328,15 @@ class Recorder:
         `lease`: this process runs the run, so a running run holds a lease while it lives and is
         shown as crashed if the process dies; False for a process that only reports it (a
         scheduler whose runs are ended by the orchestrator's own events).
+        `traceparent`: the orchestrator's W3C trace context the run joins (RUNDOSSIER_OTEL on; see
+        `record.otel` for the other sources). The first process to record the run starts its span
+        and names it on the row; every process's steps join the span named there.
         Always returns a handle; if the database is down the row waits in the spool.
         """
         # masked where they enter: every text a caller hands in (ids too: they name rows and blobs)
         flow_id = self.masker.mask(flow_id)
-        run_key, host, agent, params_hash, code_version, traceparent = self.masker.mask_fields(
-            run_key, host, agent, params_hash, code_version, traceparent
+        run_key, host, agent, params_hash, code_version = self.masker.mask_fields(
+            run_key, host, agent, params_hash, code_version
         )
         tags = self.masker.mask_data(tags)
         run_id = new_run_id()
@@ -351,14 +367,20 @@ class Recorder:
             "parent_run_id": parent_run_id,
             "params_hash": params_hash,
             "code_version": code_version,
-            "traceparent": traceparent,
         }
+        span_key = None
+        if self.spans is not None:
+            span_key = self._guard(
+                "start a run's span", lambda: self._start_run_span(handle, values, traceparent), None
+            )
         held = lease and running
         if held:
             values["heartbeat_at"], values["lease_until"] = self.heartbeat.lease()
             values["lease_holder"] = self.heartbeat.holder
         guessed = ("started_at",) if started_at is None else ()
-        batch = WriteBatch().run(values, attempt_known=attempt is not None, fill=guessed)
+        # the first process to start the run's span names it on the row (a new attempt starts over)
+        kept = ("traceparent", "trace_id") if span_key is not None else ()
+        batch = WriteBatch().run(values, attempt_known=attempt is not None, fill=(*guessed, *kept))
         if params_hash is not None or code_version is not None:
             # kept per attempt in the ledger (the row keeps only the latest): replay plans compare them
             inputs = {"hash": params_hash, "code_version": code_version, "attempt": attempt}
@@ -375,9 +397,54 @@ class Recorder:
         if result is not None and result.run_ids:
             handle.run_id = result.run_ids[0]
             handle.started_at = result.started_at[0] or handle.started_at
+        if self.spans is not None:
+            self._guard("join a run's span", lambda: self._join_run_span(handle, span_key, traceparent, result), None)
         if held:
             self._guard("hold a run's lease", lambda: self.heartbeat.hold_run(handle), None)
         return handle
+
+    # -- spans (RUNDOSSIER_OTEL on; see record/otel.py) -------------------------------------------
+    def _start_run_span(self, handle: RunHandle, values: dict[str, Any], traceparent: str | None) -> Any:
+        """Start this process's span of the run (a child of the trace context in effect) and put
+        its context on the row's values; returns the span's key, None when it has no valid context."""
+        from rundossier.record.otel import run_attributes, trace_id_of, traceparent_of
+
+        assert self.spans is not None
+        key = _run_key(handle)
+        ctx = self.spans.start_run(
+            key,
+            handle.attempt,
+            started_at=handle.started_at or _now(),
+            parent=self.spans.parent_in_effect(traceparent),
+            attributes=run_attributes(handle.run_id, handle.flow_id, handle.orchestrator, handle.attempt),
+        )
+        if not ctx.is_valid:  # no TracerProvider: nothing to join
+            self.spans.drop_run(key)
+            return None
+        handle.span_context = ctx
+        values["traceparent"], values["trace_id"] = traceparent_of(ctx), trace_id_of(ctx)
+        return key
+
+    def _join_run_span(self, handle: RunHandle, key: Any, traceparent: str | None, result: WriteResult | None) -> None:
+        """After the run's write: the run's span is the one named on the row (another process's,
+        when it recorded the run first: then this process's own span is dropped, never ended)."""
+        from rundossier.record.otel import parse_traceparent
+
+        assert self.spans is not None
+        if key is not None:
+            self.spans.set_run_id(key, handle.run_id)
+        if result is None or not result.run_ids:
+            return  # spooled: the row cannot be read now; steps join this process's context, if any
+        row = self.writer.bounded("store", lambda: self.store.get_run(handle.run_id), handle.budget)
+        stored = parse_traceparent(row.traceparent)
+        if stored is None:
+            if handle.span_context is None:
+                handle.span_context = self.spans.parent_in_effect(traceparent)
+            return
+        ours = handle.span_context
+        if key is not None and (ours is None or (stored.trace_id, stored.span_id) != (ours.trace_id, ours.span_id)):
+            self.spans.drop_run(key)  # another process holds the run's span: this one is never ended
+        handle.span_context = stored
 
     def finish_run(
         self,
@@ -416,9 +483,11 @@ class Recorder:
         finished: dict[str, Any] = {"run_id": run.run_id, "kind": ev.RUN_FINISHED, "ts": end, "summary": status.value}
         blobs: list[tuple[str, bytes]] = []
         root_cause: dict[str, Any] | None = None
+        run_failure: Failure | None = None
         if status.is_failure and error is not None and not self._recorded_by_a_step(run, error):
             step = StepHandle(run, RUN_STEP, 1, StepLog(), started_at=run.started_at or end, host=run.host)
             blobs, trace_values, extra = self._failure_payload(step, error, reason, end, status)
+            run_failure = extra.get("span_failure")
             finished["data"] = {"chain": extra["chain"]}
             led_by_step = isinstance(error, BaseException) and self._failed_step_in(run, error) is not None
             if isinstance(error, BaseException):
@@ -444,6 +513,11 @@ class Recorder:
             # a run that ended well keeps its failed tries as steps, not as the run's error
             batch.clear_outcome(run.run_id)
         self._write("record the end of a run", blobs, batch, run.budget)
+        if self.spans is not None and status.is_terminal:
+            if run_failure is None and status.is_failure and run.failed_step is not None:
+                run_failure = run.failed_step.span_failure  # the step failure that ended the run
+            spans, key = self.spans, _run_key(run)
+            self._guard("end a run's span", lambda: spans.end_run(key, status, run_failure, end), False)
         if self.settings.retention_cap and status.is_terminal:
             self._guard("apply the retention cap", lambda: self._retention_cap().after_finish(run.flow_id), None)
         self._maybe_flush()
@@ -497,12 +571,28 @@ class Recorder:
             "lease_holder": self.heartbeat.holder,
         }
         self._write("record the start of a step", [], WriteBatch().step(row), budget)
+        if self.spans is not None:
+            handle.span = self._guard("start a step's span", lambda: self._start_step_span(handle), None)
         self._guard("hold a step's lease", lambda: self.heartbeat.hold_step(handle), None)
         if self._live is not None:
             live = self._live
             key = partial(self._key, run, step_id, try_number, LOG_LIVE)
             self._guard("publish a running step's log", lambda: live.watch(key, handle.log), None)
         return handle
+
+    def _start_step_span(self, step: StepHandle) -> Any:
+        from rundossier.record.otel import step_attributes
+
+        assert self.spans is not None
+        run = step.run
+        attributes = step_attributes(run.run_id, run.flow_id, run.orchestrator, step.step_id, step.try_number)
+        return self.spans.start_step(run.span_context, step.step_id, started_at=step.started_at, attributes=attributes)
+
+    def _end_step_span(self, step: StepHandle, status: Status, end: datetime) -> None:
+        assert self.spans is not None
+        if step.span is None:  # a try reported by another process (or the span could not start): made now
+            step.span = self._start_step_span(step)
+        self.spans.end_step(step.span, status, step.span_failure, end)
 
     def _step_log(self, run: RunHandle, step_id: str, try_number: int, budget: Budget) -> StepLog:
         def spill(n: int, data: bytes) -> None:
@@ -577,6 +667,7 @@ class Recorder:
             values.update(trace_values)
             step.error = error
             step.trace_uri = trace_values.get("trace_uri")
+            step.span_failure = extra.get("span_failure")
             if isinstance(error, BaseException):
                 run._failed.append((step, error))
             if run.failed_step is None:
@@ -613,6 +704,8 @@ class Recorder:
         values.update(log_values)
         batch.step(values)
         self._write("record the end of a step", blobs, batch, step.budget)
+        if self.spans is not None:
+            self._guard("end a step's span", lambda: self._end_step_span(step, status, end), None)
         self._maybe_flush()
 
     def record_failure(
@@ -823,7 +916,14 @@ class Recorder:
         }
         chain = chain_summary(art.doc)
         nodes = tuple(ErrorNode(n["type"], n["message"]) for n in chain)
-        extra = {"chain": chain, "failure_class": error_class(status.value, nodes, art.error_type, art.error_message)}
+        extra: dict[str, Any] = {
+            "chain": chain,
+            "failure_class": error_class(status.value, nodes, art.error_type, art.error_message),
+        }
+        if self.spans is not None:
+            from rundossier.record.otel import span_failure
+
+            extra["span_failure"] = span_failure(art.error_type, art.error_message, art.text, uri)
         return [(text_key, art.text_gz), (json_key, art.json_gz)], values, extra
 
     def blobs_uri(self, key: str) -> str:
@@ -935,6 +1035,11 @@ class Recorder:
         self._backends.close()
 
 
+def _run_key(run: RunHandle) -> tuple[str, str, str]:
+    """A run's key in this process's spans: the row's unique key (the same whatever its run id)."""
+    return (run.orchestrator, run.flow_id, run.run_key)
+
+
 #: the run columns the exception that ended a run sets, whichever failure is its root cause
 _RUN_ERROR_COLUMNS = ("error_type", "error_message", "trace_uri", "trace_bytes")
 
@@ -944,6 +1049,20 @@ def _summary(values: Mapping[str, Any]) -> str:
     if t and m:
         return f"{t}: {m}"
     return str(t or m or "failed")
+
+
+def _activate(recorder: Recorder, span: Any) -> Any:
+    """Make a run's or step's span current in this thread (the user's spans nest in it); a token or None."""
+    spans = recorder.spans
+    if spans is None or span is None:
+        return None
+    return recorder._guard("make a span current", lambda: spans.activate(span), None)
+
+
+def _deactivate(recorder: Recorder, token: Any) -> None:
+    spans = recorder.spans
+    if spans is not None and token is not None:
+        recorder._guard("restore the current span", lambda: spans.deactivate(token), None)
 
 
 class StepContext:
@@ -960,11 +1079,13 @@ class StepContext:
         self.handle: StepHandle | None = None
         self._capture: Any = None
         self._token: Any = None
+        self._span_token: Any = None
 
     def __enter__(self) -> StepHandle:
         rec = self.run.recorder
         self.handle = rec.start_step(self.run, self.step_id, try_number=self.try_number, upstream=self.upstream)
         self._token = _current_step.set(self.handle)
+        self._span_token = _activate(rec, self.handle.span)
         if self.capture_logs:
             try:
                 self._capture = capture(self.handle.log)
@@ -981,6 +1102,7 @@ class StepContext:
             except Exception:  # noqa: BLE001
                 pass
         assert self.handle is not None
+        _deactivate(self.run.recorder, self._span_token)
         self.handle.finish(_status_for(exc), exc if _status_for(exc) != Status.SUCCESS else None)
         try:
             _current_step.reset(self._token)
@@ -1009,15 +1131,21 @@ class RunContext:
         self.tags = tags
         self.parent_run_id = parent_run_id
         self.handle: RunHandle | None = None
+        self._span_token: Any = None
 
     def __enter__(self) -> RunHandle:
         self.handle = self.recorder.start_run(
             self.flow_id, self.run_key, attempt=self.attempt, tags=self.tags, parent_run_id=self.parent_run_id
         )
+        spans = self.recorder.spans
+        if spans is not None and self.handle.span_context is not None:
+            live = spans.live_run(_run_key(self.handle))
+            self._span_token = _activate(self.recorder, live)
         return self.handle
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> Literal[False]:
         assert self.handle is not None
+        _deactivate(self.recorder, self._span_token)
         status = _status_for(exc)
         self.handle.finish(status, exc if status != Status.SUCCESS else None)
         return False

@@ -20,6 +20,7 @@ from rundossier.integrations.airflow.listener import (
     RunInfo,
     TaskIds,
     failure_reason,
+    sampled_traceparent,
     step_id_for,
 )
 from rundossier.record.steplog import StepLog
@@ -293,3 +294,26 @@ def test_the_drop_in_file_registers_the_plugin_where_there_is_no_entry_point(mon
 
     monkeypatch.setattr(plugin, "registered_by_entry_point", lambda: False)
     assert load_drop_in().RunDossierPlugin is plugin.RunDossierPlugin
+
+
+SAMPLED = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+@pytest.mark.parametrize(
+    ("carrier", "expected"),
+    [
+        ({"traceparent": SAMPLED}, SAMPLED),
+        ({"traceparent": SAMPLED[:-2] + "03"}, SAMPLED[:-2] + "03"),
+        # Airflow's carrier with its tracing off: unsampled, so not joined
+        ({"traceparent": SAMPLED[:-2] + "00"}, None),
+        ({"traceparent": "garbage"}, None),
+        ({"traceparent": SAMPLED[:-2] + "zz"}, None),
+        ({}, None),
+        (None, None),
+        ("not a dict", None),
+    ],
+)
+def test_the_dag_runs_trace_context_is_joined_only_when_airflow_samples_it(carrier: Any, expected: str | None) -> None:
+    assert sampled_traceparent(carrier) == expected
+    run = SimpleNamespace(dag_id="d", run_id="r", context_carrier=carrier)
+    assert RunInfo.of(run).traceparent == expected

@@ -63,13 +63,15 @@ def _wait_parsed(home: AirflowHome, env: dict[str, str], daemons: list[Daemon]) 
     raise AssertionError(f"the dag-processor did not parse {DAGS} in 120 s:\n{daemons[0].log()[-3000:]}")
 
 
-def _wait_finished(home: AirflowHome, env: dict[str, str], ids: dict[str, str], daemons: list[Daemon]) -> None:
+def _wait_finished(
+    home: AirflowHome, env: dict[str, str], ids: dict[str, str], daemons: list[Daemon], dags: tuple[str, ...] = DAGS
+) -> None:
     deadline = time.monotonic() + 240
     states: dict[str, str] = {}
     while time.monotonic() < deadline:
         for d in daemons:
             d.check()
-        for dag_id in DAGS:
+        for dag_id in dags:
             out = home.airflow("dags", "list-runs", dag_id, "-o", "json", env=env).output
             runs = {r["run_id"]: r["state"] for r in _json_list(out)}
             states[dag_id] = runs.get(ids[dag_id], "?")

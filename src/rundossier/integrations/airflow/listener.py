@@ -120,6 +120,8 @@ class RunInfo:
     queued_at: datetime | None = None
     ended_at: datetime | None = None
     tags: tuple[tuple[str, str], ...] = ()
+    #: Airflow's own trace context of the dag run (its `dag_run.<dag_id>` span), when Airflow traces it
+    traceparent: str | None = None
 
     @classmethod
     def of(cls, dag_run: Any) -> RunInfo:
@@ -136,6 +138,7 @@ class RunInfo:
             queued_at=_aware(getattr(dag_run, "queued_at", None)),
             ended_at=_aware(getattr(dag_run, "end_date", None)),
             tags=tuple(tags),
+            traceparent=sampled_traceparent(getattr(dag_run, "context_carrier", None)),
         )
 
     @classmethod
@@ -153,6 +156,26 @@ class RunInfo:
             return cls(ids.dag_id, ids.run_id)
         info = cls.of(dag_run)
         return cls(ids.dag_id, ids.run_id, info.attempt, info.started_at, info.queued_at, None, info.tags)
+
+
+def sampled_traceparent(carrier: Any) -> str | None:
+    """The W3C traceparent of Airflow's trace context carrier, when Airflow samples (exports) it.
+
+    Airflow gives every dag run a carrier, also with its tracing off (then unsampled): a run span
+    joined to it would be dropped by the usual parent-based sampler, under a parent no one exports."""
+    if not isinstance(carrier, dict):
+        return None
+    value = carrier.get("traceparent")
+    if not isinstance(value, str):
+        return None
+    parts = value.strip().split("-")
+    if len(parts) != 4:
+        return None
+    try:
+        sampled = int(parts[3], 16) & 1
+    except ValueError:
+        return None
+    return value.strip() if sampled else None
 
 
 def _attempt(dag_run: Any) -> int | None:
@@ -244,6 +267,7 @@ class RunDossierListener:
                 # a DAG run is Airflow's to end (its dag run listeners): no process holds its lease;
                 # each task's step holds one in the task's process
                 lease=False,
+                traceparent=info.traceparent,
             )
             state.runs[key] = handle
         return handle

@@ -145,6 +145,22 @@ class RunDossier(Block):
             "is down; empty means RUNDOSSIER_HOME or ~/.rundossier."
         ),
     )
+    otel: bool | None = Field(
+        default=None,
+        title="OpenTelemetry spans",
+        description=(
+            "Emit each flow run and task run try as an OpenTelemetry span through the TracerProvider "
+            "you configured (needs rundossier[otel]); empty means RUNDOSSIER_OTEL (off by default)."
+        ),
+    )
+    trace_url_template: str | None = Field(
+        default=None,
+        title="Trace URL template",
+        description=(
+            "Link from a run to its trace in your trace viewer, e.g. http://jaeger:16686/trace/{trace_id}; "
+            "empty means RUNDOSSIER_TRACE_URL_TEMPLATE."
+        ),
+    )
     hook_timeout_seconds: float = Field(
         default=10.0,
         gt=0,
@@ -186,6 +202,8 @@ class RunDossier(Block):
             "max_trace_bytes": self.max_trace_bytes,
             "mask_patterns": list(self.mask_patterns) or None,
             "home": self.home,
+            "otel": self.otel,
+            "trace_url_template": self.trace_url_template,
         }
         return {k: v for k, v in layer.items() if v not in (None, "", {})}
 

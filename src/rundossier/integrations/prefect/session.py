@@ -83,6 +83,17 @@ class Options:
     artifacts: bool = True
 
 
+#: the flow run label where Prefect's run telemetry keeps the W3C traceparent of the flow run's span
+PREFECT_TRACEPARENT_LABEL = "__OTEL_TRACEPARENT"
+
+
+def prefect_traceparent(flow_run: Any) -> str | None:
+    """Prefect's own trace context of the flow run (its flow run span), when Prefect traces it."""
+    labels = getattr(flow_run, "labels", None)
+    value = labels.get(PREFECT_TRACEPARENT_LABEL) if isinstance(labels, dict) else None
+    return value if isinstance(value, str) else None
+
+
 def from_ts(ts: float | None) -> datetime | None:
     return datetime.fromtimestamp(ts, UTC) if ts is not None else None
 
@@ -163,6 +174,7 @@ class FlowRunSession:
             parent_run_id=parent_run_id,
             tags={k: v for k, v in tags.items() if v},
             agent=_agent(),
+            traceparent=prefect_traceparent(flow_run),
         )
         self._started.set()
         return self.run

@@ -71,7 +71,10 @@ class Run(SQLModel, table=True):
     blobs_expired_at: datetime | None = _dt()
     host: str | None = Field(default=None, sa_column=Column(String(250)))
     agent: str | None = Field(default=None, sa_column=Column(String(250)))
+    #: the W3C traceparent of the run's span (RUNDOSSIER_OTEL on): steps recorded by any process
+    #: are its children; `trace_id` is its trace (the joined traceparent's, or a new one)
     traceparent: str | None = Field(default=None, sa_column=Column(String(60)))
+    trace_id: str | None = Field(default=None, sa_column=Column(String(32)))
     #: when the process recording this running run last said it was alive, and until when that
     #: holds: past it the run is crashed (None: nobody holds a lease, e.g. Airflow's scheduler)
     heartbeat_at: datetime | None = _dt()

@@ -28,6 +28,7 @@ export function detailsCard(run) {
     ["Finished", timeEl(run.finished_at)],
     ["Duration", fmtDuration(run.duration_ms)],
     run.code_version ? ["Code version", h("span", { class: "mono" }, run.code_version)] : null,
+    run.trace_id ? ["Trace", traceLink(run)] : null,
     run.parent_run_id ? ["Parent run", h("a", { href: `#/run/${encodeURIComponent(run.parent_run_id)}`, class: "mono" }, run.parent_run_id)] : null,
     (run.children || []).length ? ["Subflow runs", h("ul", { class: "children" }, run.children.map((c) =>
       h("li", {}, h("a", { href: `#/run/${encodeURIComponent(c.run_id)}`, title: c.run_id }, c.flow_id), " ", statusBadge(c.status))))] : null,
@@ -36,6 +37,14 @@ export function detailsCard(run) {
   return h("section", { class: "card details", "aria-label": "Details" },
     h("h2", {}, "Details"),
     h("dl", { class: "kv" }, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])));
+}
+
+// the OpenTelemetry trace the run belongs to, linked to the trace viewer when the server has a template
+function traceLink(run) {
+  const id = h("span", { class: "mono", title: "OpenTelemetry trace id" }, run.trace_id);
+  const url = run.trace_viewer_url;
+  if (!url || !/^https?:\/\//i.test(url)) return id;
+  return h("a", { href: url, target: "_blank", rel: "noopener noreferrer", class: "trace-link" }, id);
 }
 
 function stepsTable(run) {
