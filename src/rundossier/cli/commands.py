@@ -112,7 +112,9 @@ def runs(args: argparse.Namespace) -> int:
         return 0
     if not page.items:
         filtered = " match these filters" if _filtered(args) else ""
-        out.print(f"no runs{filtered} in {reader.store.describe()} ({reader.backends.settings.where()})")
+        out.print(
+            f"no runs{filtered} in {reader.store.describe()} ({reader.backends.settings.where()})", soft_wrap=True
+        )
         return 0
     table = Table(title=f"runs ({reader.store.describe()})", title_justify="left", box=None, pad_edge=False)
     table.add_column("run id", no_wrap=True, min_width=30)

@@ -40,7 +40,10 @@ def failures(args: argparse.Namespace) -> int:
     groups = page.items
     if not groups:
         filtered = " for these filters" if args.flow or args.since or args.orchestrator else ""
-        out.print(f"no failure groups{filtered} in {reader.store.describe()} ({reader.backends.settings.where()})")
+        out.print(
+            f"no failure groups{filtered} in {reader.store.describe()} ({reader.backends.settings.where()})",
+            soft_wrap=True,
+        )
         return 0
     counted_since = page.counted_since[:10] if page.counted_since else None
     title = "failure groups" + (f" (counted since {counted_since} UTC)" if counted_since else "")
