@@ -31,10 +31,7 @@ def test_the_readme_commands_work_in_order_from_any_folder(
 def test_an_empty_home_says_where_it_looked(_isolated_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["runs"]) == 0
     out = " ".join(capsys.readouterr().out.split())  # a long path may wrap at the console's width
-    assert (
-        out
-        == f"no runs in sqlite:///{_isolated_home.resolve()}/rundossier.db (home {_isolated_home.resolve()})"
-    )
+    assert out == f"no runs in sqlite:///{_isolated_home.resolve()}/rundossier.db (home {_isolated_home.resolve()})"
     assert main(["runs", "--flow", "x"]) == 0
     assert "no runs match these filters in sqlite:///" in capsys.readouterr().out
     assert main(["failures"]) == 0
