@@ -29,6 +29,7 @@ UNCHANGED = [  # no secret in these: mask() must return them as they are
     "postgresql://user@host/db",
     "http://user:@host/",
     "https://example.com/a@b see alice@example.com",
+    "http://user:pa/ss without an at sign",
     "engine = Engine(postgresql+psycopg://etl:***@127.0.0.1:1/warehouse)",
     "AKIAIOSFODNN7EXAMPLEX is too long",
     "pk_live_4eC39HqLyjWDarjtT1zdp7dc is public",
@@ -72,6 +73,13 @@ CORPUS = [
         "mysql+pymysql://app:***@db.internal:3306/x?charset=utf8",
     ),
     ("postgresql://u:p@ss@host/db", "postgresql://u:***@host/db"),
+    # an unencoded "/" in the password (base64 secrets)
+    ("postgresql://etl:ab/cd+ef==@db:5432/wh", "postgresql://etl:***@db:5432/wh"),
+    ("s3://AKID:wJalr/K7MDENG/bPxR@bucket/key", "s3://AKID:***@bucket/key"),
+    ("redis://:a/b@h:6379/0", "redis://:***@h:6379/0"),
+    ("conn postgresql://u:1/2/3@h/db failed", "conn postgresql://u:***@h/db failed"),
+    # ... which over-masks a port and a path holding an "@" (a leak would be worse)
+    ("https://example.com:8080/users/@me", "https://example.com:***@me"),
     # --- cloud and service tokens (the type prefix stays readable)
     ("key id AKIAIOSFODNN7EXAMPLE in use", "key id AKIA*** in use"),
     ("ASIAY34FZKBOKMUTVV7A", "ASIA***"),

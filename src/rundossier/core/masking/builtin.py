@@ -10,7 +10,9 @@ context stays readable. The families (`FAMILIES` names them; README "Security" l
   `|` margin traceback draws around an exception group's members does not end the body. A key
   printed over several log lines is masked by `lines.KeyBlocks`, line after line.
 - **Passwords in URLs**: `scheme://user:SECRET@host` -> `scheme://user:***@host`, any scheme;
-  the last `@` of the authority ends the password.
+  the last `@` of the authority ends the password, which may hold an unencoded `/`
+  (`user:ab/cd==@host`); a port and a path holding an `@` (`host:8080/users/@me`) are then
+  over-masked (`host:***@me`), as a leak would be worse.
 - **Service tokens**, recognisable without a key name (rules read from gitleaks' rule set and
   reimplemented here). The well-known, non-secret type prefix is kept: AWS access key ids
   (`AKIA`, `ASIA`, `ABIA`, `ACCA`, `A3T?` + 16) -> `AKIA***`, and a bare 40-character secret
@@ -214,7 +216,12 @@ _CLOUD = re.compile(
 # a bare AWS secret access key: 40 base64 characters, searched for on the line of an access key id
 _AWS_SECRET = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
 _AWS_NEAR = 256
-_URL_PASSWORD = re.compile(r"://[^\s/?#@:\"'<>\\]*+:(?P<pw>[^\s/?#\"'<>\\]*)@")
+# the password ends at the authority's last "@"; one holding an unencoded "/" (base64 secrets do) is
+# tried second: a port followed by a path with an "@" (`host:8080/users/@me`) is then over-masked
+_URL_PASSWORD = re.compile(
+    r"://[^\s/?#@:\"'<>\\]*+:(?:(?P<pw>[^\s/?#\"'<>\\]*)@"
+    r"|(?P<slashed>[^\s?#\"'<>\\]*)@)"
+)
 _PEM = re.compile(
     r"-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----"
     # no "*": masked material ends it; "|": the margin of an exception group's members in a traceback
@@ -539,7 +546,8 @@ def _find_spans(text: str) -> _Spans:
                 _aws_secret_near(text, m.start(), m.end(), spans)
     if "@" in text:
         for m in _URL_PASSWORD.finditer(text):
-            _add(spans, text, m.start("pw"), m.end("pw"))
+            group = "pw" if m.group("pw") is not None else "slashed"
+            _add(spans, text, m.start(group), m.end(group))
     return spans
 
 
