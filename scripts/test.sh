@@ -16,7 +16,8 @@ status=0
 bash scripts/bootstrap.sh || exit 1
 lint=0
 bash scripts/lint.sh || { lint=1; status=1; }
-.venv/bin/python -m pytest -p no:cacheprovider --junitxml=test-artifacts/core.xml "$@" || status=1
+# two workers (pytest-xdist): the core tests are independent (each has its own home, database, ports)
+.venv/bin/python -m pytest -p no:cacheprovider -n "${RUNDOSSIER_TEST_WORKERS:-2}" --junitxml=test-artifacts/core.xml "$@" || status=1
 
 for part in scripts/test-*.sh; do
   [ -e "$part" ] || continue

@@ -252,7 +252,8 @@ def test_s3_unreachable_endpoint_fails_fast() -> None:
         start = time.monotonic()
         with pytest.raises(StorageError) as info:
             call()
-        assert time.monotonic() - start < 10
+        # a bound, not a speed: botocore's default retries against a dead port would take minutes
+        assert time.monotonic() - start < 60
         assert endpoint in str(info.value)
         assert "reachable" in str(info.value)
         assert info.value.__cause__ is not None
