@@ -4,8 +4,9 @@
         [--json] [--quick]
 
 Setup: a throwaway PostgreSQL database (dropped afterwards) with `--runs` runs loaded by COPY
-(api_runs.py's rows: 200 flows over 90 days, 10% failed with 50 fingerprints), the failure-group
-summaries filled as migration 0003 fills them (dossier.py's backfill), and SEEDED failures recorded
+(api_runs.py's rows: 200 flows over 90 days, 10% failed; each flow's failures spread over 10
+fingerprints of its own, 2,000 in all, as bugs belong to a flow), the failure-group summaries
+filled as migration 0003 fills them (dossier.py's backfill), and SEEDED failures recorded
 through the Recorder into that database and S3 (moto's server on loopback), so that run detail and
 trace download read real steps and real blobs. `rundossier serve` runs in its own process.
 
@@ -118,7 +119,7 @@ async def load(url: str, clients: int, seconds: float, table: dict[str, Any]) ->
 
 def seed(url: str, runs: int, cfg: dict[str, Any], tmp: Path) -> list[str]:
     """`runs` runs by COPY, the failure-group summaries, and SEEDED recorded failures (their run ids)."""
-    from api_runs import _without_indexes, load_postgres
+    from api_runs import _without_indexes
     from dossier import backfill
     from record_failure import log_lines, make_exception
     from writers import _settings
@@ -128,7 +129,7 @@ def seed(url: str, runs: int, cfg: dict[str, Any], tmp: Path) -> list[str]:
 
     t0 = time.perf_counter()
     store = RunStore(url, timeout=120)
-    _without_indexes(store, lambda: load_postgres(store, runs))
+    _without_indexes(store, lambda: copy_runs(store, runs))
     backfill(store)
     with store._write.begin() as conn:
         conn.exec_driver_sql("ANALYZE")
@@ -145,8 +146,31 @@ def seed(url: str, runs: int, cfg: dict[str, Any], tmp: Path) -> list[str]:
         step.finish("failed", exc)
         run.finish("failed", exc)
         ids.append(run.run_id)
+    rec.flush()  # what the writer spooled (S3 slower than its budget) is delivered before the clients ask
     rec.close()
     return ids
+
+
+def copy_runs(store: Any, n: int) -> None:
+    """api_runs.py's rows by COPY, each failure's fingerprint one of its flow's 10."""
+    from api_runs import COLUMNS, _copy_text, rows
+
+    fp, flow = COLUMNS.index("fingerprint"), COLUMNS.index("flow_id")
+    raw = store._write.raw_connection()
+    try:
+        cur = raw.cursor()
+        with cur.copy(f"COPY rd_run ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+            for batch in rows(n):
+                lines = []
+                for r in batch:
+                    values = list(r)
+                    if values[fp]:
+                        values[fp] = f"{int(values[flow][5:]) * 10 + int(values[fp], 16) % 10:016x}"
+                    lines.append("\t".join(map(_copy_text, values)) + "\n")
+                copy.write("".join(lines).encode())
+        raw.commit()
+    finally:
+        raw.close()
 
 
 def start_server(cfg: dict[str, Any], tmp: Path) -> tuple[subprocess.Popen[bytes], str]:

@@ -81,14 +81,20 @@ def run_one(name: str, profile: str, out: Path) -> dict[str, Any]:
     if cmd is None:
         return {"benchmark": name, "machine": machine(), "skipped": why, "rows": []}
     t0 = time.perf_counter()
-    with open(out / f"{name}.log", "w") as log:
-        proc = subprocess.run(
-            cmd, cwd=ROOT, env=env_for(name), stdout=subprocess.PIPE, stderr=log, text=True, timeout=TIMEOUT_S
+    lines = []
+    with open(out / f"{name}.log", "w") as log:  # the output as it comes: `tail -f` shows the progress
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env_for(name), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
-        log.write(proc.stdout)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            log.write(line)
+            log.flush()
+        proc.wait(TIMEOUT_S)
     took = time.perf_counter() - t0
     try:
-        doc = parse(proc.stdout)
+        doc = parse("".join(lines))
     except ValueError:
         tail = (out / f"{name}.log").read_text().strip().splitlines()[-1:] or [""]
         doc = {
