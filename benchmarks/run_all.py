@@ -36,7 +36,7 @@ SCRIPTS: dict[str, tuple[str, list[str]]] = {
     "writers": ("", []),
     "readers": ("", ["--seconds", "45"]),
     "retention_sweep": ("", ["--runs", "10000", "--writers", "8"]),
-    "record_failure": ("", ["--n", "500", "--db", "postgres"]),
+    "record_failure": ("", ["--n", "500"]),
     "api_runs": ("", ["--db", "postgres", "--repeat", "20"]),
     "dossier": ("", ["--runs", "200000", "--db", "postgres"]),
     "masking": ("", ["--repeat", "3"]),
