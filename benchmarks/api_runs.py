@@ -1,6 +1,6 @@
 """Benchmark: `GET /api/runs` over HTTP with 1,000,000 runs, in SQLite and in PostgreSQL.
 
-    .venv/bin/python benchmarks/api_runs.py [--runs 1000000] [--db sqlite,postgres] [--repeat 40]
+    .venv/bin/python benchmarks/api_runs.py [--runs 1000000] [--db sqlite,postgres] [--repeat 40] [--json] [--quick]
 
 Bulk-inserts the runs (SQLite: executemany in one transaction; PostgreSQL: COPY), then serves the
 real app with uvicorn on 127.0.0.1 and times, with an httpx client, the median of:
@@ -37,7 +37,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.liveserver: the same loopback uvicorn the API tests use
+sys.path.insert(0, str(ROOT / "benchmarks"))  # benchtable
 
+from benchtable import Row, Target, add_flags, emit, row  # noqa: E402
 from tests.liveserver import LiveServer  # noqa: E402
 
 from rundossier.core.ids import run_id_at  # noqa: E402
@@ -49,6 +51,9 @@ FLOWS = 200
 SPAN = timedelta(days=90)
 BATCH = 50_000
 TARGET_MS = 50.0
+#: per database: the HTTP floor (GET /healthz median, ms) and the rows for --json
+FLOORS: dict[str, float] = {}
+ROWS: list[Row] = []
 COLUMNS = [
     "run_id",
     "orchestrator",
@@ -258,6 +263,7 @@ def bench(
         searched = [(name, h[name], d[name], found[name]) for name in searches]
     store.close()
     print(f"[{label}] HTTP floor (GET /healthz): {floor:.2f} ms median")
+    FLOORS[label] = floor
     return results, searched
 
 
@@ -275,8 +281,17 @@ def report(label: str, measured: tuple[list[tuple[str, float, float]], list[tupl
             note += f"; {ratio:.2f}x first page (<= 2x {'ok' if ratio <= 2.0 else 'MISSED'})"
         ok = ok and good
         print(f"[{label}] {name:<16}{http:>10.2f} ms{direct:>9.2f} ms   {note}")
+        ROWS.append(
+            row(f"GET /api/runs {label}, {name}", http, "ms", floor=FLOORS.get(label),
+                target=Target("<", TARGET_MS, "value"), note=f"store only {direct:.1f} ms; floor: GET /healthz")
+        )  # fmt: skip
+        if name == "page 500":
+            ROWS.append(
+                row(f"GET /api/runs {label}, page 500 vs first page", http, "ms", floor=first, target=Target("<=", 2.0))
+            )
     for name, http, direct, n in searched:
         print(f"[{label}] {name:<16}{http:>10.2f} ms{direct:>9.2f} ms   ({n} runs on the page; no target)")
+        ROWS.append(row(f"GET /api/runs {label}, {name}", http, "ms", floor=FLOORS.get(label), note=f"{n} runs found"))
     return ok
 
 
@@ -303,7 +318,10 @@ def main() -> int:
     ap.add_argument("--db", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
     ap.add_argument("--repeat", type=int, default=60)
     ap.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test", help="admin URL")
+    add_flags(ap)
     args = ap.parse_args()
+    if args.quick:  # a smoke run: 100,000 runs (a day holds the 50 failed runs a page needs), SQLite only
+        args.runs, args.repeat, args.db = 100_000, 3, "sqlite"
     ok = True
     for db in args.db.split(","):
         if db == "sqlite":
@@ -324,6 +342,7 @@ def main() -> int:
             print(f"unknown --db {db!r}")
             return 2
     print("all targets met" if ok else "some targets MISSED")
+    emit(args, "api_runs", ROWS)
     return 0 if ok else 1
 
 

@@ -1,6 +1,6 @@
 """Benchmark: recording and reading a big artifact manifest (SQLite in a temporary folder).
 
-    .venv/bin/python benchmarks/artifacts.py [--n 100000] [--repeat 3]
+    .venv/bin/python benchmarks/artifacts.py [--n 100000] [--repeat 3] [--json] [--quick]
 
 Figures (each the median of `--repeat` rounds):
   record          `StepHandle.artifact` with size and checksum given (no lookup), per artifact,
@@ -19,16 +19,20 @@ from __future__ import annotations
 import argparse
 import hashlib
 import statistics
+import sys
 import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
-from rundossier import Recorder
-from rundossier.read.artifacts import run_artifacts
-from rundossier.settings import Settings
-from rundossier.storage.db import WriteBatch
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchtable
+from benchtable import add_flags, emit, row  # noqa: E402
+
+from rundossier import Recorder  # noqa: E402
+from rundossier.read.artifacts import run_artifacts  # noqa: E402
+from rundossier.settings import Settings  # noqa: E402
+from rundossier.storage.db import WriteBatch  # noqa: E402
 
 
 def _median(fn: Callable[[], float], repeat: int) -> float:
@@ -130,7 +134,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
+    add_flags(parser)
     args = parser.parse_args()
+    if args.quick:
+        args.n, args.repeat = 2000, 1
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         rounds = iter(range(10**6))
@@ -143,12 +150,29 @@ def main() -> None:
         small = peak(base, args.n // 10, "small")
         big = peak(base, args.n, "big")
         print(f"peak traced memory while recording: {small:.1f} MiB for {args.n // 10:,}, {big:.1f} MiB for {args.n:,}")
-        looked, hashed = lookups(base, 50)
+        looked, hashed = lookups(base, 5 if args.quick else 50)
         print(
             f"artifact of a 1 MiB local file (info + streamed sha256): {looked:.0f} us; hashlib alone {hashed:.0f} us; "
             f"ratio {looked / hashed:.2f}"
         )
-        print(f"read one page of 500 inputs with their producers: {read_page(base):.1f} ms")
+        page = read_page(base)
+        print(f"read one page of 500 inputs with their producers: {page:.1f} ms")
+    emit(
+        args,
+        "artifacts",
+        [
+            row(
+                f"record an artifact ({args.n:,} in a step)",
+                mine,
+                "us",
+                floor=bare,
+                note="floor: rows straight to the store",
+            ),
+            row("peak memory, n vs n/10 artifacts", big, "MiB", floor=small),
+            row("artifact of a 1 MiB file with sha256", looked, "us", floor=hashed, note="floor: hashlib alone"),
+            row("read a page of 500 inputs", page, "ms"),
+        ],
+    )
 
 
 if __name__ == "__main__":

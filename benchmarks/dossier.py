@@ -1,6 +1,8 @@
 """Benchmark: one dossier for a big run, and failure groups over 1,000,000 runs, against baselines.
 
-    .venv/bin/python benchmarks/dossier.py [--runs 1000000] [--db sqlite,postgres] [--quick]
+    .venv/bin/python benchmarks/dossier.py [--runs 1000000] [--db sqlite,postgres] [--json] [--quick]
+
+`--quick`: two repetitions, 20,000 runs, SQLite only (a smoke run).
 
 Part 1, the dossier (pure, in this process): a failed run of 1,000 steps and 100,000 events,
 as light records (what `RunStore.list_step_records` / `list_event_records` hand over), alone
@@ -38,12 +40,15 @@ from typing import Any
 
 from sqlalchemy import text
 
-from rundossier.core.dossier import Baseline, build_dossier, dossier_json, group_json, merge_groups
-from rundossier.core.dossier.events import KINDS
-from rundossier.core.ids import new_run_id
-from rundossier.read.reader import run_dossier
-from rundossier.storage.db import Event, GroupQuery, Run, RunStore, Step, WriteBatch
-from rundossier.storage.db.records import event_record, step_record
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchtable
+from benchtable import Row, Target, add_flags, emit, row  # noqa: E402
+
+from rundossier.core.dossier import Baseline, build_dossier, dossier_json, group_json, merge_groups  # noqa: E402
+from rundossier.core.dossier.events import KINDS  # noqa: E402
+from rundossier.core.ids import new_run_id  # noqa: E402
+from rundossier.read.reader import run_dossier  # noqa: E402
+from rundossier.storage.db import Event, GroupQuery, Run, RunStore, Step, WriteBatch  # noqa: E402
+from rundossier.storage.db.records import event_record, step_record  # noqa: E402
 
 STEPS = 1000
 EVENTS = 100_000
@@ -67,7 +72,20 @@ def p95(xs: list[float]) -> float:
     return xs[min(len(xs) - 1, int(len(xs) * 0.95))]
 
 
+#: the rows for --json: every measured line, under the heading it was printed under
+ROWS: list[Row] = []
+HEADING = [""]
+
+
 def line(name: str, xs: list[float], target: float | None = None) -> None:
+    ROWS.append(
+        row(
+            f"{HEADING[0]}: {name.strip()}",
+            statistics.median(xs),
+            "ms",
+            target=Target("<", target, "value") if target is not None else None,
+        )
+    )
     verdict = ""
     if target is not None:
         verdict = f"   target < {target:g} ms: {'met' if statistics.median(xs) < target else 'MISSED'}"
@@ -144,6 +162,7 @@ def _shape(worst: bool, n: int) -> None:
     baseline = Baseline(ok, [step_record(s) for s in ok_steps], [event_record(e) for e in ok_events if e.kind in KINDS])
     label = "worst case: every event of a kind the dossier reads" if worst else "typical"
     print(f" {label}:")
+    HEADING[0] = f"dossier, {label.split(':')[0]}"
     line("floor (one pass over the steps and events)", timeit(lambda: floor_pass(run, steps, events), n))
     line(f"build_dossier, all {len(events):,} events", timeit(lambda: build_dossier(run, steps, events), n), 50)
     line(
@@ -312,6 +331,7 @@ def part2(kind: str, store: RunStore, n_runs: int, reps: int) -> None:
     ]
     for name, q, since, flows in cases:
         print(f" {name}:")
+        HEADING[0] = f"failure groups {kind} {n_runs:,} runs, {name}"
         api = timeit(lambda q=q: api_failures(store, q), reps)
         base = timeit(lambda since=since, flows=flows: naive(store, since, flows), 3, warmup=1)
         line("/api/failures", api, 200)
@@ -333,6 +353,7 @@ def part2(kind: str, store: RunStore, n_runs: int, reps: int) -> None:
     without = timeit(lambda: root_cause(None), 300, warmup=20)
     with_fp = timeit(lambda: root_cause("00000000000000aa"), 300, warmup=20)
     print(" recording a root cause (run upsert + root cause write):")
+    HEADING[0] = f"root cause write {kind}"
     line("without a fingerprint (no group upsert)", without)
     line("with a fingerprint (+ 2 summary upserts)", with_fp)
 
@@ -342,11 +363,13 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=1_000_000)
     ap.add_argument("--db", default="sqlite,postgres")
     ap.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    ap.add_argument("--quick", action="store_true", help="fewer repetitions (smoke run)")
+    add_flags(ap)
     args = ap.parse_args()
-    reps = 5 if args.quick else 20
+    if args.quick:  # a smoke run: 20,000 runs, SQLite only, two repetitions
+        args.runs, args.db = min(args.runs, 20_000), "sqlite"
+    reps = 2 if args.quick else 20
     print(f"python {sys.version.split()[0]}")
-    part1(5 if args.quick else 15)
+    part1(2 if args.quick else 15)
 
     t = time.perf_counter()
     rows = synth_runs(args.runs)
@@ -383,6 +406,7 @@ def main() -> int:
                 print(f"\nPostgreSQL: loaded in {loaded:.1f}s, summaries backfilled in {time.perf_counter() - t:.1f}s")
                 part2(kind, store, args.runs, reps)
                 store.close()
+    emit(args, "dossier", ROWS)
     return 0
 
 

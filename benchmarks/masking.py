@@ -1,6 +1,6 @@
 """Benchmark: `Masker.mask` and `mask_many` on the texts a recorder masks, in microseconds.
 
-    .venv/bin/python benchmarks/masking.py [--repeat 7] [--baseline OLD_MASKING_PY]
+    .venv/bin/python benchmarks/masking.py [--repeat 7] [--baseline OLD_MASKING_PY] [--json] [--quick]
 
 `--baseline` loads another version's masking module from a file (for instance the single-file
 `masking.py` of an older commit: `git show REV:src/rundossier/masking.py > /tmp/old.py`) and
@@ -27,9 +27,13 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from rundossier.core.masking import Masker
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchtable
+from benchtable import add_flags, emit, row  # noqa: E402
+
+from rundossier.core.masking import Masker  # noqa: E402
 
 LOG_LINE = "2026-11-22 03:00:01,123 INFO loader: loaded 1234 rows into warehouse.public.orders in 0.42s (batch 17)"
 LOG_SECRET = "connecting with password=hunter2-Xy9 and token ghp_abcdefghijklmnopqrstuvwxyz0123456789 to db"
@@ -119,7 +123,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--baseline", help="path of another version's masking module to compare with")
+    add_flags(parser)
     args = parser.parse_args()
+    if args.quick:
+        args.repeat = 1
+    rows = []
     mine = _cases(Masker())
     theirs = {name: (fn, size) for name, fn, size in _cases(_load(args.baseline).Masker())} if args.baseline else {}
     head = f"{'text':<16}{'us/call':>12}{'us/KB':>10}"
@@ -132,6 +140,13 @@ def main() -> None:
             line += f"{times[1]:>12.1f}" + (f"{times[1] / (size / 1024):>10.2f}" if size else f"{'-':>10}")
             line += f"{times[0] / times[1]:>8.2f}"
         print(line)
+        base = times[1] if len(times) > 1 else None
+        if size:
+            kb = size / 1024
+            rows.append(row(f"mask {name}", times[0] / kb, "us/KB", floor=base / kb if base else None))
+        else:
+            rows.append(row(f"mask {name}", times[0], "us", floor=base))
+    emit(args, "masking", rows)
 
 
 _TRACE = _trace(False)

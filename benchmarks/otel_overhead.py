@@ -1,6 +1,6 @@
 """Benchmark: what RUNDOSSIER_OTEL=on adds to recording a step, against the same step with it off.
 
-    .venv/bin/python benchmarks/otel_overhead.py [--n 2000]
+    .venv/bin/python benchmarks/otel_overhead.py [--n 2000] [--json] [--quick]
 
 Measured per operation (median and p99), in this process, interleaved (one of each per round):
   off        a successful step of a running run: its start and its finish recorded (SQLite, local blobs)
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -26,8 +27,11 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from rundossier import Recorder
-from rundossier.settings import Settings
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchtable
+from benchtable import Target, add_flags, emit, row  # noqa: E402
+
+from rundossier import Recorder  # noqa: E402
+from rundossier.settings import Settings  # noqa: E402
 
 
 class _Drop(SpanExporter):
@@ -47,7 +51,9 @@ def _timed(fn: Callable[[], object]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=2000)
-    n = parser.parse_args().n
+    add_flags(parser)
+    args = parser.parse_args()
+    n = 100 if args.quick else args.n
     provider = TracerProvider()
     provider.add_span_processor(BatchSpanProcessor(_Drop()))
     trace.set_tracer_provider(provider)
@@ -81,6 +87,16 @@ def main() -> None:
     extra = med["on"] - med["off"]
     print(f"on - off: {extra * 1e6:.1f} us per step; on/off {med['on'] / med['off']:.3f}")
     print(f"(on - off) / bare span: {extra / med['span']:.2f} (target <= 3)")
+    us = 1e6
+    emit(
+        args,
+        "otel_overhead",
+        [
+            row("step's span: on - off, median", extra * us, "us", floor=med["span"] * us, target=Target("<=", 3.0),
+                note="floor: one bare SDK span"),
+            row("successful step with OTEL on, median", med["on"] * us, "us", floor=med["off"] * us, note="floor: off"),
+        ],
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

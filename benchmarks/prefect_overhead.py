@@ -1,7 +1,7 @@
 """Benchmark: a Prefect flow of 50 tasks with and without rundossier's hooks, alternating, in one run.
 
     bash scripts/bootstrap-prefect.sh
-    .venv-prefect/bin/python benchmarks/prefect_overhead.py [--rounds 15] [--tasks 50] [--task-hooks]
+    .venv-prefect/bin/python benchmarks/prefect_overhead.py [--rounds 15] [--tasks 50] [--task-hooks] [--json] [--quick]
 
 One temporary Prefect server (prefect_test_harness) for both; SQLite and local files for
 rundossier in a temporary directory. Each round runs the plain flow and the hooked flow (the order
@@ -29,6 +29,9 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchtable
+from benchtable import Target, add_flags, emit, row  # noqa: E402
 
 
 class _OwnTime:
@@ -70,7 +73,20 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=50)
     parser.add_argument("--task-hooks", action="store_true", help="also decorate the tasks with task_hooks()")
     parser.add_argument("--settle", type=float, default=0.5, help="pause after every run (the server catches up)")
+    add_flags(parser)
     args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.warmup, args.tasks, args.settle = 1, 1, 5, 0.1
+    try:
+        import prefect  # noqa: F401
+    except ImportError:
+        why = (
+            f"Prefect is not installed in {sys.executable} "
+            "(bash scripts/bootstrap-prefect.sh; run with .venv-prefect/bin/python)"
+        )
+        print(f"skipped: {why}")
+        emit(args, "prefect_overhead", [], why)
+        return 0
 
     tmp = Path(tempfile.mkdtemp(prefix="rd-prefect-bench-"))
     os.environ.setdefault("PREFECT_HOME", str(tmp / "prefect"))
@@ -156,6 +172,17 @@ def main() -> int:
     )
     print(f"  background after a run median {statistics.median(background) * 1000:8.1f} ms (not in the flow's time)")
     print(f"  recorded: {len(runs)} runs, {steps} steps")
+    plain_ms = statistics.median(times["plain"]) * 1000
+    emit(
+        args,
+        "prefect_overhead",
+        [
+            row(f"{n}-task flow with {label}", statistics.median(times["hooked"]) * 1000, "ms", floor=plain_ms,
+                target=Target("<=", 1.05), note="floor: the plain flow"),
+            row("rundossier's own time on the flow's thread", statistics.median(own_times) * 1000, "ms",
+                floor=plain_ms),
+        ],
+    )  # fmt: skip
     return 0
 
 

@@ -1,6 +1,6 @@
 """Benchmark: recording a failure end to end, and a successful step, against baselines in the same run.
 
-    .venv/bin/python benchmarks/record_failure.py [--n 2000] [--db sqlite|postgres]
+    .venv/bin/python benchmarks/record_failure.py [--n 2000] [--db sqlite|postgres] [--json] [--quick]
 
 Measured per operation (median and p99), all in this process, on the same machine and disk:
   rundossier  a failing step's finish: trace build, masking, bound, gzip, blob writes (trace text,
@@ -41,10 +41,13 @@ from pathlib import Path
 
 import fsspec
 
-from rundossier import Recorder
-from rundossier.core.trace.frametext import forget_frames
-from rundossier.settings import Settings
-from rundossier.storage.db.models import SQLModel
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchtable
+from benchtable import Target, add_flags, emit, row  # noqa: E402
+
+from rundossier import Recorder  # noqa: E402
+from rundossier.core.trace.frametext import forget_frames  # noqa: E402
+from rundossier.settings import Settings  # noqa: E402
+from rundossier.storage.db.models import SQLModel  # noqa: E402
 
 LOG_LINES = 300
 CHAIN_DEPTH = 15  # frames per exception; two chained exceptions -> 30 frames
@@ -143,7 +146,10 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     ap.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test")
+    add_flags(ap)
     args = ap.parse_args()
+    if args.quick:
+        args.n = 50
     logging.getLogger("rundossier").setLevel(logging.ERROR)
 
     tmp = Path(tempfile.mkdtemp(prefix="rd-bench-"))
@@ -226,6 +232,22 @@ def main() -> int:
     if se:
         print(f"  rundossier / sentry  {m(rd) / m(se):.2f}   (target < 1.0)")
     print(f"  step / 2 writes      {m(ok) / m(two):.2f}   (target <= 2.0)")
+    db = args.db
+    rows = [
+        row(f"failure recorded ({db}), median", m(rd), "ms", floor=m(fl), target=Target("<=", 1.5)),
+        row(f"failure first seen ({db}), median", m(rd_first), "ms", floor=m(fl)),
+        row(
+            f"successful step ({db}), median",
+            m(ok),
+            "ms",
+            floor=m(two),
+            target=Target("<=", 2.0),
+            note="floor: 2 bare SQL writes",
+        ),
+    ]
+    if se:
+        rows.append(row("failure vs sentry capture, median", m(rd), "ms", floor=m(se), target=Target("<", 1.0)))
+    emit(args, "record_failure", rows)
     return 0
 
 

@@ -1,7 +1,7 @@
 """Benchmark: retention sweep throughput and peak memory, against the bare deletes in the same run.
 
     .venv/bin/python benchmarks/retention_sweep.py [--runs 100000] [--only sqlite|tmpfs|postgres]
-        [--batch N (default: the sweep's own)] [--order time|shuffled]
+        [--batch N (default: the sweep's own)] [--order time|shuffled] [--writers N] [--json] [--quick]
 
 Fixtures: `--runs` expired runs (ended 40-100 days ago, policy 30 days) plus 1% fresh ones, over 10
 flows, inserted straight into the tables; each run has a step and an event, a log blob, and every
@@ -23,6 +23,10 @@ Measured in a fresh child process each (so its peak RSS is the sweep's own):
   small   the sweep again on a tenth of the runs: peak memory must not grow with the number of runs
   rm -rf  (local cases) GNU rm -rf of the same blob tree, no database: how fast this disk deletes
 Targets (issue #6): >= 5,000 runs/s on sqlite+local; peak RSS < 200 MB whatever the number of runs.
+Issue #20 asks the same of postgres+s3 with `--writers 8`: while the sweep and the floor run, 8
+processes record fresh failures (writers.py's) into the same database and store, as in a live
+deployment; afterwards every one of their runs must still be there (the sweep removes what the
+policy says and nothing that was running or fresh). `--quick` runs the sqlite case on 500 runs.
 
 Time: the S3 fixtures dominate (moto takes a put at a time, ~100-150/s on a busy 2-core machine:
 100,000 runs is ~20 minutes per fixture, three fixtures per case); `--only` picks one case.
@@ -46,6 +50,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchtable, writers
+
+from benchtable import Target, add_flags, emit, row  # noqa: E402
 
 from rundossier.retention.sweep import DEFAULT_BATCH  # noqa: E402
 
@@ -250,9 +257,11 @@ def measure(mode: str, db_url: str, storage_url: str, options: dict[str, Any], b
 # -- cases ---------------------------------------------------------------------------------------------
 
 
-def case(name: str, runs: int, batch: int, order: str, setup: Any) -> list[tuple[str, dict[str, Any]]]:
+def case(
+    name: str, runs: int, batch: int, order: str, setup: Any, writers: int = 0
+) -> list[tuple[str, dict[str, Any]]]:
     results = []
-    modes = [("sweep", runs), ("floor", runs), ("sweep", max(1000, runs // 10))]
+    modes = [("sweep", runs), ("floor", runs), ("sweep", max(min(1000, runs // 2), runs // 10))]
     if name.startswith("sqlite"):
         modes.append(("rm -rf", runs))
     for mode, n in modes:
@@ -263,11 +272,39 @@ def case(name: str, runs: int, batch: int, order: str, setup: Any) -> list[tuple
             print(
                 f"  [{name}] fixture: {n:,} expired runs, {made:,} blobs in {time.perf_counter() - t0:.1f}s", flush=True
             )
-            r = rm_rf(storage_url, made, n) if mode == "rm -rf" else measure(mode, db_url, storage_url, options, batch)
+            if mode == "rm -rf":
+                r = rm_rf(storage_url, made, n)
+            elif writers and n == runs:
+                r = measure_with_writers(mode, db_url, storage_url, options, batch, writers)
+            else:
+                r = measure(mode, db_url, storage_url, options, batch)
             label = mode if n == runs else f"{mode} ({n:,} runs)"
             results.append((label, r))
             _print_row(name, label, r)
     return results
+
+
+def measure_with_writers(
+    mode: str, db_url: str, storage_url: str, options: dict[str, Any], batch: int, procs: int
+) -> dict[str, Any]:
+    """`measure` while `procs` processes record fresh failures into the same database and store;
+    afterwards, how many of their runs are missing (the sweep must leave every one of them)."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from writers import Background
+
+    cfg = {"db_url": db_url, "storage_url": storage_url, "options": options}
+    flow = f"bench_live_{uuid.uuid4().hex[:6]}"
+    with Background(cfg, flow, procs) as bg:
+        r = measure(mode, db_url, storage_url, options, batch)
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        kept = conn.execute(text("SELECT count(DISTINCT run_key) FROM rd_run WHERE flow_id = :f"), {"f": flow}).scalar()
+    engine.dispose()
+    r.update(writers=procs, written=bg.written, writers_lost=bg.written - int(kept or 0))
+    print(f"  [{mode}] {procs} writers recorded {bg.written} failures meanwhile; {r['writers_lost']} missing after")
+    return r
 
 
 def rm_rf(storage_url: str, blobs: int, runs: int) -> dict[str, Any]:
@@ -319,13 +356,20 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=DEFAULT_BATCH)
     ap.add_argument("--order", choices=["time", "shuffled"], default="time")
     ap.add_argument("--only", choices=["sqlite", "tmpfs", "postgres"])
+    ap.add_argument("--writers", type=int, default=0, help="processes recording failures during the sweep and floor")
+    add_flags(ap)
     args = ap.parse_args()
+    if args.quick:
+        args.runs = 500
+        args.only = args.only or "sqlite"
     print(f"{args.runs:,} expired runs, batches of {args.batch:,}, rows and blobs written in {args.order} order")
     summary: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     if args.only in (None, "sqlite"):
-        summary["sqlite+local"] = case("sqlite+local", args.runs, args.batch, args.order, sqlite_local())
+        summary["sqlite+local"] = case("sqlite+local", args.runs, args.batch, args.order, sqlite_local(), args.writers)
     if args.only in (None, "tmpfs") and os.path.isdir("/dev/shm"):
-        summary["sqlite+tmpfs"] = case("sqlite+tmpfs", args.runs, args.batch, args.order, sqlite_local("/dev/shm"))
+        summary["sqlite+tmpfs"] = case(
+            "sqlite+tmpfs", args.runs, args.batch, args.order, sqlite_local("/dev/shm"), args.writers
+        )
     if args.only in (None, "postgres"):
         from tests.pgdb import pg_unavailable_reason
         from tests.s3server import moto_s3_server
@@ -335,8 +379,11 @@ def main() -> None:
             print(f"postgres+s3 skipped: {reason}")
         else:
             with moto_s3_server() as endpoint:
-                summary["postgres+s3"] = case("postgres+s3", args.runs, args.batch, args.order, postgres_s3(endpoint))
+                summary["postgres+s3"] = case(
+                    "postgres+s3", args.runs, args.batch, args.order, postgres_s3(endpoint), args.writers
+                )
     print("\nsummary")
+    out = []
     for name, rows in summary.items():
         res = dict(rows)
         sweep_r, floor_r = res["sweep"], res["floor"]
@@ -350,11 +397,42 @@ def main() -> None:
             f"{ratio:.2f}x the bare deletes{rm}; peak RSS {sweep_r['rss_peak']:.0f} MB "
             f"({small['rss_peak']:.0f} MB with a tenth of the runs)"
         )
+        load = f", {sweep_r['writers']} writers" if sweep_r.get("writers") else ""
+        out.append(
+            row(
+                f"{name} sweep{load}",
+                rate,
+                "runs/s",
+                floor=floor_r["runs"] / floor_r["seconds"],
+                target=Target(">=", 5000, "value"),
+                note=f"{args.runs:,} runs",
+            )
+        )
+        out.append(
+            row(
+                f"{name} sweep peak RSS",
+                sweep_r["rss_peak"],
+                "MB",
+                target=Target("<", 200, "value"),
+                note=f"{small['rss_peak']:.0f} MB with a tenth",
+            )
+        )
+        if sweep_r.get("writers"):
+            out.append(
+                row(
+                    f"{name} writers' runs removed",
+                    float(sweep_r["writers_lost"]),
+                    "runs",
+                    target=Target("<=", 0, "value"),
+                    note=f"{sweep_r['written']} recorded during the sweep",
+                )
+            )
     for name in ("sqlite+local", "sqlite+tmpfs"):
         if name in summary:
             s = dict(summary[name])["sweep"]
             ok = s["runs"] / s["seconds"] >= 5000 and s["rss_peak"] < 200
             print(f"  target on {name} (>= 5,000 runs/s, peak < 200 MB): {'met' if ok else 'NOT met'}")
+    emit(args, "retention_sweep", out)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Benchmark: time to first render in chromium of a run with 1,000 steps and of a 1M-line log page.
 
     PYTHONPATH=$PWD/src .venv/bin/python benchmarks/ui_render.py [--steps 1000] [--lines 1000000] [--repeat 5]
+        [--json] [--quick]
 
 Seeds a throwaway SQLite store with the recorder (a run of `--steps` steps, the last one failed;
 a step that wrote `--lines` log lines, every 100th a WARNING on stderr), serves the real app on
@@ -28,7 +29,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.liveserver, tests.seeding
+sys.path.insert(0, str(ROOT / "benchmarks"))  # benchtable
 
+from benchtable import Target, add_flags, emit, row  # noqa: E402
 from tests.liveserver import LiveServer  # noqa: E402
 from tests.seeding import log_run  # noqa: E402
 
@@ -82,8 +85,21 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=5)
+    add_flags(ap)
     args = ap.parse_args()
-    from playwright.sync_api import sync_playwright
+    if args.quick:
+        args.steps, args.lines, args.repeat = 50, 5000, 1
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        why = "Playwright is not installed (bash scripts/test-browser.sh installs the browser group)"
+        print(f"skipped: {why}")
+        emit(args, "ui_render", [], why)
+        return 0
+    if not Path(CHROMIUM).exists():
+        print(f"skipped: {CHROMIUM} is missing")
+        emit(args, "ui_render", [], f"{CHROMIUM} is missing")
+        return 0
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings.resolve(
@@ -128,6 +144,18 @@ def main() -> int:
     print(f"GET .../logs page 1          {log_api[0]:>9.0f} ms   {log_api[1] / 1e3:.0f} kB")
     print(f"GET .../logs level=warning   {level_api[0]:>9.0f} ms   {level_api[1] / 1e3:.0f} kB")
     print("all targets met" if ok else "some targets MISSED")
+    floor = next(ms for name, ms in results.items() if name.endswith("(floor)"))
+    rows = []
+    for name, ms in results.items():
+        if name.endswith("(floor)"):
+            continue
+        target = RUN_TARGET_MS if name.startswith("run page") else LOG_TARGET_MS
+        rows.append(
+            row(f"render {name}", ms, "ms", floor=floor, target=Target("<", target, "value"), note="floor: runs list")
+        )
+    rows.append(row("GET /api/runs/{id}", run_api[0], "ms", note=f"{run_api[1] / 1e6:.2f} MB"))
+    rows.append(row("GET .../logs page 1", log_api[0], "ms", note=f"{log_api[1] / 1e3:.0f} kB"))
+    emit(args, "ui_render", rows)
     return 0 if ok else 1
 
 
