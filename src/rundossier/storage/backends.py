@@ -22,10 +22,13 @@ class Backends:
         blobs: BlobStore | None = None,
         *,
         timeout: float | None = None,
+        pool: tuple[int, int] | None = None,
     ) -> None:
         """`timeout`: how long a database call waits on a lock (default RUNDOSSIER_DB_TIMEOUT; the
-        recorder passes its write budget, readers may wait longer)."""
+        recorder passes its write budget, readers may wait longer). `pool`: PostgreSQL connections
+        kept and extra ones at busy moments (the store's default when None)."""
         self.settings = settings
+        self._pool = pool
         self._store = store
         self._blobs = blobs
         self._timeout = timeout if timeout is not None else settings.db_timeout
@@ -36,7 +39,7 @@ class Backends:
         if self._store is None:
             with self._lock:
                 if self._store is None:
-                    self._store = RunStore(self.settings.db_url, timeout=self._timeout)
+                    self._store = RunStore(self.settings.db_url, timeout=self._timeout, pool=self._pool)
         return self._store
 
     @property

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,6 +42,14 @@ REASON_OUTSIDE = (
 )
 REASON_NO_EXCEPTION = "Airflow reported this failure without an exception"
 REASON_RETRY = "the task will be retried (up_for_retry)"
+#: seconds of an end hook's `listener_timeout` kept for spooling what is not written by then
+SPOOL_MARGIN_S = 2.0
+
+
+def spool_deadline(timeout: float) -> float:
+    """Seconds the end of a task may write before what is left goes to the spool: the hook's
+    `listener_timeout`, less a margin for spooling it (local disk), and at least half of it."""
+    return max(timeout - SPOOL_MARGIN_S, timeout / 2)
 
 
 def step_id_for(task_id: str, map_index: int | None) -> str:
@@ -343,10 +352,14 @@ class RunDossierListener:
         live = in_task_process(ti)
         info = RunInfo.of_task(ti, ids)
         reason = failure_reason(error, live_step=live, state=ids.state) if status == "failed" else None
+        # Airflow ends the task's process soon after this hook: what is not written by then waits
+        # in the spool (delivered later, by this host's next task or `rundossier flush`)
+        deadline = time.monotonic() + spool_deadline(state.timeout)
 
         def finish() -> None:
             handle = state.steps.pop(ids.key, None)
             if handle is not None:
+                handle.budget.until(deadline)
                 if status == "success":  # a try that failed did not write its outlets
                     record_assets(handle, getattr(ti, "task", None), "outlets", "output")
                 handle.finish(status, error, reason=reason, finished_at=ids.end_date)
@@ -361,6 +374,7 @@ class RunDossierListener:
                 reason=reason,
                 started_at=ids.start_date,
                 finished_at=ids.end_date,
+                deadline=deadline,
             )
 
         self.worker.call(finish, timeout=state.timeout, what=f"record the end of {ids.step_id}")
