@@ -934,8 +934,12 @@ class Recorder:
         return [(text_key, art.text_gz), (json_key, art.json_gz)], values, extra
 
     def blobs_uri(self, key: str) -> str:
-        """The URI a key will have, even when the blob store cannot be reached right now."""
+        """The URI a key will have, even when the blob store cannot be reached right now, and
+        without waiting for it to be built (an object store's is built off the task's time)."""
         try:
+            built = self._backends.blobs_built
+            if built is None and (root := BlobStore.root_url(self.settings.storage_url)) is not None:
+                return f"{root}/{key}"  # keys are built by `blob_key`, already checked
             return self.blobs.uri_for(key)
         except Exception:  # noqa: BLE001 - storage misconfigured: keep the intended location
             return self.settings.storage_url.rstrip("/") + "/" + key

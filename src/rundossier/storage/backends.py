@@ -32,12 +32,15 @@ class Backends:
         self._store = store
         self._blobs = blobs
         self._timeout = timeout if timeout is not None else settings.db_timeout
-        self._lock = threading.Lock()
+        # one lock each: building the blob store (importing an object store's client) must not
+        # hold up the database's first write
+        self._store_lock = threading.Lock()
+        self._blobs_lock = threading.Lock()
 
     @property
     def store(self) -> RunStore:
         if self._store is None:
-            with self._lock:
+            with self._store_lock:
                 if self._store is None:
                     self._store = RunStore(self.settings.db_url, timeout=self._timeout, pool=self._pool)
         return self._store
@@ -45,9 +48,14 @@ class Backends:
     @property
     def blobs(self) -> BlobStore:
         if self._blobs is None:
-            with self._lock:
+            with self._blobs_lock:
                 if self._blobs is None:
                     self._blobs = BlobStore(self.settings.storage_url, self.settings.storage_options)
+        return self._blobs
+
+    @property
+    def blobs_built(self) -> BlobStore | None:
+        """The blob store if it is built already (never builds it)."""
         return self._blobs
 
     def close(self) -> None:
