@@ -308,6 +308,14 @@ def test_figures(load: Load, artifacts_dir: Path) -> None:
     """Prints (and saves) the figures of this run: runs, tries, traces, wall time."""
     load.figures.setdefault("tries", None)
     load.figures["runs_recorded"] = len(_runs(load.store))
+    from sqlalchemy import text
+
+    with load.store.session() as s:
+        for table in ("rd_run", "rd_step", "rd_event"):
+            rows = s.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+            size = s.execute(text(f"SELECT pg_total_relation_size('{table}')")).scalar_one()
+            load.figures[f"{table}_rows"] = rows
+            load.figures[f"{table}_bytes_with_indexes"] = size
     print("\nairflow scale figures:", json.dumps(load.figures))
     (artifacts_dir / "scale-airflow-figures.json").write_text(json.dumps(load.figures, indent=1) + "\n")
 
