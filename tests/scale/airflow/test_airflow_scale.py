@@ -30,6 +30,7 @@ from rundossier.retention import sweep_orphans
 from rundossier.retention.sweep import sweep
 from rundossier.storage.blobs import BlobStore, blob_key
 from rundossier.storage.db import RunQuery, RunStore
+from rundossier.storage.spool import Spool
 from tests.pgdb import pg_unavailable_reason
 
 from .dags.failplan import TASKS, VICTIM, expected_tries
@@ -128,8 +129,11 @@ def load(tmp_path_factory: pytest.TempPathFactory, scale_runs: int) -> Iterator[
             states = dep.wait_finished(run_ids, LOAD_TIMEOUT_S)
             load_s = time.monotonic() - started
             # what waits in this host's spool is delivered (as `rundossier flush` on a worker host does)
+            spool = Spool(dep.home.path / "rundossier" / "spool")
+            spooled = len(spool.pending())
             flushed = dep.rundossier("flush")
             assert flushed.returncode == 0, flushed.stdout[-2000:] + flushed.stderr[-2000:]
+            assert not spool.pending(), flushed.stdout[-2000:]
             _wait_recorded(store, run_ids, timeout=60)
             tis = dep.task_instances()
             figures = {
@@ -137,6 +141,7 @@ def load(tmp_path_factory: pytest.TempPathFactory, scale_runs: int) -> Iterator[
                 "triggered_s": round(triggered_s, 1),
                 "victim_killed_at_s": round(killed_s, 1),
                 "load_s": round(load_s, 1),
+                "spooled_before_flush": spooled,
                 "runs_active_while_sweeping": sum(1 for s in swept_during.values() if s not in ("success", "failed")),
                 **{k: round(v, 1) for k, v in dep.timings.items()},
             }
