@@ -3,6 +3,7 @@
     with TcpProxy(target_port) as proxy:      # 127.0.0.1:proxy.port -> 127.0.0.1:target_port
         proxy.cut()        # close every open connection and refuse new ones (a server gone away)
         proxy.stall()      # accept and forward nothing (a server that never answers)
+        proxy.slow(1.0)    # forward every chunk after a delay (a server that answers, slowly)
         proxy.heal()       # forward again
 
 Threads only; every wait is bounded, and closing the proxy ends every thread.
@@ -14,7 +15,7 @@ import socket
 import threading
 from types import TracebackType
 
-_MODES = ("forward", "refuse", "stall")
+_MODES = ("forward", "refuse", "stall", "slow")
 
 
 class TcpProxy:
@@ -27,6 +28,7 @@ class TcpProxy:
         self._server.settimeout(0.1)
         self.port: int = self._server.getsockname()[1]
         self.mode = "forward"
+        self.delay = 0.0
         self.accepted = 0
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
@@ -46,6 +48,11 @@ class TcpProxy:
     def stall(self) -> None:
         """Accept connections, forward nothing either way (open ones hang too)."""
         self._set("stall")
+
+    def slow(self, delay: float) -> None:
+        """Forward every chunk, either way, `delay` seconds after it arrived."""
+        self.delay = delay
+        self._set("slow")
 
     def heal(self) -> None:
         self._set("forward")
@@ -88,6 +95,8 @@ class TcpProxy:
                 break
             while self.mode == "stall" and not self._closed.is_set():
                 self._closed.wait(0.05)
+            if self.mode == "slow":
+                self._closed.wait(self.delay)
             try:
                 dst.sendall(data)
             except OSError:

@@ -508,6 +508,47 @@ def test_s3_stopped_or_slow_during_a_failure(
         _delivered_once(rec, f"s3-{fault}")
 
 
+@pytest.mark.s3
+def test_a_deadline_spools_what_slow_storage_has_not_taken_by_then(tmp_path: Path, moto_endpoint: str) -> None:
+    """Storage answers every call, slowly, well within the write budget: without a deadline the end
+    of a failed step takes as long as its calls do. Airflow's end hook sets one (it has only so long
+    before the task's process is ended): past it, what is left waits in the spool, and is
+    delivered, whole, when storage is fast again."""
+    from tests.s3server import create_bucket, storage_options
+
+    bucket = create_bucket(moto_endpoint)
+    with TcpProxy(int(moto_endpoint.rsplit(":", 1)[1])) as proxy:
+        settings = _settings(
+            tmp_path,
+            storage_url=f"s3://{bucket}/rd",
+            storage_options=storage_options(f"http://127.0.0.1:{proxy.port}"),
+            write_budget=60,
+        )
+        rec = Recorder(settings, live_log_interval=None)
+        run = rec.start_run("faulty", "slow-deadline")
+        step = rec.start_step(run, "b")
+        print("b is about to fail")
+        proxy.slow(1.0)
+        step.budget.until(time.monotonic() + 2.0)
+        start = time.monotonic()
+        try:
+            _fail()
+        except PipelineError as exc:
+            step.finish("failed", exc)
+        elapsed = time.monotonic() - start
+        assert elapsed < 4.5, f"the end of the step took {elapsed:.1f}s (deadline 2s)"
+        assert rec.spool.pending(), "nothing was spooled"
+        proxy.heal()
+        rec.finish_run(run, "failed", None)
+        assert _wait_for(lambda: not rec.spool.pending() and not rec.writer.blobs_down, timeout=60)
+        row = rec.store.find_run("python", "faulty", "slow-deadline")
+        (b,) = rec.store.list_steps(row.run_id)
+        assert (b.status, b.spooled) == ("failed", False) and b.trace_uri
+        text = run_trace(rec.store, rec.blobs, row.run_id).text
+        assert "PipelineError: the step's own error" in text
+        rec.close()
+
+
 def test_a_read_only_sqlite_directory(tmp_path: Path) -> None:
     """The database and its directory are read-only for the user the task runs as."""
     shared = tmp_path / "shared"

@@ -106,3 +106,44 @@ def test_a_killed_steps_published_log_is_its_log_and_stays(store: RunStore, blob
     assert report.complete and report.unreferenced_blobs == 1
     left = all_keys(blobs)
     assert live in left and part in left and leftover not in left
+
+
+def test_a_run_whose_rows_wait_in_the_spool_keeps_its_blobs(store: RunStore, blobs: BlobStore, tmp_path: Path) -> None:
+    """The database refused a task's rows (say, too many clients): its blobs are in storage and
+    its rows wait in the spool, however long past the grace. The sweep leaves that run alone;
+    once the spool is delivered, the folder is an ordinary run's."""
+    from rundossier.record.writer import Writer
+    from rundossier.storage.db import WriteBatch
+    from rundossier.storage.spool import Spool, SpoolItem
+
+    t = datetime.now(UTC)
+    waiting = make_run(store, blobs, "etl", age_days=3, failed_step=True, now=t)
+    rows = WriteBatch()
+    run_row = store.get_run(waiting.run_id)
+    assert run_row is not None
+    rows.run({k: getattr(run_row, k) for k in ("run_id", "orchestrator", "flow_id", "run_key", "status", "trace_uri")})
+    for step in store.list_steps(waiting.run_id):
+        rows.step({k: getattr(step, k) for k in ("run_id", "step_id", "try_number", "status", "trace_uri", "log_uri")})
+    _forget(store, waiting.run_id)  # as if the rows never reached the database
+    spool = Spool(tmp_path / "spool")
+    spool.put(SpoolItem(batch=rows.to_json(), reason="too many clients"))
+    # a spooled blob (not in storage yet) names its run too
+    blob_only = run_id_at(t - timedelta(days=3))
+    spool.put(SpoolItem(blobs=[(blob_key("python", "etl", blob_only, "work", 1, "trace.txt.gz"), b"t")]))
+    blobs.put(blob_key("python", "etl", blob_only, "work", 1, "log.jsonl.gz"), b"l")
+    assert spool.run_ids() == {waiting.run_id, blob_only}
+
+    later = t + timedelta(days=2)
+    report = sweep_orphans(store, blobs, now=later, spool=spool)
+    assert report.complete and report.skipped_spooled == 2 and report.blobs_removed == 0
+    assert set(waiting.keys) <= all_keys(blobs)
+    without = sweep_orphans(store, blobs, now=later, dry_run=True)  # what a sweep blind to the spool did
+    assert without.runs_without_row == 2
+
+    writer = Writer(lambda: blobs, lambda: store, spool)
+    assert writer.flush().delivered == 2 and spool.run_ids() == set()
+    after = sweep_orphans(store, blobs, now=later, spool=spool)
+    # the run's rows arrived: its blobs are referenced; the blobs no row ever came for are orphans now
+    assert after.skipped_spooled == 0 and after.runs_without_row == 1
+    assert set(waiting.keys) <= all_keys(blobs)
+    assert not [k for k in all_keys(blobs) if blob_only in k]

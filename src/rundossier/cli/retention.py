@@ -18,6 +18,7 @@ from rundossier.retention import sweep as run_sweep
 from rundossier.retention import sweep_orphans
 from rundossier.retention.overview import overview
 from rundossier.retention.sweep import DEFAULT_BATCH, MAX_BATCH
+from rundossier.storage.spool import Spool
 
 #: what `--keep-days inherit` stores: nothing, so the default rule (or the built-in) decides
 INHERIT = "inherit"
@@ -196,6 +197,7 @@ def sweep(args: argparse.Namespace) -> int:
                 dry_run=args.dry_run,
                 grace=grace,
                 progress=lambda n: progress.update(task, completed=n),
+                spool=Spool(settings.spool_dir),
             )
     if args.json:
         _print_json(report.to_json())

@@ -597,6 +597,8 @@ class OrphanSweep(BaseModel):
     bytes_removed: int
     skipped_recent: int
     skipped_active: int
+    #: run folders left alone because rows waiting in the spool of the host that swept write for them
+    skipped_spooled: int = 0
     unknown: int
     samples: list[str]
 

@@ -64,7 +64,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("rundossier")
 T = TypeVar("T")
 
-#: step id used for a failure that happened in a run outside any step
+#: PostgreSQL connections one recorder keeps open, and the extra ones it may open at busy moments
+#: (a task's write, the lease heartbeat and the spool's delivery at once): 3 per process at most
+RECORDER_POOL = (1, 2)
 #: how often (at most) a successful write looks at the spool, and how long a flush may take then
 SPOOL_CHECK_EVERY_S = 30.0
 SPOOL_FLUSH_BUDGET_S = 2.0
@@ -211,7 +213,7 @@ class Recorder:
         self.host = host or socket.gethostname()
         self.masker = Masker(self.settings.mask_patterns, redactors)
         self.spool = Spool(self.settings.spool_dir)
-        self._backends = Backends(self.settings, store, blobs, timeout=self.settings.write_timeout)
+        self._backends = Backends(self.settings, store, blobs, timeout=self.settings.write_timeout, pool=RECORDER_POOL)
         self._warn = warn or (lambda msg: log.warning(msg))
         self._last_spool_check = 0.0
         self._cap: Any = None  # the write-time retention cap, when RUNDOSSIER_RETENTION_CAP is on
@@ -719,13 +721,18 @@ class Recorder:
         reason: str | None = None,
         started_at: datetime | None = None,
         finished_at: datetime | None = None,
+        deadline: float | None = None,
     ) -> None:
         """Record a failure reported outside a live step (scheduler, API server, a dead process).
 
-        A string or None error is recorded as exactly that: no traceback is invented.
+        A string or None error is recorded as exactly that: no traceback is invented. `deadline`
+        (`time.monotonic()`): past it, what is not written yet goes to the spool without waiting.
         """
 
         def go() -> None:
+            budget = self._budget()
+            if deadline is not None:
+                budget.until(deadline)
             step = StepHandle(
                 run,
                 self.masker.mask(step_id) if step_id else RUN_STEP,  # masked where it enters
@@ -734,7 +741,7 @@ class Recorder:
                 started_at=started_at or finished_at or _now(),
                 host=run.host,
                 start_known=started_at is not None,
-                budget=self._budget(),
+                budget=budget,
             )
             self._finish_step(step, Status(status), error, reason, finished_at)
 
@@ -927,8 +934,12 @@ class Recorder:
         return [(text_key, art.text_gz), (json_key, art.json_gz)], values, extra
 
     def blobs_uri(self, key: str) -> str:
-        """The URI a key will have, even when the blob store cannot be reached right now."""
+        """The URI a key will have, even when the blob store cannot be reached right now, and
+        without waiting for it to be built (an object store's is built off the task's time)."""
         try:
+            built = self._backends.blobs_built
+            if built is None and (root := BlobStore.root_url(self.settings.storage_url)) is not None:
+                return f"{root}/{key}"  # keys are built by `blob_key`, already checked
             return self.blobs.uri_for(key)
         except Exception:  # noqa: BLE001 - storage misconfigured: keep the intended location
             return self.settings.storage_url.rstrip("/") + "/" + key

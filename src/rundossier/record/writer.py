@@ -68,16 +68,32 @@ class BudgetSpent(Unavailable):
 
 @dataclass
 class Budget:
-    """How long one task may still wait on a backend that fails or does not answer."""
+    """How long one task may still wait on a backend that fails or does not answer.
+
+    `deadline` (a `time.monotonic()` value, set by a caller that itself has only so long, such as
+    Airflow's end-of-task hook) also bounds writes that succeed slowly: past it, whatever is still
+    to be written goes to the spool without waiting."""
 
     seconds: float
+    deadline: float | None = None
 
     def spend(self, seconds: float) -> None:
         self.seconds = max(0.0, self.seconds - seconds)
 
+    def until(self, deadline: float) -> None:
+        """Stop waiting at `deadline` at the latest (an earlier deadline already set stays)."""
+        self.deadline = deadline if self.deadline is None else min(self.deadline, deadline)
+
+    @property
+    def left(self) -> float:
+        """Seconds a call may still wait: what is left of the budget, and no later than the deadline."""
+        if self.deadline is None:
+            return self.seconds
+        return max(0.0, min(self.seconds, self.deadline - time.monotonic()))
+
     @property
     def exhausted(self) -> bool:
-        return self.seconds <= 0.0
+        return self.left <= 0.0
 
 
 @dataclass
@@ -218,7 +234,7 @@ class Writer:
         spool_batch = False
         if batch:
             try:
-                written = self.bounded("store", lambda: self._store().write(batch, wait_s=budget.seconds), budget)
+                written = self.bounded("store", lambda: self._store().write(batch, wait_s=budget.left), budget)
                 result.run_ids, result.started_at = written.run_ids, written.started_at
             except Exception as exc:  # noqa: BLE001 - any refusal: the rows wait in the spool, never lost
                 result.store_error = _describe(exc)
@@ -273,6 +289,8 @@ class Writer:
         if outage is not None:
             raise Unavailable(f"the {backend} is unavailable since {_ago(outage.since)} ({outage.reason})")
         if budget.exhausted and not self._local[backend]:
+            if budget.deadline is not None and budget.seconds > 0.0:
+                raise BudgetSpent(f"the caller's time is up: what is left waits in {self.spool.directory}")
             raise BudgetSpent(f"this task already waited {self.budget_s:g}s (RUNDOSSIER_WRITE_BUDGET) on storage")
         start = time.monotonic()
         try:
@@ -285,7 +303,15 @@ class Writer:
         if self._local[backend]:
             return fn()
         calls = self._calls.get(backend) or self._calls.setdefault(backend, _NetworkCalls(backend))
-        return calls.call(fn, budget.seconds)
+        wait = budget.left
+        try:
+            return calls.call(fn, wait)
+        except Unavailable:
+            if budget.deadline is not None and wait < budget.seconds:  # cut short by the caller's deadline
+                raise BudgetSpent(
+                    f"the caller's time ran out after {wait:.1f}s: what is left waits in {self.spool.directory}"
+                ) from None
+            raise
 
     # -- outages and recovery ------------------------------------------------------------------
     def _open(self, which: str, reason: str) -> None:

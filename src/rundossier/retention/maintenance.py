@@ -21,6 +21,7 @@ from rundossier.retention.sync import apply_airflow_config
 from rundossier.settings import ENV_VARS, Settings
 from rundossier.storage.blobs import BlobStore
 from rundossier.storage.db import RunStore
+from rundossier.storage.spool import Spool
 
 log = logging.getLogger("rundossier.retention")
 
@@ -54,7 +55,7 @@ def run_maintenance(
             log.info("retention rules from configuration: %s", synced.to_json())
         report = sweep(store, blobs, dry_run=dry_run, batch_size=batch_size)
         if orphans and report.complete:
-            report.orphans = sweep_orphans(store, blobs, dry_run=dry_run, grace=grace)
+            report.orphans = sweep_orphans(store, blobs, dry_run=dry_run, grace=grace, spool=Spool(settings.spool_dir))
     finally:
         store.close()
     totals = report.totals()

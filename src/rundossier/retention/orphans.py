@@ -11,7 +11,11 @@ up in batches):
   that ended without storing its log (its process was killed) keeps what it published while
   it ran (the live snapshot and log parts): the UI shows them as its log;
 * queued, running or paused runs are left alone, and so is anything that does not look like a
-  run folder (counted as `unknown`).
+  run folder (counted as `unknown`);
+* a run that rows waiting in the spool (`spool`, this host's) write for is left alone whatever
+  its age (counted as `skipped_spooled`): its blobs are in storage, its rows are on their way.
+  Spools on other hosts are covered by the grace period only: keep it longer than a spool may
+  wait (a worker host that is down holds its spool until it is back).
 
 Memory: local storage is walked folder by folder; object stores are listed one flow at a time.
 """
@@ -42,6 +46,7 @@ from rundossier.storage.blobs.blobstore import TEMP_PREFIX
 from rundossier.storage.db import RunStore
 from rundossier.storage.db.models import RUN_TABLE as RUN
 from rundossier.storage.db.models import STEP_TABLE as STEP
+from rundossier.storage.spool import Spool
 
 DEFAULT_GRACE = timedelta(hours=24)
 
@@ -58,6 +63,7 @@ class OrphanReport:
     bytes_removed: int = 0
     skipped_recent: int = 0
     skipped_active: int = 0
+    skipped_spooled: int = 0
     unknown: int = 0
     complete: bool = True
     error: str | None = None
@@ -72,6 +78,7 @@ class OrphanReport:
         "bytes_removed",
         "skipped_recent",
         "skipped_active",
+        "skipped_spooled",
         "unknown",
     )
 
@@ -104,25 +111,28 @@ def sweep_orphans(
     now: datetime | None = None,
     batch_size: int = 500,
     progress: Callable[[int], None] | None = None,
+    spool: Spool | None = None,
 ) -> OrphanReport:
-    """Remove (or, dry, count) blobs no row points at; see the module docstring for the rules."""
+    """Remove (or, dry, count) blobs no row points at; see the module docstring for the rules.
+    `spool`: this host's spool; the runs its waiting rows write for are left alone."""
     if grace < timedelta(0):
         raise ValueError("the orphan grace period must not be negative")
     now = now or datetime.now(UTC)
     report = OrphanReport(dry_run=dry_run, grace_s=grace.total_seconds())
     cutoff = now - grace
+    spooled = spool.run_ids() if spool is not None else set()
     lister = _LocalLister(blobs, report) if blobs.url.startswith("file://") else _ObjectLister(blobs, report)
     batch: list[RunFolder] = []
     try:
         for folder in lister.run_folders():
             batch.append(folder)
             if len(batch) >= batch_size:
-                _check_batch(store, blobs, lister, batch, cutoff, report)
+                _check_batch(store, blobs, lister, batch, cutoff, report, spooled)
                 batch = []
                 if progress is not None:
                     progress(report.run_folders_scanned)
         if batch:
-            _check_batch(store, blobs, lister, batch, cutoff, report)
+            _check_batch(store, blobs, lister, batch, cutoff, report, spooled)
     except RundossierError as exc:
         report.complete = False
         report.error = str(exc)
@@ -136,7 +146,13 @@ def _check_batch(
     batch: Sequence[RunFolder],
     cutoff: datetime,
     report: OrphanReport,
+    spooled: set[str],
 ) -> None:
+    waiting = [f for f in batch if f.run_id in spooled]
+    if waiting:
+        report.run_folders_scanned += len(waiting)
+        report.skipped_spooled += len(waiting)
+        batch = [f for f in batch if f.run_id not in spooled]
     ids = sorted({f.run_id for f in batch})
     c = RUN.c
     rows: dict[str, Any] = {}

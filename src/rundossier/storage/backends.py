@@ -22,29 +22,40 @@ class Backends:
         blobs: BlobStore | None = None,
         *,
         timeout: float | None = None,
+        pool: tuple[int, int] | None = None,
     ) -> None:
         """`timeout`: how long a database call waits on a lock (default RUNDOSSIER_DB_TIMEOUT; the
-        recorder passes its write budget, readers may wait longer)."""
+        recorder passes its write budget, readers may wait longer). `pool`: PostgreSQL connections
+        kept and extra ones at busy moments (the store's default when None)."""
         self.settings = settings
+        self._pool = pool
         self._store = store
         self._blobs = blobs
         self._timeout = timeout if timeout is not None else settings.db_timeout
-        self._lock = threading.Lock()
+        # one lock each: building the blob store (importing an object store's client) must not
+        # hold up the database's first write
+        self._store_lock = threading.Lock()
+        self._blobs_lock = threading.Lock()
 
     @property
     def store(self) -> RunStore:
         if self._store is None:
-            with self._lock:
+            with self._store_lock:
                 if self._store is None:
-                    self._store = RunStore(self.settings.db_url, timeout=self._timeout)
+                    self._store = RunStore(self.settings.db_url, timeout=self._timeout, pool=self._pool)
         return self._store
 
     @property
     def blobs(self) -> BlobStore:
         if self._blobs is None:
-            with self._lock:
+            with self._blobs_lock:
                 if self._blobs is None:
                     self._blobs = BlobStore(self.settings.storage_url, self.settings.storage_options)
+        return self._blobs
+
+    @property
+    def blobs_built(self) -> BlobStore | None:
+        """The blob store if it is built already (never builds it)."""
         return self._blobs
 
     def close(self) -> None:

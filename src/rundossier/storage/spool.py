@@ -89,6 +89,25 @@ class Spool:
         except OSError:
             return False
 
+    def run_ids(self) -> set[str]:
+        """Run ids that items waiting here write rows for (their blobs may already be in storage,
+        under those runs' folders, waiting for these rows). Reads each item's metadata, not its blobs."""
+        found: set[str] = set()
+        for path in self.pending():
+            try:
+                meta = json.loads((path / ITEM_FILE).read_text(encoding="utf-8"))
+            except (OSError, ValueError):  # delivered (removed) meanwhile, or unreadable: nothing to keep
+                continue
+            batch = meta.get("batch") or {}
+            rows = [r[0] for r in batch.get("runs", []) if r]
+            for name in ("steps", "events", "root_causes", "artifacts"):
+                rows.extend(batch.get(name, []))
+            rows.extend(meta.get("unmark", []))
+            found.update(str(r["run_id"]) for r in rows if isinstance(r, dict) and r.get("run_id"))
+            found.update(_run_id_of_key(b.get("key", "")) for b in meta.get("blobs", []))
+        found.discard("")
+        return found
+
     def load(self, path: Path) -> SpooledItem:
         try:
             meta = json.loads((path / ITEM_FILE).read_text(encoding="utf-8"))
@@ -148,6 +167,12 @@ class Spool:
                 except OSError:
                     pass
         return removed
+
+
+def _run_id_of_key(key: str) -> str:
+    """The run folder segment of a blob key `{orchestrator}/{flow}/{run_id}/...` ("" if none)."""
+    parts = key.split("/")
+    return parts[2] if len(parts) > 3 else ""
 
 
 def _json_default(value: Any) -> Any:

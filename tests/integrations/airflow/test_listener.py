@@ -14,16 +14,19 @@ import pytest
 from rundossier.errors import ConfigError
 from rundossier.integrations.airflow.config import AirflowConfig
 from rundossier.integrations.airflow.listener import (
+    REASON_DIED,
     REASON_OUTSIDE,
     REASON_RETRY,
     RunDossierListener,
     RunInfo,
     TaskIds,
     failure_reason,
+    process_died,
     sampled_traceparent,
     step_id_for,
 )
 from rundossier.record.steplog import StepLog
+from rundossier.record.writer import Budget
 from rundossier.settings import Settings
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -105,6 +108,7 @@ def test_run_info_comes_from_the_task_instances_dag_run():
 class FakeStep:
     def __init__(self, rec: FakeRecorder, step_id: str, kw: dict[str, Any]) -> None:
         self.rec, self.step_id, self.kw, self.log = rec, step_id, kw, StepLog()
+        self.budget = Budget(5.0)  # the end hook sets its deadline on it
 
     def finish(self, status, error=None, **kw):
         self.rec.calls.append(("finish", self.step_id, status, error, kw))
@@ -192,6 +196,25 @@ def test_a_failure_reported_by_the_scheduler_is_recorded_as_exactly_that():
     kind, step_id, error, kw = rec.calls[-1]
     assert (kind, step_id, error) == ("record_failure", "load", "Executor reported failure")
     assert (kw["status"], kw["reason"], kw["finished_at"]) == ("failed", REASON_OUTSIDE, T0)
+
+
+def test_a_running_try_the_scheduler_reports_failed_died_and_is_crashed_in_airflows_words():
+    """Its process died (SIGKILL, out of memory): the executor's report reaches the scheduler's
+    listener with the try's previous state `running`."""
+    rec = FakeRecorder()
+    lst = make_listener(rec)
+    words = (
+        "Executor LocalExecutor(parallelism=8) reported that the task instance <TaskInstance: etl.load "
+        "manual__1 [running]> finished with state failed, but the task instance's state attribute is running."
+    )
+    lst.on_task_instance_failed(previous_state="running", task_instance=scheduler_ti(), error=words)
+    kind, step_id, error, kw = rec.calls[-1]
+    assert (kind, step_id, error) == ("record_failure", "load", words)
+    assert (kw["status"], kw["reason"]) == ("crashed", REASON_DIED)
+    # in the task's own process a failure with a live exception is the task's, whatever came before
+    assert not process_died(ValueError("x"), live_step=False, previous_state="running")
+    assert not process_died(words, live_step=True, previous_state="running")
+    assert not process_died(None, live_step=False, previous_state="running")
 
 
 def test_a_mapped_retry_keeps_its_map_index_and_try():

@@ -13,13 +13,20 @@ Never breaks the host: every hook catches everything, and the recorder's I/O run
 integrations' background worker (`rundossier.integrations.worker`: one per process, in order)
 while the hook waits at most `listener_timeout` seconds (then the task goes on and the recording
 finishes in the background). A fault is a warning in the task's log.
+
+Airflow ends a task's process soon after its end (`task_success_overtime`), so the end of a task
+writes until a deadline (`listener_timeout` less `SPOOL_MARGIN_S`) and then spools what is left;
+the process waits at most `EXIT_DRAIN_S` at exit for that. The blob store is built while the
+task runs (importing an object store's client takes seconds on a busy worker).
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,6 +48,22 @@ REASON_OUTSIDE = (
 )
 REASON_NO_EXCEPTION = "Airflow reported this failure without an exception"
 REASON_RETRY = "the task will be retried (up_for_retry)"
+REASON_DIED = (
+    "the task's process died without reporting its end (killed, out of memory, or lost with its worker); "
+    "Airflow's scheduler reported it in the words above"
+)
+#: seconds of an end hook's `listener_timeout` kept for spooling what is not written by then
+SPOOL_MARGIN_S = 2.0
+#: seconds a task's process waits at exit for records still on their way (Airflow ends the process
+#: `task_success_overtime`, 20 s by default, after the task's end; the end hook takes at most
+#: `listener_timeout`, 10 s by default)
+EXIT_DRAIN_S = 6.0
+
+
+def spool_deadline(timeout: float) -> float:
+    """Seconds the end of a task may write before what is left goes to the spool: the hook's
+    `listener_timeout`, less a margin for spooling it (local disk), and at least half of it."""
+    return max(timeout - SPOOL_MARGIN_S, timeout / 2)
 
 
 def step_id_for(task_id: str, map_index: int | None) -> str:
@@ -191,6 +214,17 @@ def in_task_process(ti: Any) -> bool:
     return type(ti).__name__ == "RuntimeTaskInstance" or hasattr(ti, "get_template_context")
 
 
+def process_died(error: Any, *, live_step: bool, previous_state: Any) -> bool:
+    """True when Airflow reports, from outside the task's process, that a running try failed: its
+    process died without reporting its end (killed, out of memory, lost with its worker), and
+    Airflow's scheduler says so in `error` (the executor's report, or a missed heartbeat). A user
+    marking a task failed is not that: Airflow reports it with no previous state."""
+    if live_step or not isinstance(error, str) or not error.strip():
+        return False
+    previous = getattr(previous_state, "value", previous_state)
+    return str(previous) == "running"
+
+
 def failure_reason(error: Any, *, live_step: bool, state: str | None) -> str | None:
     """Why a failure has no traceback (or what happens next), in the trace header's words."""
     if isinstance(error, BaseException):
@@ -244,6 +278,15 @@ class RunDossierListener:
                     self._disabled_pid = pid
                     return None
                 self._state = _ProcessState(self._make_recorder(cfg), cfg.listener_timeout)
+                # Airflow's task process clears the atexit handlers it inherited when it forks
+                # (and leaves with os._exit): the records still on their way are waited for from
+                # a handler registered here, in the process itself, for a bounded time
+                atexit.register(self.worker.drain, EXIT_DRAIN_S)
+                # build the blob store (an object store's client library takes seconds to import
+                # on a busy worker) while the task runs, not in an end hook's bounded time
+                threading.Thread(
+                    target=_warm, args=(self._state.recorder,), name="rundossier-warm", daemon=True
+                ).start()
             except Exception as exc:  # noqa: BLE001 - a bad setting must not fail the task
                 self._disabled_pid = pid
                 log.warning("rundossier is not recording in this process: %s", exc)
@@ -289,7 +332,9 @@ class RunDossierListener:
 
     @hookimpl
     def on_task_instance_failed(self, previous_state: Any, task_instance: Any, error: Any) -> None:
-        self._guarded("record a task's failure", lambda: self._task_finished(task_instance, "failed", error))
+        self._guarded(
+            "record a task's failure", lambda: self._task_finished(task_instance, "failed", error, previous_state)
+        )
 
     @hookimpl
     def on_task_instance_skipped(self, previous_state: Any, task_instance: Any) -> None:
@@ -329,24 +374,33 @@ class RunDossierListener:
         state.captures[ids.key] = cm
         set_current_step(handle)  # `rundossier.artifact(...)` in the task records on this try
 
-    def _task_finished(self, ti: Any, status: str, error: Any) -> None:
+    def _task_finished(self, ti: Any, status: str, error: Any, previous_state: Any = None) -> None:
         state = self._here()
         if state is None:
             return
         ids = TaskIds.of(ti)
+        live = in_task_process(ti)
+        if status == "failed" and process_died(error, live_step=live, previous_state=previous_state):
+            status = "crashed"
         cm = state.captures.pop(ids.key, None)
         if cm is not None:  # stop capturing first: the trace's log tail then has the last lines
             try:
                 cm.__exit__(None, None, None)
             except Exception as exc:  # noqa: BLE001
                 log.warning("rundossier could not stop capturing the log of %s: %s", ids.step_id, exc)
-        live = in_task_process(ti)
         info = RunInfo.of_task(ti, ids)
-        reason = failure_reason(error, live_step=live, state=ids.state) if status == "failed" else None
+        if status == "crashed":
+            reason: str | None = REASON_DIED
+        else:
+            reason = failure_reason(error, live_step=live, state=ids.state) if status == "failed" else None
+        # Airflow ends the task's process soon after this hook: what is not written by then waits
+        # in the spool (delivered later, by this host's next task or `rundossier flush`)
+        deadline = time.monotonic() + spool_deadline(state.timeout)
 
         def finish() -> None:
             handle = state.steps.pop(ids.key, None)
             if handle is not None:
+                handle.budget.until(deadline)
                 if status == "success":  # a try that failed did not write its outlets
                     record_assets(handle, getattr(ti, "task", None), "outlets", "output")
                 handle.finish(status, error, reason=reason, finished_at=ids.end_date)
@@ -355,12 +409,13 @@ class RunDossierListener:
             state.recorder.record_failure(
                 run,
                 ids.step_id,
-                error if status == "failed" else None,
+                error if status in ("failed", "crashed") else None,
                 try_number=ids.try_number,
                 status=status,
                 reason=reason,
                 started_at=ids.start_date,
                 finished_at=ids.end_date,
+                deadline=deadline,
             )
 
         self.worker.call(finish, timeout=state.timeout, what=f"record the end of {ids.step_id}")
@@ -459,6 +514,13 @@ def _session_of(obj: Any) -> Any:
         return None
 
 
+def _warm(recorder: Any) -> None:
+    try:
+        recorder.blobs  # noqa: B018 - built on first use
+    except Exception as exc:  # noqa: BLE001 - the first write says it again, and spools
+        log.debug("rundossier could not build its blob store yet: %s", exc)
+
+
 def _make_recorder(cfg: airflow_config.AirflowConfig) -> Any:
     from rundossier.integrations.airflow.secrets import airflow_redact
     from rundossier.record.recorder import Recorder
@@ -476,5 +538,6 @@ __all__ = [
     "listener",
     "step_id_for",
     "failure_reason",
+    "process_died",
     "in_task_process",
 ]

@@ -27,6 +27,7 @@ from rundossier.retention.overview import overview
 from rundossier.retention.sweep import DEFAULT_BATCH, MAX_BATCH, flow_counts, load_rules
 from rundossier.server.deps import AccessDep, BackendsDep
 from rundossier.server.errors import error_body, error_doc
+from rundossier.storage.spool import Spool
 
 router = APIRouter(prefix="/api/retention", tags=["retention"])
 
@@ -131,7 +132,13 @@ def post_sweep(
     _manage(request)
     report = run_sweep(b.store, b.blobs, dry_run=dry_run, batch_size=batch_size, flows=flow_id)
     if orphans and report.complete:
-        report.orphans = sweep_orphans(b.store, b.blobs, dry_run=dry_run, grace=timedelta(seconds=orphan_grace_s))
+        report.orphans = sweep_orphans(
+            b.store,
+            b.blobs,
+            dry_run=dry_run,
+            grace=timedelta(seconds=orphan_grace_s),
+            spool=Spool(b.settings.spool_dir),
+        )
     data = report.to_json()
     stopped = data["error"] or (data["orphans"] is not None and data["orphans"]["error"])
     if stopped:

@@ -90,10 +90,7 @@ class BlobStore:
             url = "file://" + os.path.abspath(os.path.expanduser(url))
         protocol, _, rest = url.partition("://")
         protocol = protocol.lower()
-        if "::" in url:
-            raise ConfigError(f"chained fsspec URLs are not supported as a storage URL: {url!r}")
-        if any(c in _BAD_KEY_CHARS for c in rest):
-            raise ConfigError(f"storage URL {url!r} contains a backslash, control or glob character (*?[])")
+        _check_root(url, rest)
         self._cls = _filesystem_class(protocol, url)
         self._protocol = protocol
         self._local = protocol in LOCAL_PROTOCOLS
@@ -118,6 +115,20 @@ class BlobStore:
         self._fs_lock = threading.Lock()
 
     # -- addressing --------------------------------------------------------------------------
+
+    @staticmethod
+    def root_url(url: str) -> str | None:
+        """The root URL a store on `url` will have, worked out without building it (an object
+        store's client library takes seconds to import); None when only the store can tell."""
+        url = url.strip() if isinstance(url, str) else ""
+        protocol, sep, rest = url.partition("://")
+        if not sep or protocol.lower() in LOCAL_PROTOCOLS or not rest.strip("/"):
+            return None
+        try:
+            _check_root(url, rest)
+        except ConfigError:
+            return None
+        return f"{protocol.lower()}://{rest.rstrip('/')}"
 
     @property
     def url(self) -> str:
@@ -517,6 +528,13 @@ class BlobStore:
 
 
 # -- helpers -----------------------------------------------------------------------------------
+
+
+def _check_root(url: str, rest: str) -> None:
+    if "::" in url:
+        raise ConfigError(f"chained fsspec URLs are not supported as a storage URL: {url!r}")
+    if any(c in _BAD_KEY_CHARS for c in rest):
+        raise ConfigError(f"storage URL {url!r} contains a backslash, control or glob character (*?[])")
 
 
 def _filesystem_class(protocol: str, url: str) -> Any:

@@ -30,13 +30,21 @@ def normalize_url(url: str) -> URL:
     return parsed
 
 
-def make_engine(url: str, *, timeout: float = 10.0, write: bool = True) -> Engine:
+#: PostgreSQL connections an engine keeps open, and how many more it may open at busy moments
+POOL_SIZE = 2
+MAX_OVERFLOW = 4
+
+
+def make_engine(
+    url: str, *, timeout: float = 10.0, write: bool = True, pool: tuple[int, int] = (POOL_SIZE, MAX_OVERFLOW)
+) -> Engine:
     """An engine for reads or writes. On SQLite, write transactions take the lock up front
-    (BEGIN IMMEDIATE) so concurrent writers queue on the busy timeout instead of failing."""
+    (BEGIN IMMEDIATE) so concurrent writers queue on the busy timeout instead of failing.
+    `pool`: (connections kept, extra ones at busy moments) on PostgreSQL."""
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, timeout=timeout, write=write)
-    return _postgres_engine(parsed, timeout=timeout)
+    return _postgres_engine(parsed, timeout=timeout, pool=pool)
 
 
 def _sqlite_engine(url: URL, *, timeout: float, write: bool) -> Engine:
@@ -66,13 +74,14 @@ def _sqlite_engine(url: URL, *, timeout: float, write: bool) -> Engine:
     return engine
 
 
-def _postgres_engine(url: URL, *, timeout: float) -> Engine:
+def _postgres_engine(url: URL, *, timeout: float, pool: tuple[int, int]) -> Engine:
     ms = int(timeout * 1000)
     engine = _create(
         url,
         pool_pre_ping=True,
-        pool_size=2,
-        max_overflow=4,
+        pool_size=pool[0],
+        max_overflow=pool[1],
+        pool_timeout=max(1.0, timeout),
         connect_args={
             "connect_timeout": max(1, int(timeout)),
             "options": f"-c lock_timeout={ms} -c statement_timeout={ms * 6}",
@@ -112,4 +121,4 @@ def _dispose_after_fork(engine: Engine) -> None:
     _ENGINES.add(engine)
 
 
-__all__ = ["make_engine", "normalize_url"]
+__all__ = ["make_engine", "normalize_url", "POOL_SIZE", "MAX_OVERFLOW"]

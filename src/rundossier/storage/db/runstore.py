@@ -244,12 +244,20 @@ class WriteBatch:
 class RunStore:
     """Run history in SQLite or PostgreSQL. Safe to share across threads; fork-safe."""
 
-    def __init__(self, url: str, *, timeout: float = 10.0, migrate: bool = True) -> None:
+    def __init__(
+        self, url: str, *, timeout: float = 10.0, migrate: bool = True, pool: tuple[int, int] | None = None
+    ) -> None:
+        """`pool`: PostgreSQL connections kept and extra ones at busy moments (default (2, 4); a
+        recorder passes its own, smaller one)."""
         self.url = url
         self.timeout = timeout
         self._parsed = normalize_url(url)
         self.dialect = self._parsed.get_backend_name()
-        self._write: Engine = make_engine(url, timeout=timeout, write=True)
+        self._write: Engine = (
+            make_engine(url, timeout=timeout, write=True, pool=pool)
+            if pool is not None
+            else make_engine(url, timeout=timeout, write=True)
+        )
         self._read: Engine = make_engine(url, timeout=timeout, write=False) if self.dialect == "sqlite" else self._write
         self._raw = RawWriter(self._write)
         self._stmts = StatementCache(self._write)
