@@ -408,6 +408,11 @@ class LogPageOut(BaseModel):
     q: str | None
     matches: list[int]
     matches_truncated: bool
+    total_exact: bool = Field(
+        default=True,
+        description="false when a filtered page was read by stopping once it was full: `total`, `pages` and "
+        "(with `level`) `counts` are then lower bounds; ask with `last=true` for the last page",
+    )
     level: MinLevel | None = Field(
         default=None,
         description="the level filter: only lines of this level or worse (a line without a level counts as "
