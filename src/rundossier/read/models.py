@@ -353,6 +353,10 @@ class RunRecord(RunOut):
     events: list[EventOut]
 
 
+#: how much of the dossier's per-step timing a run's detail carries
+DossierSteps = Literal["all", "failed"]
+
+
 class RunDetail(RunRecord):
     """One run with its steps, its ledger, its dossier (null when it could not be built) and its subflow runs."""
 
