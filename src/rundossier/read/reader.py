@@ -14,7 +14,7 @@ import logging
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -33,6 +33,7 @@ from rundossier.core.status import FAILURES, Status
 from rundossier.errors import BlobCorrupt, BlobNotFound, StorageError, StoreError, TraceExpired, TraceNotFound
 from rundossier.read import artifacts
 from rundossier.read.models import (
+    STEPS_OUT,
     ArtifactPage,
     DossierSteps,
     EventOut,
@@ -61,6 +62,7 @@ from rundossier.storage.blobs import (
 )
 from rundossier.storage.db import MAX_PAGE, Event, GroupQuery, Run, RunQuery, RunStore, Step
 from rundossier.storage.db.models import RUN_TABLE as RUN
+from rundossier.storage.db.models import STEP_TABLE as STEP
 
 log = logging.getLogger("rundossier")
 
@@ -444,12 +446,16 @@ def _inputs(store: RunStore, run_id: str, step_id: str) -> list[Any]:
     return list(store.list_artifacts(run_id, step_id=step_id, role="input", limit=MAX_PAGE)[0])
 
 
-def run_dossier(store: RunStore, run: Run, *, now: datetime | None = None) -> Dossier:
+def run_dossier(
+    store: RunStore, run: Run, *, now: datetime | None = None, steps: Sequence[Any] | None = None
+) -> Dossier:
     """The run's dossier, compared with the flow's last successful run (read here, built purely).
 
     Steps and events are read as light records, and only events of the dossier's vocabulary.
+    `steps`: the run's step rows when the caller has them already (the run's detail reads them once).
     """
-    steps = store.list_step_records(run.run_id)
+    if steps is None:
+        steps = store.list_step_records(run.run_id)
     events = store.list_event_records(run.run_id, KINDS)
     inputs = _inputs(store, run.run_id, run.root_step_id) if run.root_step_id and run.status in FAILURES else []
     return build_dossier(
@@ -543,13 +549,16 @@ class Reader:
         "failed" keeps the dossier's per-step timing of the failed step only (what the run page
         shows: a 1,000-step run's detail is a third of the size)."""
         children = [c for c in child_runs(self.store, run) if flows is None or c.flow_id in flows]
-        dossier = self.dossier(run, flows=flows)
+        rows = self._step_rows(run.run_id)  # read once: the steps' list and the dossier
+        dossier = self.dossier(run, flows=flows, steps=rows)
         if dossier is not None and dossier_steps == "failed":
             d = dossier.dossier
             kept = replace(d, steps=tuple(t for t in d.steps if t.step_id == d.failed_step))
             dossier = RunDossier.model_construct(dossier=kept, group=dossier.group)
         return RunDetail.model_construct(
-            **self._with_steps(run, base),
+            **RunOut.fields_of(run, base),
+            steps=STEPS_OUT.validate_python([StepOut.data_of(r) for r in rows]),
+            events=[EventOut.of(e) for e in self.events(run.run_id)],
             dossier=dossier,
             children=[RunOut.of(c, base) for c in children],
             trace_viewer_url=self.backends.settings.trace_viewer_url(run.trace_id),
@@ -568,19 +577,29 @@ class Reader:
     def _with_steps(self, run: Run, base: str = "") -> dict[str, Any]:
         return {
             **RunOut.fields_of(run, base),
-            "steps": [StepOut.of(s) for s in self.steps(run.run_id)],
+            "steps": STEPS_OUT.validate_python([StepOut.data_of(r) for r in self._step_rows(run.run_id)]),
             "events": [EventOut.of(e) for e in self.events(run.run_id)],
         }
+
+    def _step_rows(self, run_id: str) -> Sequence[Any]:
+        """Every try of a run's steps as plain rows (no ORM objects), in the order `list_steps`
+        gives: for a 1,000-step run what the ORM objects cost (~0.5 s) becomes a few tens of ms."""
+        t = STEP
+        stmt = select(t).where(t.c.run_id == run_id).order_by(t.c.started_at, t.c.step_id, t.c.try_number)
+        with self.store.session() as s:
+            return s.execute(stmt).all()
 
     def run_dossier(self, run: Run) -> Dossier:
         """The run's dossier alone (errors pass through)."""
         return run_dossier(self.store, run)
 
-    def dossier(self, run: Run, *, flows: frozenset[str] | set[str] | None = None) -> RunDossier | None:
+    def dossier(
+        self, run: Run, *, flows: frozenset[str] | set[str] | None = None, steps: Sequence[Any] | None = None
+    ) -> RunDossier | None:
         """The run's dossier and its failure group (counted in `flows`). A fault here is logged and
         leaves the dossier out: it never hides the run."""
         try:
-            dossier = run_dossier(self.store, run)
+            dossier = run_dossier(self.store, run, steps=steps)
             group = None
             if run.fingerprint:
                 found = self.failure_groups(GroupQuery(fingerprint=run.fingerprint, flows=_sorted(flows)))

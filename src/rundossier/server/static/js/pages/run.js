@@ -106,7 +106,7 @@ function stepsTable(run, live) {
 
 /** The dependency graph; for a big run, drawn only when its card nears the viewport. */
 function graphCard(run, live) {
-  const card = h("section", { class: "card", "aria-label": "Dependency graph" }, h("h2", {}, "Dependency graph"));
+  const card = h("section", { class: "card below", "aria-label": "Dependency graph" }, h("h2", {}, "Dependency graph"));
   const ids = new Set(run.steps.map((s) => s.step_id));
   if (ids.size <= BIG || typeof IntersectionObserver === "undefined") {
     card.append(dependencyGraph(run.run_id, run.steps));
@@ -138,7 +138,7 @@ function eventsCard(run) {
       more.remove();
     });
   }
-  return h("section", { class: "card", "aria-label": "Events" }, h("h2", {}, "Events"), more, list);
+  return h("section", { class: "card below", "aria-label": "Events" }, h("h2", {}, "Events"), more, list);
 }
 
 function fingerprintOf(run) {
@@ -211,7 +211,7 @@ export async function renderRun(ctx, runId) {
             run.error && !failed ? h("p", { class: "run-error" }, h("strong", {}, "Error: "), run.error.type ? `${run.error.type}: ` : "",
               (run.error.message || "").split("\n")[0]) : null),
           artifacts.card)),
-      h("section", { class: "card", "aria-label": "Steps" }, h("h2", {}, "Steps"), h("div", { class: "table-wrap" }, stepsTable(run, live))),
+      h("section", { class: "card below", "aria-label": "Steps" }, h("h2", {}, "Steps"), h("div", { class: "table-wrap" }, stepsTable(run, live))),
       graphCard(run, live),
       artifacts.flow,
       run.events.length ? eventsCard(run) : null,
