@@ -287,7 +287,8 @@ def _sticking_out(page: Any) -> list[str]:
             """() => [...document.querySelectorAll("main *")]
               .filter((el) => { const r = el.getBoundingClientRect();
                 return r.width && r.right > window.innerWidth + 0.5 && !el.closest(".table-wrap, .log-scroll, pre"); })
-              .slice(0, 5).map((el) => `${el.tagName.toLowerCase()}.${el.className}: ${Math.round(el.getBoundingClientRect().right)}px`)"""
+              .slice(0, 5)
+              .map((el) => `${el.tagName}.${el.className}: ${Math.round(el.getBoundingClientRect().right)}px`)"""
         )
     )
 
