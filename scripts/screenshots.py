@@ -2,7 +2,8 @@
 
     PYTHONPATH=$PWD/src .venv/bin/python scripts/screenshots.py [--out docs]
 
-Writes ui-run.png (a failed run's first screen) and ui-runs.png (the runs list). It seeds a
+Writes ui-run.png (a failed run's first screen), ui-runs.png (the runs list) and ui-failures.png
+with ui-failures-phone.png (the failure groups at 1280x800 and as cards at 390x844). It seeds a
 throwaway SQLite store with the test suite's helpers (tests/seeding.py: a real recorded failure
 with a chained exception, history rows of other flows), serves the real app on loopback and
 shoots the first viewport: what a person sees before scrolling.
@@ -29,6 +30,8 @@ from rundossier.storage.db import RunStore  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 VIEWPORT = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+SHOTS = ("ui-run.png", "ui-runs.png", "ui-failures.png", "ui-failures-phone.png")
 
 
 def seed(store: RunStore, rec: Recorder) -> dict[str, str]:
@@ -100,9 +103,16 @@ def main() -> int:
             page.locator(f"tr[data-run-id='{ids['failed']}']").wait_for()
             page.mouse.move(0, 0)
             page.screenshot(path=str(out / "ui-runs.png"))
+            for viewport, name in ((VIEWPORT, "ui-failures.png"), (PHONE, "ui-failures-phone.png")):
+                page.set_viewport_size(viewport)
+                page.goto(f"{server.url}/#/failures")
+                page.locator("table.failures tbody tr").first.wait_for()
+                page.get_by_test_id("trend").first.wait_for()
+                page.mouse.move(0, 0)
+                page.screenshot(path=str(out / name))
             browser.close()
         store.close()
-    for name in ("ui-run.png", "ui-runs.png"):
+    for name in SHOTS:
         print(out / name)
     return 0
 

@@ -278,3 +278,39 @@ def test_the_triage_screens_keep_wcag_aa_contrast(site: Site, page: Any, scheme:
     assert len(checked) >= 15, checked
     low = [c for c in checked if c[2] < 4.5]
     assert low == [], f"below the WCAG AA contrast ratio of 4.5:1 in {scheme} mode: {low}"
+
+
+def _sticking_out(page: Any) -> list[str]:
+    """Elements whose right edge passes the window's (what makes a page scroll sideways)."""
+    return list(
+        page.evaluate(
+            """() => [...document.querySelectorAll("main *")]
+              .filter((el) => { const r = el.getBoundingClientRect();
+                return r.width && r.right > window.innerWidth + 0.5 && !el.closest(".table-wrap, .log-scroll, pre"); })
+              .slice(0, 5)
+              .map((el) => `${el.tagName}.${el.className}: ${Math.round(el.getBoundingClientRect().right)}px`)"""
+        )
+    )
+
+
+@pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["1280x800", "390x844"])
+@pytest.mark.parametrize(
+    "path,ready",
+    [
+        ("/#/failures", "table.failures tbody tr"),
+        ("/#/retention", "table.retention-flows tbody tr"),
+        ("/#/runs", "[data-run-id]"),
+    ],
+    ids=["failures", "retention", "runs"],
+)
+def test_no_page_scrolls_sideways(site: Site, page: Any, size: dict[str, int], path: str, ready: str) -> None:
+    """The failures, retention and runs pages at 1280x800 and 390x844: nothing wider than the
+    window (wide tables scroll inside their own box)."""
+    page.set_viewport_size(size)
+    page.goto(site.url + path)
+    expect(page.locator(ready).first).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth") <= 0, _sticking_out(page)
+    assert _sticking_out(page) == []
+    name = path.strip("/#") + f"_{size['width']}"
+    page.screenshot(path=str(SCREENSHOTS / f"overflow_{name}.png"), full_page=True)

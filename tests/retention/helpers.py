@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rundossier.core.ids import run_id_floor
-from rundossier.storage.blobs import LOG, TRACE_JSON, TRACE_TEXT, BlobStore, blob_key
+from rundossier.storage.blobs import LOG, LOG_INDEX, TRACE_JSON, TRACE_TEXT, BlobStore, blob_key
 from rundossier.storage.db import RunStore, WriteBatch
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -79,7 +79,9 @@ def make_run(
         key = blob_key(orchestrator, flow_id, run_id, "work", 1, LOG)
         step["log_uri"] = put(key, gzip.compress(b'{"m":"hello"}\n'))
         step["log_bytes"] = 14
-        keys.append(key)
+        index = blob_key(orchestrator, flow_id, run_id, "work", 1, LOG_INDEX)  # as the recorder writes it
+        put(index, b'{"format":1,"lines":1,"size":34,"points":[[0,0]]}')
+        keys += [key, index]
     if blobs is not None and failed_step:
         text = blob_key(orchestrator, flow_id, run_id, "work", 1, TRACE_TEXT)
         js = blob_key(orchestrator, flow_id, run_id, "work", 1, TRACE_JSON)

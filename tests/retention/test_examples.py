@@ -31,7 +31,7 @@ def test_the_flow_example_sweeps(_isolated_home: Path) -> None:
     make_run(rec.store, rec.blobs, "etl", age_days=45, failed_step=True, now=datetime.now(UTC))
     make_run(rec.store, rec.blobs, "etl", age_days=1, now=datetime.now(UTC))
     totals = runpy.run_path(str(EXAMPLES[1]), run_name="example")["sweep_retention"](dry_run=False)
-    assert totals["runs_removed"] == 1 and totals["blobs_removed"] == 3
+    assert totals["runs_removed"] == 1 and totals["blobs_removed"] == 4  # trace, its JSON, log, its index
     assert rec.store.count_runs() == 1
 
 

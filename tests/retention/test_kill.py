@@ -35,6 +35,8 @@ def referenced(store: RunStore, blobs: BlobStore) -> dict[str, set[str]]:
                 keys.add(key)
                 if key.endswith("trace.txt.gz"):
                     keys.add(key.replace("trace.txt.gz", "trace.json.gz"))
+                if key.endswith("log.jsonl.gz"):
+                    keys.add(key.replace("log.jsonl.gz", "log.index.json"))
         out[run.run_id] = keys
     return out
 

@@ -73,7 +73,7 @@ def test_the_overview_has_what_the_retention_page_shows(client: TestClient) -> N
         "runs_expired": 2,
         "steps": 2,
         "events": 2,
-        "blobs": 8,  # 31 days: a log; 41: log and trace (text, JSON); 11: a log; 21: log and trace
+        "blobs": 12,  # 31 days: a log and its index; 41: log, index and trace (text, JSON); 11, 21 alike
         "bytes": 0,
         "by_rule": {},
     }

@@ -56,7 +56,7 @@ def test_sweep_removes_what_the_policy_says_and_accounts_for_it(store: RunStore,
     assert etl.steps_removed == 3 and etl.events_removed == 3
     fin = report.flow("finance_daily")
     assert fin is not None and (fin.runs_removed, fin.by_rule) == (4, {"keep_last": 4})
-    assert fin.blobs_removed == 4 * 3  # log, trace text, trace json per run
+    assert fin.blobs_removed == 4 * 4  # log, its index, trace text, trace json per run
     keep = report.flow("keep")
     assert keep is not None and keep.runs_removed == keep.runs_expired == 0
 

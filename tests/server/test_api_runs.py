@@ -217,6 +217,20 @@ def test_run_detail_has_steps_events_and_dossier(api: Api) -> None:
     assert load["error"]["trace_url"].endswith(f"/api/runs/{run_id}/steps/load/trace?try=1")
     assert any(e["kind"] == "step_failed" for e in run["events"])
     assert "dossier" in run
+    assert [t["step_id"] for t in run["dossier"]["steps"]] == ["extract", "load"]
+
+
+def test_run_detail_for_the_page_keeps_the_failed_steps_timing_only(api: Api) -> None:
+    run_id = failed_run(api.rec)
+    full = api.client.get(f"/api/runs/{run_id}").json()
+    lean = api.client.get(f"/api/runs/{run_id}", params={"dossier_steps": "failed"}).json()
+    assert [t["step_id"] for t in lean["dossier"]["steps"]] == ["load"]
+    assert lean["dossier"]["steps"] == [t for t in full["dossier"]["steps"] if t["step_id"] == "load"]
+    rest = {k: v for k, v in lean["dossier"].items() if k not in ("steps", "as_of")}
+    assert rest == {k: v for k, v in full["dossier"].items() if k not in ("steps", "as_of")}
+    assert {k: v for k, v in lean.items() if k != "dossier"} == {k: v for k, v in full.items() if k != "dossier"}
+    r = api.client.get(f"/api/runs/{run_id}", params={"dossier_steps": "some"})
+    assert r.status_code == 422 and "dossier_steps" in r.json()["error"]["message"]
 
 
 def test_a_parent_run_lists_its_subflow_runs_and_each_child_names_its_parent(api: Api) -> None:

@@ -11,6 +11,7 @@ from urllib.parse import quote
 import pytest
 
 from rundossier.core.ids import new_run_id
+from rundossier.storage.blobs import LOG, LOG_INDEX
 from tests.seeding import failed_run, history_run, log_run
 from tests.server.conftest import Api
 
@@ -222,3 +223,50 @@ def test_hostile_step_ids_on_a_real_run_get_404(api: Api, step_id: str) -> None:
 
 def test_a_well_formed_but_unknown_run_id_is_404(api: Api) -> None:
     _error(api.client.get(f"/api/runs/{new_run_id()}/trace"), 404)
+
+
+def _rendered(i: int) -> str:
+    """The message of line `i` (from 1) of `log_run`'s log."""
+    return f"checkpoint {i // 100}: {i} rows rendered" if i % 100 == 0 else f"row {i:05d} rendered ok"
+
+
+def test_a_million_line_log_is_paged_through_its_index(api: Api) -> None:
+    """Pages of a 1M-line log (its index read, only the page's members decoded): the content of
+    the first, a middle and the last page, filtered pages, and the same log without its index."""
+    run_id = log_run(api.rec, 1_000_000)
+    base = f"/api/runs/{run_id}/steps/render/logs"
+    step = api.store.get_step(run_id, "render", None)
+    assert step is not None and step.log_uri
+    index_uri = step.log_uri.replace(LOG, LOG_INDEX)
+    assert api.blobs.exists(index_uri)
+
+    def page(**params: Any) -> dict[str, Any]:
+        r = api.client.get(base, params=params, timeout=60)
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    first = page()
+    assert first["total"] == 1_000_000 and first["pages"] == 2000 and first["total_exact"] is True
+    assert first["counts"] == {"stdout": 990_000, "stderr": 10_000}
+    assert [(x["n"], x["message"]) for x in first["lines"]] == [(i, _rendered(i)) for i in range(1, 501)]
+    middle = page(page=1000)
+    assert [(x["n"], x["message"]) for x in middle["lines"]] == [(i, _rendered(i)) for i in range(499_501, 500_001)]
+    assert middle["lines"][-1]["stream"] == "stderr" and middle["lines"][-1]["level"] == "WARNING"
+    last = page(last="true")
+    assert last["page"] == 2000
+    assert [x["n"] for x in last["lines"]] == list(range(999_501, 1_000_001))
+    assert last["lines"][-1]["message"] == _rendered(1_000_000)
+
+    # a filtered page stops reading soon after it is full: its totals are lower bounds
+    warn = page(level="warning", page=3)
+    assert [(x["n"], x["message"]) for x in warn["lines"]] == [(n, _rendered(n * 100)) for n in range(1001, 1501)]
+    assert warn["total_exact"] is False and 1500 <= warn["total"] < 10_000
+    assert warn["pages"] == -(-warn["total"] // 500) + 1  # at least one more page
+    warn_last = page(level="warning", last="true")
+    assert warn_last["total_exact"] is True and warn_last["total"] == 10_000 and warn_last["page"] == 20
+    assert warn_last["lines"][-1]["message"] == _rendered(1_000_000)
+    assert warn_last["counts"] == {"stdout": 0, "stderr": 10_000}
+
+    # a log recorded before indexes existed: the same pages, by the old scan
+    api.blobs.delete([index_uri])
+    assert page(page=1000)["lines"] == middle["lines"]

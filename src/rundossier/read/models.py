@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, TypeAdapter, model_serializer
 
 from rundossier.core.dossier import Dossier
 from rundossier.core.dossier.groups import FailureGroup, GroupState, group_state
@@ -151,31 +151,47 @@ class StepOut(BaseModel):
 
     @classmethod
     def of(cls, step: Step, base: str = "") -> StepOut:
-        path = f"{base}/api/runs/{step.run_id}/steps/{quote(step.step_id, safe='')}"
-        trace_url = f"{path}/trace?try={step.try_number}" if step.trace_uri else None
-        return cls.model_construct(
-            run_id=step.run_id,
-            step_id=step.step_id,
-            try_number=step.try_number,
-            task_id=step.task_id,
-            map_index=step.map_index,
-            status=step.status,
-            queued_at=step.queued_at,
-            started_at=step.started_at,
-            finished_at=step.finished_at,
-            duration_ms=step.duration_ms,
-            error=ErrorInfo.of(step.error_type, step.error_message, trace_url),
-            fingerprint=step.fingerprint,
-            trace_bytes=step.trace_bytes,
-            has_log=bool(step.log_uri),
-            log_bytes=step.log_bytes,
-            log_lines=LogLineCounts.model_construct(stdout=step.log_lines_stdout, stderr=step.log_lines_stderr),
-            first_output_at=step.first_output_at,
-            last_output_at=step.last_output_at,
-            upstream=step.upstream or [],
-            host=step.host,
-            spooled=step.spooled,
-        )
+        return cls.model_validate(cls.data_of(step, base))
+
+    @staticmethod
+    def data_of(step: Any, base: str = "") -> dict[str, Any]:
+        """A step try as plain data, from any row with a step's columns (an ORM Step, a Core row);
+        a list of them is validated in one call by `STEPS_OUT` (a 1,000-step run in a few ms)."""
+        trace_url = None
+        if step.trace_uri:
+            trace_url = (
+                f"{base}/api/runs/{step.run_id}/steps/{quote(step.step_id, safe='')}/trace?try={step.try_number}"
+            )
+        error = None
+        if step.error_type is not None or step.error_message is not None:
+            error = {"type": step.error_type, "message": step.error_message, "trace_url": trace_url}
+        return {
+            "run_id": step.run_id,
+            "step_id": step.step_id,
+            "try_number": step.try_number,
+            "task_id": step.task_id,
+            "map_index": step.map_index,
+            "status": step.status,
+            "queued_at": step.queued_at,
+            "started_at": step.started_at,
+            "finished_at": step.finished_at,
+            "duration_ms": step.duration_ms,
+            "error": error,
+            "fingerprint": step.fingerprint,
+            "trace_bytes": step.trace_bytes,
+            "has_log": bool(step.log_uri),
+            "log_bytes": step.log_bytes,
+            "log_lines": {"stdout": step.log_lines_stdout, "stderr": step.log_lines_stderr},
+            "first_output_at": step.first_output_at,
+            "last_output_at": step.last_output_at,
+            "upstream": step.upstream or [],
+            "host": step.host,
+            "spooled": step.spooled,
+        }
+
+
+#: a list of steps validated in one call (see `StepOut.data_of`)
+STEPS_OUT: TypeAdapter[list[StepOut]] = TypeAdapter(list[StepOut])
 
 
 class EventOut(BaseModel):
@@ -353,6 +369,10 @@ class RunRecord(RunOut):
     events: list[EventOut]
 
 
+#: how much of the dossier's per-step timing a run's detail carries
+DossierSteps = Literal["all", "failed"]
+
+
 class RunDetail(RunRecord):
     """One run with its steps, its ledger, its dossier (null when it could not be built) and its subflow runs."""
 
@@ -408,6 +428,11 @@ class LogPageOut(BaseModel):
     q: str | None
     matches: list[int]
     matches_truncated: bool
+    total_exact: bool = Field(
+        default=True,
+        description="false when a filtered page was read by stopping once it was full: `total`, `pages` and "
+        "(with `level`) `counts` are then lower bounds; ask with `last=true` for the last page",
+    )
     level: MinLevel | None = Field(
         default=None,
         description="the level filter: only lines of this level or worse (a line without a level counts as "

@@ -45,6 +45,7 @@ from rundossier.storage.artifacts import ArtifactInspector, ArtifactStat
 from rundossier.storage.backends import Backends
 from rundossier.storage.blobs import (
     LOG,
+    LOG_INDEX,
     LOG_LIVE,
     TRACE_JSON,
     TRACE_TEXT,
@@ -960,15 +961,16 @@ class Recorder:
         key = self._key(run, step.step_id, step.try_number, LOG)
         values["log_uri"] = self.blobs_uri(key)
         values["log_bytes"] = steplog.total_bytes
+        index = (self._key(run, step.step_id, step.try_number, LOG_INDEX), steplog.index().to_json())
         if steplog.parts_spilled == 0:
-            return [(key, final)], values
+            return [(key, final), index], values  # the log first: an index never points at nothing
         # a big log already went out in parts: append the last part, then join them in storage
         parts = [
             self._key(run, step.step_id, step.try_number, log_part_name(n)) for n in range(1, steplog.parts_spilled + 1)
         ]
         try:
             self.writer.bounded("blob store", lambda: self._join_parts(key, parts, final), step.budget)
-            return [], values
+            return [index], values
         except Exception as exc:  # noqa: BLE001 - storage refused: the parts stay, and the last one is written too
             self._warn(f"rundossier could not join the log parts of {step.step_id}: {exc}; they stay as parts")
             last = self._key(run, step.step_id, step.try_number, log_part_name(steplog.parts_spilled + 1))

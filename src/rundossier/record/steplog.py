@@ -35,6 +35,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from itertools import islice
 
+from rundossier.core.logs.index import IndexBuilder, LogIndex
 from rundossier.core.logs.jsonl import LogLine, encode_fields, format_many, gzip_bytes
 from rundossier.core.masking import KeyBlocks
 
@@ -127,6 +128,7 @@ class StepLog:
         self._spilling = False
         self._finished = False
         self._final: bytes | None = None
+        self._index = IndexBuilder()  # the members stored so far (spilled parts, then the final one)
         self._first_ts: float | None = None
         self._last_ts: float | None = None
         self.spill_errors = 0
@@ -225,6 +227,7 @@ class StepLog:
         try:
             while self._buf_bytes >= self._chunk:
                 members = take = size = 0
+                stored: list[tuple[int, int]] = []  # (lines, bytes) of each member in the part
                 try:
                     if self._packing:  # whole members, the rest of the buffer packed first
                         if self._packer.raw_bytes < self._buf_bytes:
@@ -232,6 +235,7 @@ class StepLog:
                         pieces = []
                         for member, lines, raw in self._packer.members:
                             pieces.append(member)
+                            stored.append((lines, len(member)))
                             members += 1
                             take += lines
                             size += raw
@@ -245,6 +249,7 @@ class StepLog:
                             if size >= self._chunk:
                                 break
                         part = gzip_bytes(b"".join(islice(self._buf, take)))
+                        stored.append((take, len(part)))
                     self._spill(self._parts + 1, part)
                 except Exception:
                     self.spill_errors += 1
@@ -254,6 +259,8 @@ class StepLog:
                     return
                 self._failures = 0
                 self._parts += 1
+                for lines, nbytes in stored:
+                    self._index.add(lines, nbytes)
                 for _ in range(take):
                     self._buf.popleft()
                 self._buf_bytes -= size
@@ -316,13 +323,22 @@ class StepLog:
                 if self._packing and self._packer.lines:
                     self._pack()
                     final = b"".join(member for member, _, _ in self._packer.members)
+                    for member, lines, _ in self._packer.members:
+                        self._index.add(lines, len(member))
                 else:
                     final = gzip_bytes(b"".join(self._buf))
+                    self._index.add(len(self._buf), len(final))
                 self._buf.clear()
                 self._packer.clear()
                 self._buf_bytes = 0
                 self._final = final
             return self._final
+
+    def index(self) -> LogIndex:
+        """Where each ~1,000 lines start in `part 1 + part 2 + ... + finish()` (call after
+        `finish`): the index stored beside the joined log, so a page is read without the rest."""
+        with self._lock:
+            return self._index.build()
 
     # -- accounting ------------------------------------------------------------------------
 

@@ -38,6 +38,7 @@ from rundossier.storage.blobs import (
     BlobStore,
     RunBlobs,
     blob_key,
+    log_index,
     log_part_name,
     row_step,
     structured_trace,
@@ -216,9 +217,9 @@ def _refs(blobs: BlobStore, trace_uri: str | None, log_uri: str | None) -> set[s
             out.add(key + "/")
             continue
         out.add(key)
-        structured = structured_trace(key)
-        if structured is not None:
-            out.add(structured)
+        beside = structured_trace(key) or log_index(key)
+        if beside is not None:
+            out.add(beside)
     return out
 
 

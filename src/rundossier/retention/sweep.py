@@ -42,7 +42,7 @@ from rundossier.core.retention.plan import Action, Because, FlowPlanner, RunFact
 from rundossier.core.retention.policy import PolicySet, Resolution, Rule
 from rundossier.core.timefmt import iso
 from rundossier.errors import InvalidInput, RundossierError, StorageError
-from rundossier.storage.blobs import BlobStore, RunBlobs, run_prefix, structured_trace
+from rundossier.storage.blobs import BlobStore, RunBlobs, log_index, run_prefix, structured_trace
 from rundossier.storage.db import RunStore
 from rundossier.storage.db.models import EVENT_TABLE as EVENT
 from rundossier.storage.db.models import RUN_TABLE as RUN
@@ -426,7 +426,7 @@ class Sweeper:
         bs.add_trace(self.blobs, t.trace_uri, t.trace_bytes)
         for _run_id, trace_uri, trace_bytes, log_uri, log_bytes in steps:
             bs.add_trace(self.blobs, trace_uri, trace_bytes)
-            bs.add(self.blobs, log_uri, log_bytes)
+            bs.add_log(self.blobs, log_uri, log_bytes)
         return bs
 
     def _run_prefix(self, orchestrator: str, flow_id: str, run_id: str) -> str:
@@ -512,6 +512,13 @@ class BlobSet:
     def run_blobs(self) -> RunBlobs:
         """What `BlobStore.delete_runs` deletes for this run."""
         return RunBlobs(self.prefix, [k for k in self.keys if k not in self.folders], self.folders)
+
+    def add_log(self, blobs: BlobStore, uri: str | None, size: int | None) -> None:
+        """A step's log, and the index stored beside it."""
+        self.add(blobs, uri, size)
+        index = log_index(uri) if uri else None
+        if index is not None:
+            self.add(blobs, index, 0)
 
     def add_trace(self, blobs: BlobStore, uri: str | None, size: int | None) -> None:
         """A trace's text form, and its structured form stored beside it."""

@@ -482,3 +482,55 @@ def test_packer_members_hold_the_fed_lines_in_order(feeds):
     assert packer.lines == len(fed) - feeds[0] and len(packer.members) == len(feeds) - 1
     packer.clear()
     assert packer.lines == packer.raw_bytes == 0 and not packer.members
+
+
+def _check_index(data: bytes, log: StepLog, messages: list[str]) -> None:
+    """Every point of the log's index starts a gzip member whose first line is that point's line."""
+    import io
+    from itertools import islice
+
+    from rundossier.core.logs import gunzip_stream
+
+    index = log.index()
+    assert index.size == len(data) and index.lines == len(messages)
+    assert len(index.points) >= min(len(messages) // 2000, 2)  # a point every ~1,000 lines
+    for before, offset in index.points:
+        assert data[offset : offset + 2] == b"\x1f\x8b"
+        got = [x.message for x in islice(gunzip_stream(io.BytesIO(data[offset:])), 3)]
+        assert got == messages[before : before + 3]
+    for first in (0, 999, 1000, 1234, len(messages) - 500):
+        skip, start, end = index.span(first, 500)
+        got = [x.message for x in islice(gunzip_stream(io.BytesIO(data[start:end])), skip, skip + 500)]
+        assert got == messages[first : first + 500]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda parts: StepLog(spill=parts, chunk_bytes=64 * 1024, clock=Clock()),  # members in parts
+        lambda parts: StepLog(chunk_bytes=8 << 20, clock=Clock()),  # members, no spill
+        lambda parts: StepLog(spill=flaky(parts, 3), chunk_bytes=64 * 1024, clock=Clock()),  # a flaky spill
+    ],
+    ids=["parts", "one-blob", "flaky-spill"],
+)
+def test_the_index_finds_every_page_of_the_joined_log(make):
+    parts = Parts()
+    log = make(parts)
+    messages = [f"line {i:06d} " + "z" * (i % 70) for i in range(30_000)]
+    for m in messages:
+        log.write("stdout", m)
+    data = b"".join(parts.blobs) + log.finish()
+    _check_index(data, log, messages)
+
+
+def test_the_index_of_a_degraded_log_covers_the_lines_kept():
+    chunk = 32 * 1024
+    parts = Parts()
+    log = StepLog(spill=flaky(parts, 5), chunk_bytes=chunk, clock=Clock())  # drops lines, then spills
+    messages = [f"line {i:05d} " + "d" * 40 for i in range(40_000)]
+    for m in messages:
+        log.write("stdout", m)
+    data = b"".join(parts.blobs) + log.finish()
+    kept = [x.message for x in decode_lines(data)]
+    assert log.dropped_lines > 0 and len(kept) == len(messages) - log.dropped_lines
+    _check_index(data, log, kept)

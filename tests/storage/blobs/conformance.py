@@ -22,6 +22,7 @@ import pytest
 from rundossier.errors import BlobNotFound, StorageError
 from rundossier.storage.blobs import (
     LOG,
+    LOG_INDEX,
     TRACE_JSON,
     TRACE_TEXT,
     BlobInfo,
@@ -128,6 +129,42 @@ class BlobStoreConformance:
             assert f.tell() == 200_000
             assert f.read() == data[200_000:]
             assert f.read() == b""
+
+    def test_open_read_with_a_block_size_seeks_into_the_middle(self, store: BlobStore) -> None:
+        data = payload(3 * MIB, seed=5)
+        uri = store.put("r/ranged", data)
+        with store.open_read(uri, block_size=70_000) as f:
+            f.seek(2 * MIB + 17)
+            assert f.read(70_000) == data[2 * MIB + 17 : 2 * MIB + 17 + 70_000]
+            f.seek(5)
+            assert f.read(3) == data[5:8]
+
+    def test_a_log_page_reads_through_the_index(self, store: BlobStore) -> None:
+        """A multi-member log and its index, as the recorder stores them: any page is read from
+        its point on; a log without an index, or with one that does not fit, says so (None)."""
+        from rundossier.read.reader import indexed_lines, read_log_index
+        from rundossier.record.steplog import StepLog
+
+        log = StepLog(chunk_bytes=64 << 20)
+        messages = [f"row {i:06d} " + "p" * (i % 50) for i in range(25_000)]
+        for i, m in enumerate(messages):
+            log.write("stderr" if i % 7 == 0 else "stdout", m)
+        data = log.finish()
+        uri = store.put(f"f/run/step.1.{LOG}", data)
+        assert read_log_index(store, uri) is None  # no index yet: the caller scans
+        index = log.index()
+        store.put(f"f/run/step.1.{LOG_INDEX}", index.to_json())
+        got = read_log_index(store, uri)
+        assert got == index and len(index.points) >= 20
+        for first, count in [(0, 500), (999, 500), (12_345, 500), (24_500, 500), (24_999, 1), (0, 25_000)]:
+            lines = indexed_lines(store, uri, index, first, count)
+            assert lines is not None
+            assert [x.message for x in lines] == messages[first : first + count]
+        store.put(f"f/run/step.1.{LOG_INDEX}", b"{not an index")
+        assert read_log_index(store, uri) is None
+        shifted = type(index)(index.lines, index.size, tuple((n, o + 3) if n else (n, o) for n, o in index.points))
+        assert indexed_lines(store, uri, shifted, 5_000, 10) is None  # not a member start: scan instead
+        assert indexed_lines(store, store.uri_for("f/run/gone.1." + LOG), index, 0, 10) is None
 
     # -- streaming -----------------------------------------------------------------------------
 

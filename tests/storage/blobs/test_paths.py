@@ -13,6 +13,7 @@ from rundossier.storage.blobs.paths import (
     BLOB_NAMES,
     EMPTY_SEGMENT,
     LOG,
+    LOG_INDEX,
     LOG_LIVE,
     MAX_SEGMENT_BYTES,
     TRACE_JSON,
@@ -21,6 +22,7 @@ from rundossier.storage.blobs.paths import (
     decode_segment,
     encode_segment,
     is_blob_name,
+    log_index,
     log_part_name,
     log_parts_prefix,
     row_step,
@@ -257,7 +259,8 @@ def test_a_run_is_one_folder() -> None:
 
 def parse_name(filename: str) -> tuple[str, int, str]:
     """Read (step segment, try, blob name) back from a file name, from the right (the documented parse)."""
-    m = re.fullmatch(r"(.+)\.([0-9]+)\.(trace\.txt\.gz|trace\.json\.gz|log\.jsonl\.gz|log\.live\.jsonl\.gz)", filename)
+    names = r"trace\.txt\.gz|trace\.json\.gz|log\.jsonl\.gz|log\.index\.json|log\.live\.jsonl\.gz"
+    m = re.fullmatch(r"(.+)\.([0-9]+)\.(" + names + ")", filename)
     assert m, filename
     return m.group(1), int(m.group(2)), m.group(3)
 
@@ -362,5 +365,19 @@ def test_bad_try_numbers_are_refused(try_number: object) -> None:
 
 
 def test_known_names() -> None:
-    assert set(BLOB_NAMES) == {TRACE_TEXT, TRACE_JSON, LOG, LOG_LIVE}
+    assert set(BLOB_NAMES) == {TRACE_TEXT, TRACE_JSON, LOG, LOG_INDEX, LOG_LIVE}
     assert all(is_blob_name(n) for n in BLOB_NAMES)
+
+
+@pytest.mark.parametrize(
+    ("log", "index"),
+    [
+        ("p/f/r/step.1.log.jsonl.gz", "p/f/r/step.1.log.index.json"),
+        ("s3://b/p/f/r/a.b.2.log.jsonl.gz", "s3://b/p/f/r/a.b.2.log.index.json"),
+        ("p/f/r/step.1.log.parts/", None),
+        ("p/f/r/step.1.trace.txt.gz", None),
+        ("p/f/r/steplog.jsonl.gz", None),
+    ],
+)
+def test_the_log_index_sits_beside_its_log(log: str, index: str | None) -> None:
+    assert log_index(log) == index

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from rundossier.core.ids import is_run_id
 from rundossier.errors import InvalidInput, RunNotFound
-from rundossier.read.models import Flows, Lookup, Orchestrator, RunDetail, RunPage
+from rundossier.read.models import DossierSteps, Flows, Lookup, Orchestrator, RunDetail, RunPage
 from rundossier.server.deps import TIME_FORMS, TIME_MAX, AccessDep, ReaderDep, base, readable_run, statuses, time_param
 from rundossier.storage.db import MAX_PAGE, RunQuery
 
@@ -94,9 +94,22 @@ def lookup(
 
 
 @router.get("/runs/{run_id}", summary="One run with its steps, events and dossier", response_model=RunDetail)
-def get_run(run_id: str, request: Request, reader: ReaderDep, acc: AccessDep) -> RunDetail:
+def get_run(
+    run_id: str,
+    request: Request,
+    reader: ReaderDep,
+    acc: AccessDep,
+    dossier_steps: Annotated[
+        DossierSteps,
+        Query(
+            description="`failed`: the dossier's per-step timing (`dossier.steps`) of the failed step only, "
+            "not of every step (what the run page asks for)"
+        ),
+    ] = "all",
+) -> Response:
     run = readable_run(request, reader, acc, run_id)
-    return reader.run_detail(run, flows=acc.readable_flows(request), base=base(request))
+    detail = reader.run_detail(run, flows=acc.readable_flows(request), base=base(request), dossier_steps=dossier_steps)
+    return Response(detail.model_dump_json(), media_type="application/json")  # serialized once, as `_page`
 
 
 __all__ = ["router"]

@@ -112,13 +112,16 @@ def get_step_logs(
         Query(description="only lines of this level or worse (no level: stderr counts as warning, stdout as info)"),
     ] = None,
     try_number: TryNumber = None,
+    last: Annotated[
+        bool, Query(description="the last page, whatever its number (`page` is ignored): what Follow asks for")
+    ] = False,
 ) -> LogPageOut:
     """A page of the log (lines numbered from 1 after the stream and level filters; `matches` are
     the numbers of every line containing `q`). While the step runs, `live` is true and the lines
     are those its worker last published (every few seconds): ask again for more."""
     run = readable_run(request, reader, acc, run_id)
     step = reader.step(run_id, step_id, try_number)
-    return reader.log_page(run, step, stream=stream, page=page, page_size=page_size, q=q, level=level)
+    return reader.log_page(run, step, stream=stream, page=page, page_size=page_size, q=q, level=level, last=last)
 
 
 @router.get(

@@ -284,14 +284,19 @@ class BlobStore:
             return bytes(self.fs.cat_file(path))
 
     @contextmanager
-    def open_read(self, uri: str) -> Iterator[BinaryIO]:
-        """A seekable binary reader over a blob; BlobNotFound if there is none."""
+    def open_read(self, uri: str, *, block_size: int | None = None) -> Iterator[BinaryIO]:
+        """A seekable binary reader over a blob; BlobNotFound if there is none.
+
+        `block_size`: how many bytes an object store fetches per request (fsspec's read-ahead);
+        a reader that seeks and needs a known range (a log page) asks for about that much."""
         path = self._path(self.key_for(uri))
         with self._errors("open_read", uri, missing=True):
             if self._protocol == "memory":  # memory:// hands out the shared stored object
                 raw: Any = io.BytesIO(self.fs.cat_file(path))
             elif self._local:
                 raw = open(path, "rb")  # closed below
+            elif block_size:
+                raw = self.fs.open(path, "rb", block_size=max(block_size, 64 * 1024))
             else:
                 raw = self.fs.open(path, "rb")
         wrapped = _GuardedFile(raw, self, uri, "read")

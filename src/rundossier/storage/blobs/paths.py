@@ -49,11 +49,13 @@ NO_TRY = "0"
 TRACE_TEXT = "trace.txt.gz"
 TRACE_JSON = "trace.json.gz"
 LOG = "log.jsonl.gz"
+#: where each ~1,000 lines of `LOG` start (core/logs/index.py): a log page reads only its members
+LOG_INDEX = "log.index.json"
 #: a running step's latest log snapshot (follow mode); deleted when the step ends
 LOG_LIVE = "log.live.jsonl.gz"
 LOG_PARTS_DIR = "log.parts"
 MAX_LOG_PART = 999_999
-BLOB_NAMES = (TRACE_TEXT, TRACE_JSON, LOG, LOG_LIVE)
+BLOB_NAMES = (TRACE_TEXT, TRACE_JSON, LOG, LOG_INDEX, LOG_LIVE)
 
 _SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _LOG_PART_RE = re.compile(r"^log\.parts/[0-9]{6}\.jsonl\.gz$")
@@ -162,6 +164,13 @@ def structured_trace(text: str) -> str | None:
     return head + TRACE_JSON
 
 
+def log_index(log: str) -> str | None:
+    """The key or URI of the index stored beside a step log (None if `log` is not one)."""
+    if not isinstance(log, str) or not log.endswith(LOG) or not log[: -len(LOG)].endswith(("/", ".")):
+        return None
+    return log[: -len(LOG)] + LOG_INDEX
+
+
 def row_step(step_id: str) -> str | None:
     """The `step_id` to build a step row's keys with: None for the run-level row (`ids.RUN_STEP`)."""
     return None if step_id == RUN_STEP else step_id
@@ -196,12 +205,14 @@ __all__ = [
     "step_prefix",
     "log_parts_prefix",
     "structured_trace",
+    "log_index",
     "row_step",
     "log_part_name",
     "is_blob_name",
     "TRACE_TEXT",
     "TRACE_JSON",
     "LOG",
+    "LOG_INDEX",
     "LOG_LIVE",
     "LOG_PARTS_DIR",
     "BLOB_NAMES",

@@ -119,14 +119,15 @@ export function logViewer(ctx, { runId, stepId, tryNumber, running, onEnded = nu
     }
     const from = data.total ? (data.page - 1) * data.page_size + 1 : 0;
     const to = Math.min(data.total, data.page * data.page_size);
-    pageLabel.textContent = `Page ${data.page} of ${data.pages} · lines ${from.toLocaleString()}–${to.toLocaleString()} of ${data.total.toLocaleString()}`;
+    const plus = data.total_exact === false ? "+" : "";
+    pageLabel.textContent = `Page ${data.page} of ${data.pages - (plus ? 1 : 0)}${plus} · lines ${from.toLocaleString()}–${to.toLocaleString()} of ${data.total.toLocaleString()}${plus}`;
     first.disabled = back.disabled = data.page <= 1;
     fwd.disabled = last.disabled = data.page >= data.pages;
     follow.disabled = !data.live && !state.follow;
     download.href = logDownloadHref(runId, stepId, tryNumber, state.stream);
     download.toggleAttribute("hidden", !data.available);
     updateCounter();
-    levelNote.textContent = data.level ? `Only ${LEVEL_NAMES[data.level]}: ${data.total.toLocaleString()} line${data.total === 1 ? "" : "s"}` : "";
+    levelNote.textContent = data.level ? `Only ${LEVEL_NAMES[data.level]}: ${data.total.toLocaleString()}${plus} line${data.total === 1 && !plus ? "" : "s"}` : "";
     if (scrollTo === "bottom") scroller.scrollTop = scroller.scrollHeight;
     else if (scrollTo === "top") scroller.scrollTop = 0;
     else if (typeof scrollTo === "number") {
@@ -149,7 +150,11 @@ export function logViewer(ctx, { runId, stepId, tryNumber, running, onEnded = nu
     const mine = ++loading;
     let data;
     try {
-      data = await api.logs(runId, stepId, { stream: state.stream, page, page_size: PAGE_SIZE, q: state.q || null, level: state.level || null, try: tryNumber });
+      // page "last": the server finds the last page (a filtered page's total may be a lower bound)
+      data = await api.logs(runId, stepId, {
+        stream: state.stream, page: page === "last" ? 1 : page, last: page === "last" ? "true" : null,
+        page_size: PAGE_SIZE, q: state.q || null, level: state.level || null, try: tryNumber,
+      });
     } catch (err) {
       if (mine === loading && ctx.current()) fill(info, notice("error", `Could not load the log: ${err.message}`));
       return null;
@@ -194,8 +199,7 @@ export function logViewer(ctx, { runId, stepId, tryNumber, running, onEnded = nu
 
   async function followTick() {
     if (!state.follow || !ctx.current()) return;
-    let data = await load(state.pages, { scrollTo: "bottom" });
-    if (data && data.pages > data.page) data = await load(data.pages, { scrollTo: "bottom" });
+    const data = await load("last", { scrollTo: "bottom" });
     if (!state.follow || !ctx.current()) return;
     if (data && !data.live) {
       stopFollow();
@@ -248,7 +252,7 @@ export function logViewer(ctx, { runId, stepId, tryNumber, running, onEnded = nu
   first.addEventListener("click", () => { stopFollow(); load(1, { scrollTo: "top" }); });
   back.addEventListener("click", () => { stopFollow(); load(state.page - 1, { scrollTo: "top" }); });
   fwd.addEventListener("click", () => { stopFollow(); load(state.page + 1, { scrollTo: "top" }); });
-  last.addEventListener("click", () => { stopFollow(); load(state.pages, { scrollTo: "bottom" }); });
+  last.addEventListener("click", () => { stopFollow(); load("last", { scrollTo: "bottom" }); });
 
   ctx.onLeave(() => clearTimeout(timer));
   (async () => {

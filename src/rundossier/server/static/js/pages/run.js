@@ -47,18 +47,36 @@ function traceLink(run) {
   return h("a", { href: url, target: "_blank", rel: "noopener noreferrer", class: "trace-link" }, id);
 }
 
-function stepsTable(run) {
+// A big run's page draws its first screen at once and the rest in slices: rows of the steps table
+// CHUNK at a time between frames, the graph when it nears the viewport, the latest events first.
+const CHUNK = 100;
+const BIG = 200;
+
+/** Append `make(item)` for each of `items` to `parent` CHUNK at a time, one slice per task, while `live()`. */
+function appendInSlices(parent, items, make, live) {
+  let i = 0;
+  const slice = () => {
+    if (!live()) return;
+    const end = Math.min(items.length, i + CHUNK);
+    const frag = document.createDocumentFragment();
+    for (; i < end; i++) frag.append(make(items[i]));
+    parent.append(frag);
+    if (i < items.length) setTimeout(slice, 0);
+  };
+  slice();
+}
+
+function stepsTable(run, live) {
   const byStep = new Map();
   for (const s of run.steps) {
     if (!byStep.has(s.step_id)) byStep.set(s.step_id, []);
     byStep.get(s.step_id).push(s);
   }
-  const rows = [];
-  for (const [stepId, tries] of byStep) {
+  const row = ([stepId, tries]) => {
     tries.sort((a, b) => a.try_number - b.try_number);
     const latest = tries[tries.length - 1];
     const logLines = (latest.log_lines.stdout || 0) + (latest.log_lines.stderr || 0);
-    rows.push(h(
+    return h(
       "tr",
       { class: stepId === run.root_step_id ? "root-step" : null },
       h("td", {}, h("a", { href: stepHash(run.run_id, stepId, latest.try_number), class: "mono" }, stepId),
@@ -75,11 +93,52 @@ function stepsTable(run) {
         openHref: stepHash(run.run_id, stepId, latest.try_number),
         openLabel: "Open step",
       }) : null),
-    ));
-  }
+    );
+  };
+  const body = h("tbody", {});
+  const entries = [...byStep];
+  if (!entries.length) body.append(h("tr", {}, h("td", { colspan: 7, class: "empty" }, "No steps recorded.")));
+  else appendInSlices(body, entries, row, live);
   return h("table", { class: "steps" },
     h("thead", {}, h("tr", {}, ["Step", "Status", "Tries", "Started", "Duration", "Log lines", "Error"].map((t) => h("th", { scope: "col", class: ["Duration", "Log lines"].includes(t) ? "num" : null }, t)))),
-    h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 7, class: "empty" }, "No steps recorded."))));
+    body);
+}
+
+/** The dependency graph; for a big run, drawn only when its card nears the viewport. */
+function graphCard(run, live) {
+  const card = h("section", { class: "card below", "aria-label": "Dependency graph" }, h("h2", {}, "Dependency graph"));
+  const ids = new Set(run.steps.map((s) => s.step_id));
+  if (ids.size <= BIG || typeof IntersectionObserver === "undefined") {
+    card.append(dependencyGraph(run.run_id, run.steps));
+    return card;
+  }
+  const waiting = h("p", { class: "muted" }, `The graph of ${ids.size.toLocaleString()} steps is drawn when you scroll to it.`);
+  card.append(waiting);
+  const seen = new IntersectionObserver((entries) => {
+    if (!entries.some((e) => e.isIntersecting)) return;
+    seen.disconnect();
+    if (live()) waiting.replaceWith(dependencyGraph(run.run_id, run.steps));
+  }, { rootMargin: "600px 0px" });
+  seen.observe(card);
+  return card;
+}
+
+/** The run's ledger; a long one shows its latest BIG entries, the rest one click away. */
+function eventsCard(run) {
+  const item = (e) => h("li", {}, timeEl(e.ts), " ", h("span", { class: "tag" }, e.kind), " ",
+    e.step_id ? h("span", { class: "mono" }, `${e.step_id} `) : null, e.summary);
+  const list = h("ol", { class: "events" });
+  const hidden = Math.max(0, run.events.length - BIG);
+  list.append(...run.events.slice(hidden).map(item));
+  let more = null;
+  if (hidden) {
+    more = h("button", { type: "button", class: "btn" }, `Show the ${hidden.toLocaleString()} earlier events`);
+    more.addEventListener("click", () => {
+      list.prepend(...run.events.slice(0, hidden).map(item));
+      more.remove();
+    });
+  }
+  return h("section", { class: "card below", "aria-label": "Events" }, h("h2", {}, "Events"), more, list);
 }
 
 function fingerprintOf(run) {
@@ -90,6 +149,7 @@ export async function renderRun(ctx, runId) {
   const { main } = ctx;
   let run = null;
   let timer = null;
+  let draws = 0;
   const known = await orchestratorUrls();
 
   async function refresh() {
@@ -113,6 +173,8 @@ export async function renderRun(ctx, runId) {
   }
 
   function draw(run) {
+    const drawn = ++draws;
+    const live = () => ctx.current() && drawn === draws; // a later draw (a refresh) replaces this one
     const failed = FAILED.has(run.status);
     const missing = traceMissingReason(run);
     setTitle(run.flow_id, run.status.replace("_", " "));
@@ -149,12 +211,10 @@ export async function renderRun(ctx, runId) {
             run.error && !failed ? h("p", { class: "run-error" }, h("strong", {}, "Error: "), run.error.type ? `${run.error.type}: ` : "",
               (run.error.message || "").split("\n")[0]) : null),
           artifacts.card)),
-      h("section", { class: "card", "aria-label": "Steps" }, h("h2", {}, "Steps"), h("div", { class: "table-wrap" }, stepsTable(run))),
-      h("section", { class: "card", "aria-label": "Dependency graph" }, h("h2", {}, "Dependency graph"), dependencyGraph(run.run_id, run.steps)),
+      h("section", { class: "card below", "aria-label": "Steps" }, h("h2", {}, "Steps"), h("div", { class: "table-wrap" }, stepsTable(run, live))),
+      graphCard(run, live),
       artifacts.flow,
-      run.events.length ? h("section", { class: "card", "aria-label": "Events" }, h("h2", {}, "Events"),
-        h("ol", { class: "events" }, run.events.map((e) => h("li", {}, timeEl(e.ts), " ", h("span", { class: "tag" }, e.kind), " ",
-          e.step_id ? h("span", { class: "mono" }, `${e.step_id} `) : null, e.summary)))) : null,
+      run.events.length ? eventsCard(run) : null,
     );
     if (showFailure) {
       if (missing) {
