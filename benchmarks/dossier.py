@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/dossier.py [--runs 1000000] [--db sqlite,postgres] [--json] [--quick]
 
-`--quick`: two repetitions, 20,000 runs, SQLite only (a smoke run).
+`--quick`: two repetitions, 5,000 runs, SQLite only (a smoke run).
 
 Part 1, the dossier (pure, in this process): a failed run of 1,000 steps and 100,000 events,
 as light records (what `RunStore.list_step_records` / `list_event_records` hand over), alone
@@ -365,11 +365,11 @@ def main() -> int:
     ap.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     add_flags(ap)
     args = ap.parse_args()
-    if args.quick:  # a smoke run: 20,000 runs, SQLite only, two repetitions
-        args.runs, args.db = min(args.runs, 20_000), "sqlite"
+    if args.quick:  # a smoke run: 5,000 runs, SQLite only, two repetitions
+        args.runs, args.db = min(args.runs, 5_000), "sqlite"
     reps = 2 if args.quick else 20
     print(f"python {sys.version.split()[0]}")
-    part1(2 if args.quick else 15)
+    part1(1 if args.quick else 15)
 
     t = time.perf_counter()
     rows = synth_runs(args.runs)
