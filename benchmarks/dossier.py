@@ -43,7 +43,7 @@ from rundossier.core.dossier.events import KINDS
 from rundossier.core.ids import new_run_id
 from rundossier.read.reader import run_dossier
 from rundossier.storage.db import Event, GroupQuery, Run, RunStore, Step, WriteBatch
-from rundossier.storage.db.records import event_record, step_record
+from rundossier.storage.db.models import event_record, step_record
 
 STEPS = 1000
 EVENTS = 100_000

@@ -7,7 +7,6 @@ its own short transaction; reads return SQLModel objects. Every database error s
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -16,8 +15,6 @@ from operator import attrgetter
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
-    JSON,
-    Boolean,
     ColumnElement,
     Connection,
     Engine,
@@ -67,11 +64,12 @@ from rundossier.storage.db.models import (
     SUMMARY_MAX,
     Artifact,
     Event,
+    EventRecord,
     RetentionPolicy,
     Run,
     Step,
+    StepRecord,
 )
-from rundossier.storage.db.records import EVENT_FIELDS, STEP_FIELDS, EventRecord, StepRecord
 from rundossier.storage.db.schema import ensure_schema
 from rundossier.storage.db.types import UTCDateTime, utcnow
 from rundossier.storage.db.upserts import (
@@ -550,6 +548,12 @@ class RunStore:
         with self._errors("read run history"), Session(self._read) as session:
             yield session
 
+    @contextmanager
+    def reading(self, what: str) -> Iterator[Connection]:
+        """A read connection for Core statements; errors come out as StoreError saying it could not `what`."""
+        with self._errors(what), self._read.connect() as conn:
+            yield conn
+
     def get_run(self, run_id: str) -> Run:
         """The run, or RunNotFound (also for ids that are not run ids at all)."""
         if not isinstance(run_id, str) or not is_run_id(run_id):
@@ -786,69 +790,24 @@ class RunStore:
 
     def list_step_records(self, run_id: str) -> list[StepRecord]:
         """Every try of every step of a run as light named tuples (what the dossier reads)."""
-        rows = self._raw_read(
-            STEP_TABLE, STEP_FIELDS, "run_id = {p}", [run_id], "started_at, step_id, try_number", StepRecord
-        )
-        return rows
+        s = STEP_TABLE.c
+        stmt = _STEP_RECORDS.where(s.run_id == run_id).order_by(s.started_at, s.step_id, s.try_number)
+        with self.reading("read run history") as conn:
+            return [StepRecord._make(r) for r in conn.execute(stmt)]
 
     def list_event_records(self, run_id: str, kinds: Iterable[str] | None = None) -> list[EventRecord]:
         """A run's events as light named tuples, in time order; only `kinds` when given (filtered in SQL)."""
-        where, params = "run_id = {p}", [run_id]
+        stmt = _EVENT_RECORDS.where(EVENT_TABLE.c.run_id == run_id)
         if kinds is not None:
             wanted = sorted(kinds)
             if not wanted:
                 return []
-            where += " AND kind IN (" + ", ".join("{p}" for _ in wanted) + ")"
-            params += wanted
+            stmt = stmt.where(EVENT_TABLE.c.kind.in_(wanted))
         # sorted here: with ORDER BY in SQL, SQLite prefers the (run_id, ts) index and reads every event
-        records = self._raw_read(EVENT_TABLE, EVENT_FIELDS, where, params, None, EventRecord)
+        with self.reading("read run history") as conn:
+            records = [EventRecord._make(r) for r in conn.execute(stmt)]
         records.sort(key=_EVENT_ORDER)
         return records
-
-    def _raw_read(
-        self,
-        table: Any,
-        fields: Sequence[str],
-        where: str,
-        params: list[Any],
-        order: str | None,
-        record: Any,
-        *,
-        limit: int | None = None,
-    ) -> list[Any]:
-        """Rows straight from the DBAPI cursor, converted by column type: for reads of thousands of rows,
-        SQLAlchemy's per-value result processing costs several times the query itself."""
-        p = "?" if self.dialect == "sqlite" else "%s"
-        sql = f"SELECT {', '.join(fields)} FROM {table.name} WHERE {where.format(p=p)}"
-        if order:
-            sql += f" ORDER BY {order}"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        convert = _converters(table, fields, self.dialect)
-        with self._errors("read run history"):
-            conn = self._read.raw_connection()
-            try:
-                cur = conn.cursor()
-                try:
-                    cur.execute(sql, params)
-                    rows = cur.fetchall()
-                finally:
-                    cur.close()
-                if self.dialect != "sqlite":
-                    conn.rollback()  # end the read transaction before the connection goes back to the pool
-            finally:
-                conn.close()
-        if not convert:
-            return [record._make(r) for r in rows]
-        out = []
-        for r in rows:
-            values = list(r)
-            for i, fn in convert:
-                v = values[i]
-                if v is not None:
-                    values[i] = fn(v)
-            out.append(record._make(values))
-        return out
 
     def failure_groups(self, query: GroupQuery) -> GroupCounts:
         """Failure groups by fingerprint (see `failuregroups`): counts, order and per-flow rows."""
@@ -925,22 +884,8 @@ def _pg_datetime(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-def _json_value(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str | bytes) else value
-
-
-def _converters(table: Any, fields: Sequence[str], dialect: str) -> list[tuple[int, Any]]:
-    """(position, converter) for the columns whose DBAPI values need one, as the column types do."""
-    out: list[tuple[int, Any]] = []
-    for i, name in enumerate(fields):
-        col_type = table.c[name].type
-        if isinstance(col_type, UTCDateTime):
-            out.append((i, _sqlite_datetime if dialect == "sqlite" else _pg_datetime))
-        elif isinstance(col_type, JSON):
-            out.append((i, _json_value))
-        elif isinstance(col_type, Boolean) and dialect == "sqlite":
-            out.append((i, bool))
-    return out
+_STEP_RECORDS = select(*(STEP_TABLE.c[f] for f in StepRecord._fields))
+_EVENT_RECORDS = select(*(EVENT_TABLE.c[f] for f in EventRecord._fields))
 
 
 def _follow(row: Mapping[str, Any], remap: Mapping[str, str]) -> Mapping[str, Any]:
