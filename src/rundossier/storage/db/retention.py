@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import delete, select, true, update
+from sqlalchemy import bindparam, delete, select, true, update
 
 from rundossier.core.status import TERMINAL
 from rundossier.storage.db.models import ARTIFACT_TABLE, EVENT_TABLE, RUN_TABLE, STEP_TABLE
@@ -52,8 +52,29 @@ class StepBlobs(NamedTuple):
 
 _RUN = RUN_TABLE.c
 _FINISHED = _RUN.status.in_(TERMINAL_STATUSES)
-_RUNS_PAGE = select(*(_RUN[f] for f in RunRow._fields)).order_by(_RUN.run_id.desc())
-_STEP_BLOBS = select(*(STEP_TABLE.c[f] for f in StepBlobs._fields))
+# Built once, with the run ids as one expanding parameter: a statement built per call (and an IN
+# list of literal values coerced one by one) cost as much as the sweep's SQL itself.
+_IDS = bindparam("ids", expanding=True)
+_RUNS_PAGE = select(*(_RUN[f] for f in RunRow._fields)).order_by(_RUN.run_id.desc()).limit(bindparam("limit"))
+_FLOW_PAGE = _RUNS_PAGE.where(_RUN.flow_id == bindparam("flow_id"))
+_FLOW_PAGE_BEFORE = _FLOW_PAGE.where(_RUN.run_id < bindparam("before"))
+_STEP_BLOBS = select(*(STEP_TABLE.c[f] for f in StepBlobs._fields)).where(STEP_TABLE.c.run_id.in_(_IDS))
+_MARK = (
+    update(RUN_TABLE)
+    .where(_RUN.run_id.in_(_IDS), _FINISHED)
+    .values(blobs_expired=True, blobs_expired_at=None)
+    .returning(_RUN.run_id)
+)
+_DELETE_RUNS = delete(RUN_TABLE).where(_RUN.run_id.in_(_IDS), _FINISHED).returning(_RUN.run_id)
+_DELETE_STEPS = delete(STEP_TABLE).where(STEP_TABLE.c.run_id.in_(_IDS))
+_DELETE_EVENTS = delete(EVENT_TABLE).where(EVENT_TABLE.c.run_id.in_(_IDS))
+_DELETE_ARTIFACTS = delete(ARTIFACT_TABLE).where(ARTIFACT_TABLE.c.run_id.in_(_IDS))
+_DATE_EXPIRY = (
+    update(RUN_TABLE)
+    .where(_RUN.run_id.in_(_IDS), _RUN.blobs_expired == true(), _RUN.blobs_expired_at.is_(None))
+    .values(blobs_expired_at=bindparam("when", type_=RUN_TABLE.c.blobs_expired_at.type), updated_at=bindparam("when"))
+    .returning(_RUN.run_id)
+)
 
 
 class SweepRows:
@@ -65,33 +86,24 @@ class SweepRows:
     # -- reads -----------------------------------------------------------------------------------
     def runs_page(self, flow_id: str, before: str | None, limit: int) -> list[RunRow]:
         """Up to `limit` runs of a flow, newest first, with ids below `before` (keyset page)."""
-        stmt = _RUNS_PAGE.where(_RUN.flow_id == flow_id).limit(limit)
-        if before is not None:
-            stmt = stmt.where(_RUN.run_id < before)
+        stmt = _FLOW_PAGE if before is None else _FLOW_PAGE_BEFORE
         with self.store.reading("read runs to sweep") as conn:
-            return [RunRow._make(r) for r in conn.execute(stmt)]
+            return [RunRow._make(r) for r in conn.execute(stmt, {"flow_id": flow_id, "before": before, "limit": limit})]
 
     def step_blobs(self, run_ids: Sequence[str]) -> list[StepBlobs]:
         """The blob pointers of every step try of these runs."""
         if not run_ids:
             return []
-        stmt = _STEP_BLOBS.where(STEP_TABLE.c.run_id.in_(run_ids))
         with self.store.reading("read the steps of runs to sweep") as conn:
-            return [StepBlobs._make(r) for r in conn.execute(stmt)]
+            return [StepBlobs._make(r) for r in conn.execute(_STEP_BLOBS, {"ids": list(run_ids)})]
 
     # -- writes ----------------------------------------------------------------------------------
     def mark_expiring(self, run_ids: Sequence[str]) -> set[str]:
         """Say the blobs of these finished runs are going (expired, no date yet); returns the marked."""
         if not run_ids:
             return set()
-        stmt = (
-            update(RUN_TABLE)
-            .where(_RUN.run_id.in_(run_ids), _FINISHED)
-            .values(blobs_expired=True, blobs_expired_at=None)
-            .returning(_RUN.run_id)
-        )
         with self.store.transaction("mark runs for retention") as conn:
-            return set(conn.execute(stmt).scalars())
+            return set(conn.execute(_MARK, {"ids": list(run_ids)}).scalars())
 
     def finish(
         self, delete_ids: Sequence[str], expire_ids: Sequence[str], when: datetime
@@ -107,21 +119,14 @@ class SweepRows:
             return deleted, steps_n, events_n, expired
         with self.store.transaction("delete expired runs") as conn:
             if delete_ids:
-                gone = delete(RUN_TABLE).where(_RUN.run_id.in_(delete_ids), _FINISHED).returning(_RUN.run_id)
-                deleted = set(conn.execute(gone).scalars())
+                deleted = set(conn.execute(_DELETE_RUNS, {"ids": list(delete_ids)}).scalars())
                 if deleted:
-                    ids = sorted(deleted)
-                    steps_n = max(conn.execute(delete(STEP_TABLE).where(STEP_TABLE.c.run_id.in_(ids))).rowcount, 0)
-                    events_n = max(conn.execute(delete(EVENT_TABLE).where(EVENT_TABLE.c.run_id.in_(ids))).rowcount, 0)
-                    conn.execute(delete(ARTIFACT_TABLE).where(ARTIFACT_TABLE.c.run_id.in_(ids)))
+                    gone = {"ids": sorted(deleted)}
+                    steps_n = max(conn.execute(_DELETE_STEPS, gone).rowcount, 0)
+                    events_n = max(conn.execute(_DELETE_EVENTS, gone).rowcount, 0)
+                    conn.execute(_DELETE_ARTIFACTS, gone)
             if expire_ids:
-                dated = (
-                    update(RUN_TABLE)
-                    .where(_RUN.run_id.in_(expire_ids), _RUN.blobs_expired == true(), _RUN.blobs_expired_at.is_(None))
-                    .values(blobs_expired_at=when, updated_at=when)
-                    .returning(_RUN.run_id)
-                )
-                expired = set(conn.execute(dated).scalars())
+                expired = set(conn.execute(_DATE_EXPIRY, {"ids": list(expire_ids), "when": when}).scalars())
         return deleted, steps_n, events_n, expired
 
 
