@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, delete, select, true, update
+from sqlalchemy import BindParameter, bindparam, delete, select, true, update
 
 from rundossier.core.status import TERMINAL
 from rundossier.storage.db.models import ARTIFACT_TABLE, EVENT_TABLE, RUN_TABLE, STEP_TABLE
@@ -54,7 +54,7 @@ _RUN = RUN_TABLE.c
 _FINISHED = _RUN.status.in_(TERMINAL_STATUSES)
 # Built once, with the run ids as one expanding parameter: a statement built per call (and an IN
 # list of literal values coerced one by one) cost as much as the sweep's SQL itself.
-_IDS = bindparam("ids", expanding=True)
+_IDS: BindParameter[str] = bindparam("ids", expanding=True)
 _RUNS_PAGE = select(*(_RUN[f] for f in RunRow._fields)).order_by(_RUN.run_id.desc()).limit(bindparam("limit"))
 _FLOW_PAGE = _RUNS_PAGE.where(_RUN.flow_id == bindparam("flow_id"))
 _FLOW_PAGE_BEFORE = _FLOW_PAGE.where(_RUN.run_id < bindparam("before"))
