@@ -332,12 +332,14 @@ class RunStore:
                 yield conn
             return
         with self._errors(what), self._write.connect() as conn:
-            conn.exec_driver_sql(f"PRAGMA busy_timeout = {max(0, int(wait_s * 1000))}")
+            driver = conn.connection.dbapi_connection  # a PRAGMA here would autobegin the transaction
+            assert driver is not None
+            driver.execute(f"PRAGMA busy_timeout = {max(0, int(wait_s * 1000))}")
             try:
                 with conn.begin():
                     yield conn
             finally:
-                conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+                driver.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
 
     # -- writes ------------------------------------------------------------------------------
     def upsert_run(self, values: Mapping[str, Any], *, attempt_known: bool = True) -> str:
