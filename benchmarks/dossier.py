@@ -48,7 +48,7 @@ from rundossier.core.dossier.events import KINDS  # noqa: E402
 from rundossier.core.ids import new_run_id  # noqa: E402
 from rundossier.read.reader import run_dossier  # noqa: E402
 from rundossier.storage.db import Event, GroupQuery, Run, RunStore, Step, WriteBatch  # noqa: E402
-from rundossier.storage.db.records import event_record, step_record  # noqa: E402
+from rundossier.storage.db.models import event_record, step_record  # noqa: E402
 
 STEPS = 1000
 EVENTS = 100_000

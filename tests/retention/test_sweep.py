@@ -14,7 +14,7 @@ from rundossier.read.reader import run_trace, step_trace
 from rundossier.retention import sweep
 from rundossier.retention.sweep import FlowReport, Sweeper, Target
 from rundossier.storage.blobs import BlobStore
-from rundossier.storage.db import RunStore
+from rundossier.storage.db import GroupQuery, RunStore, WriteBatch
 from tests.retention.helpers import NOW, all_keys, make_run, runs_of
 
 TIMING = ("now", "started_at", "finished_at", "duration_s", "dry_run")
@@ -203,3 +203,25 @@ def test_policies_can_be_given_instead_of_read(store: RunStore, blobs: BlobStore
     make_run(store, blobs, "etl", age_days=3)
     report = sweep(store, blobs, now=NOW + timedelta(days=0), rules=[Rule("etl", keep_days=1)], dry_run=True)
     assert report.totals()["runs_removed"] == 1 and report.flows[0].resolution.reason == "exact rule for 'etl'"
+
+
+def test_a_swept_runs_artifacts_go_with_it_and_failure_resolutions_stay(store: RunStore, blobs: BlobStore) -> None:
+    old = make_run(store, blobs, "etl", age_days=60, seq=1)
+    young = make_run(store, blobs, "etl", age_days=1, seq=2)
+    for m in (old, young):
+        store.write(
+            WriteBatch()
+            .artifact(
+                {"run_id": m.run_id, "step_id": "work", "try_number": 1, "role": "output", "uri": f"s3://b/{m.run_id}"}
+            )
+            .root_cause({"run_id": m.run_id, "root_step_id": "work", "error_type": "E", "fingerprint": "a" * 32})
+        )
+    resolved = NOW - timedelta(days=2)
+    assert store.resolve_failure("a" * 32, at=resolved) == resolved
+    store.set_policy("*", keep_days=30, keep_last=None, blob_days=None)
+    report = sweep(store, blobs, now=NOW)
+    assert report.complete and report.totals()["runs_removed"] == 1
+    assert {r.run_id for r in runs_of(store)} == {young.run_id}
+    assert store.count_artifacts(old.run_id) == 0 and store.count_artifacts(young.run_id) == 1
+    groups = store.failure_groups(GroupQuery())
+    assert groups.resolutions["a" * 32][0] == resolved  # per fingerprint, not per run: kept

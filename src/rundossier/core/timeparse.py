@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+from rundossier.core.timefmt import utc
 from rundossier.errors import InvalidInput
 
 #: seconds per span unit
@@ -49,7 +50,7 @@ def parse_time(text: str, *, now: datetime, name: str = "since") -> datetime:
             ts = datetime.fromisoformat(value)
         except ValueError:
             raise InvalidInput(f"{name}: {_shown(text)} is not a time; use {ACCEPTED}") from None
-        return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+        return utc(ts)
     except OverflowError:
         raise InvalidInput(
             f"{name}: {_shown(text)} is outside the times rundossier can compare (years 1 to 9999 in UTC); "

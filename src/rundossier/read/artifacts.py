@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from rundossier.core.artifacts import normalize_uri
 from rundossier.core.masking import Masker
+from rundossier.core.timefmt import utc
 from rundossier.errors import InvalidInput
 from rundossier.read.models import ArtifactOut, ArtifactPage, ProducerOut
 from rundossier.storage.db import Run, RunStore
@@ -106,8 +107,7 @@ def _time_cursor(cursor: str | None) -> tuple[datetime, int] | None:
 
 
 def _micros(ts: datetime) -> int:
-    ts = ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
-    return (ts - _EPOCH) // timedelta(microseconds=1)
+    return (utc(ts) - _EPOCH) // timedelta(microseconds=1)
 
 
 __all__ = ["run_artifacts", "uri_artifacts"]

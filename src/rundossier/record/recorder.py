@@ -36,6 +36,7 @@ from rundossier.core.masking import Masker
 from rundossier.core.status import Status
 from rundossier.core.trace import TraceHeader, exceptions_in
 from rundossier.record.capture import capture
+from rundossier.record.guard import guarded
 from rundossier.record.heartbeat import Heartbeat
 from rundossier.record.livelog import LIVE_LOG_EVERY_S, LivePublisher
 from rundossier.record.steplog import StepLog
@@ -275,11 +276,7 @@ class Recorder:
 
     # -- never break the host ----------------------------------------------------------------
     def _guard(self, what: str, fn: Callable[[], T], default: T) -> T:
-        try:
-            return fn()
-        except Exception as exc:  # noqa: BLE001 - by design: rundossier must not break the task
-            self._warn(f"rundossier could not {what}: {type(exc).__name__}: {exc}")
-            return default
+        return guarded(what, fn, default, self._warn)
 
     def _budget(self) -> Budget:
         return Budget(self.settings.write_budget)

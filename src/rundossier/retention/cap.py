@@ -20,7 +20,7 @@ from rundossier.core.retention.policy import PolicySet
 from rundossier.retention.sweep import RUN, FlowReport, Sweeper, Target, load_rules
 from rundossier.storage.blobs import BlobStore
 from rundossier.storage.db import RunStore
-from rundossier.storage.db.sweeprows import TERMINAL_STATUSES
+from rundossier.storage.db.retention import TERMINAL_STATUSES
 
 RULES_TTL_S = 60.0
 MAX_TRIM = 50

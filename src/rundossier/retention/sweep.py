@@ -46,7 +46,7 @@ from rundossier.storage.blobs import BlobStore, RunBlobs, log_index, run_prefix,
 from rundossier.storage.db import RunStore
 from rundossier.storage.db.models import EVENT_TABLE as EVENT
 from rundossier.storage.db.models import RUN_TABLE as RUN
-from rundossier.storage.db.sweeprows import RunRow, StepBlobs, SweepRows
+from rundossier.storage.db.retention import RunRow, StepBlobs, SweepRows
 
 DEFAULT_BATCH = 1000
 MAX_BATCH = 5000

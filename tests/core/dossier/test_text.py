@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from rundossier.core.dossier import build_dossier, dossier_markdown, dossier_text
 from rundossier.core.dossier.model import Window
-from rundossier.core.dossier.text import fmt_ms, window_text
+from rundossier.core.dossier.text import window_text
+from rundossier.core.timefmt import duration_text
 from tests.core.dossier.streams import event, failed_event, run, step, t
 from tests.core.dossier.test_build import CHAIN, STREAMS, extract_ok, failing_load
 
@@ -58,7 +59,12 @@ def test_markdown_code_fences_survive_backticks_in_commands() -> None:
 
 
 def test_window_text_and_durations() -> None:
-    assert fmt_ms(None) == "-" and fmt_ms(1500) == "1.5s" and fmt_ms(125_000) == "2m05s" and fmt_ms(-2000) == "-2.0s"
-    assert fmt_ms(3_720_000) == "1h02m"
+    assert (
+        duration_text(None) == "-"
+        and duration_text(1500) == "1.5s"
+        and duration_text(125_000) == "2m05s"
+        and duration_text(-2000) == "-2.0s"
+    )
+    assert duration_text(3_720_000) == "1h02m"
     assert window_text(Window("queue_wait", "closed", duration_ms=2000)) == "queue wait 2.0s"
     assert window_text(Window("setup", "unknown", signal="never started")) == "setup ?: never started"

@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from rundossier.storage.db import RunStore
-from rundossier.storage.db.records import EVENT_FIELDS, STEP_FIELDS
+from rundossier.storage.db.models import EventRecord, StepRecord
+
+STEP_FIELDS, EVENT_FIELDS = StepRecord._fields, EventRecord._fields
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 

@@ -8,21 +8,10 @@ from urllib.parse import quote
 
 from rundossier.core.dossier.model import CLOSED, INCONSISTENT, OPEN, Dossier, Timing, Window
 from rundossier.core.ids import RUN_STEP
+from rundossier.core.timefmt import duration_text
 
 MAX_EVIDENCE = 5
 MAX_FIELDS_CHARS = 200
-
-
-def fmt_ms(ms: int | None) -> str:
-    if ms is None:
-        return "-"
-    sign = "-" if ms < 0 else ""
-    s = abs(ms) / 1000
-    if s < 60:
-        return f"{sign}{s:.1f}s"
-    if s < 3600:
-        return f"{sign}{int(s // 60)}m{int(s % 60):02d}s"
-    return f"{sign}{int(s // 3600)}h{int(s % 3600 // 60):02d}m"
 
 
 def _label(name: str) -> str:
@@ -33,9 +22,9 @@ def window_text(w: Window) -> str:
     """`setup 1.2s`, `setup open (12.0s so far): started, no first work yet`, `queue wait ?: ...`."""
     name = _label(w.name)
     if w.state == CLOSED:
-        return f"{name} {fmt_ms(w.duration_ms)}"
+        return f"{name} {duration_text(w.duration_ms)}"
     if w.state == OPEN:
-        so_far = f" ({fmt_ms(w.elapsed_ms)} so far)" if w.elapsed_ms is not None else ""
+        so_far = f" ({duration_text(w.elapsed_ms)} so far)" if w.elapsed_ms is not None else ""
         return f"{name} open{so_far}: {w.signal}"
     if w.state == INCONSISTENT:
         return f"{name} ?: {w.signal}"
@@ -98,8 +87,9 @@ def dossier_text(d: Dossier) -> str:
                 continue
             scope = "run" if w.step_id is None else f"step {w.step_id}"
             lines.append(
-                f"                 {scope} {_label(w.window)}: {fmt_ms(w.failed_ms)} vs {fmt_ms(w.baseline_ms)} "
-                f"({'+' if w.delta_ms >= 0 else ''}{fmt_ms(w.delta_ms)})"
+                f"                 {scope} {_label(w.window)}: {duration_text(w.failed_ms)} "
+                f"vs {duration_text(w.baseline_ms)} "
+                f"({'+' if w.delta_ms >= 0 else ''}{duration_text(w.delta_ms)})"
             )
         if cmp.newly_failed:
             lines.append(f"                 newly failed: {', '.join(cmp.newly_failed)}")
@@ -202,7 +192,8 @@ def dossier_markdown(d: Dossier, *, ui_base_url: str | None = None) -> str:
             if wd.delta_ms is not None:
                 scope = "run" if wd.step_id is None else f"step {wd.step_id}"
                 out.append(
-                    f"- {_md_escape(scope)} {_label(wd.window)}: {fmt_ms(wd.failed_ms)} vs {fmt_ms(wd.baseline_ms)}"
+                    f"- {_md_escape(scope)} {_label(wd.window)}: {duration_text(wd.failed_ms)} "
+                    f"vs {duration_text(wd.baseline_ms)}"
                 )
         if cmp.newly_failed:
             out.append(f"- newly failed: {_md_escape(', '.join(cmp.newly_failed))}")
@@ -234,10 +225,10 @@ def trace_link(d: Dossier, ui_base_url: str) -> str:
 
 def _cell(w: Window) -> str:
     if w.state == CLOSED:
-        return fmt_ms(w.duration_ms)
+        return duration_text(w.duration_ms)
     if w.state == OPEN:
         return f"open: {w.signal}"
     return f"? {w.signal}"
 
 
-__all__ = ["dossier_text", "dossier_markdown", "timing_text", "window_text", "fmt_ms", "trace_link"]
+__all__ = ["dossier_text", "dossier_markdown", "timing_text", "window_text", "trace_link"]

@@ -36,6 +36,7 @@ import pluggy
 
 from rundossier.integrations.airflow import config as airflow_config
 from rundossier.integrations.worker import Worker
+from rundossier.record.guard import guarded
 
 log = logging.getLogger("rundossier.airflow")
 hookimpl = pluggy.HookimplMarker("airflow")
@@ -316,10 +317,7 @@ class RunDossierListener:
         return handle
 
     def _guarded(self, what: str, fn: Callable[[], None]) -> None:
-        try:
-            fn()
-        except Exception as exc:  # noqa: BLE001 - a listener fault is a warning, never a task failure
-            log.warning("rundossier could not %s: %s: %s", what, type(exc).__name__, exc)
+        guarded(what, fn, None)  # a listener fault is a warning, never a task failure
 
     # -- task instance hooks ---------------------------------------------------------------------
     @hookimpl

@@ -25,6 +25,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from rundossier.errors import ConfigError
 from rundossier.integrations.prefect import hooks as _hooks
 from rundossier.integrations.prefect.session import Options
+from rundossier.record.guard import guard
 from rundossier.settings import ALL_ENV_VARS, Settings, environment
 
 Hook = Callable[[Any, Any, Any], None]
@@ -265,7 +266,7 @@ class RunDossier(Block):
         self._dispatch("cancellation", flow, flow_run, state)
 
     def _dispatch(self, event: str, obj: Any, run: Any, state: Any) -> None:
-        try:
+        with guard(f"run the {event} hook"):  # a hook never raises into Prefect
             from prefect.tasks import Task
 
             rt = self._runtime()
@@ -273,8 +274,6 @@ class RunDossier(Block):
                 _hooks.task_hook(rt, event, obj, run, state)
             else:
                 _hooks.flow_hook(rt, event, obj, run, state)
-        except Exception as exc:  # noqa: BLE001 - a hook never raises into Prefect
-            _hooks.log.warning("rundossier: the %s hook failed: %s: %s", event, type(exc).__name__, exc)
 
     @staticmethod
     def wait(timeout: float | None = None) -> bool:

@@ -32,6 +32,7 @@ from rundossier.integrations.prefect.capture import ROUTER
 from rundossier.integrations.prefect.session import ORCHESTRATOR, FlowRunSession, Options
 from rundossier.integrations.prefect.workers import AFTER_END, WRITES
 from rundossier.integrations.prefect.workers import wait as _wait
+from rundossier.record.guard import guard
 from rundossier.record.livelog import LIVE_LOG_EVERY_S, LivePublisher
 from rundossier.record.recorder import Recorder, StepHandle, add_step_finder
 from rundossier.settings import Settings, environment
@@ -147,15 +148,11 @@ def _forget(session: FlowRunSession) -> None:
 # -- flow hooks ------------------------------------------------------------------------------------
 def flow_hook(rt: Runtime, event: str, flow: Any, flow_run: Any, state: Any) -> None:
     """Entry point of every flow hook. Never raises."""
-    try:
+    with guard(f"run the {event} hook of flow run {_id(flow_run)}"):
         if event == "running":
             _flow_running(rt, flow, flow_run, state)
         else:
             _flow_ended(rt, flow, flow_run, state)
-    except Exception as exc:  # noqa: BLE001 - a hook never raises into Prefect
-        log.warning(
-            "rundossier: the %s hook of flow run %s failed: %s: %s", event, _id(flow_run), type(exc).__name__, exc
-        )
 
 
 def _flow_running(rt: Runtime, flow: Any, flow_run: Any, state: Any) -> None:
@@ -282,7 +279,7 @@ def apply_retention(rec: Recorder, flow_id: str, options: Options) -> None:
 # -- task hooks ------------------------------------------------------------------------------------
 def task_hook(rt: Runtime, event: str, task: Any, task_run: Any, state: Any) -> None:
     """Entry point of every task hook. Never raises."""
-    try:
+    with guard(f"run the {event} hook of task run {getattr(task_run, 'name', '?')}"):
         fr_id = getattr(task_run, "flow_run_id", None)
         if fr_id is None:
             return  # a task called outside any flow
@@ -311,8 +308,6 @@ def task_hook(rt: Runtime, event: str, task: Any, task_run: Any, state: Any) -> 
                 session.task_finished(task, task_run, state, n)
 
             WRITES.call(failed, timeout=rt.options.hook_timeout_s, what=what)
-    except Exception as exc:  # noqa: BLE001
-        log.warning("rundossier: the %s hook of task run %s failed: %s", event, getattr(task_run, "name", "?"), exc)
 
 
 def _prefect_step() -> StepHandle | None:

@@ -34,6 +34,7 @@ from typing import IO, Any, BinaryIO, TypeVar, cast
 
 import fsspec
 
+from rundossier.core.timefmt import utc
 from rundossier.errors import BlobNotFound, ConfigError, RundossierError, StorageError
 
 TEMP_PREFIX = ".tmp-"
@@ -595,7 +596,7 @@ def _modified(info: Mapping[str, Any]) -> datetime | None:
     for field in ("LastModified", "last_modified", "mtime", "modified", "updated", "created"):
         value = info.get(field)
         if isinstance(value, datetime):
-            return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+            return utc(value)
         if isinstance(value, int | float) and not isinstance(value, bool):
             return datetime.fromtimestamp(value, tz=UTC)
         if isinstance(value, str) and value:
@@ -603,7 +604,7 @@ def _modified(info: Mapping[str, Any]) -> datetime | None:
                 parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
             except ValueError:
                 continue
-            return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            return utc(parsed)
     return None
 
 

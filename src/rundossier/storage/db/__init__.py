@@ -1,8 +1,7 @@
 """Run history persistence (SQLModel over SQLite or PostgreSQL); knows rows, nothing of blobs."""
 
 from rundossier.storage.db.failuregroups import GroupCounts, GroupQuery, GroupRow
-from rundossier.storage.db.models import Event, FailureGroup, RetentionPolicy, Run, Step
-from rundossier.storage.db.records import EventRecord, StepRecord
+from rundossier.storage.db.models import Event, EventRecord, FailureGroup, RetentionPolicy, Run, Step, StepRecord
 from rundossier.storage.db.runstore import MAX_PAGE, RunPage, RunQuery, RunStore, WriteBatch
 
 __all__ = [

@@ -45,9 +45,6 @@ from rundossier.storage.db.models import DAY_TABLE, GROUP_TABLE, RESOLUTION_TABL
 GROUP_MESSAGE_MAX = 1000
 MAX_GROUPS = 500
 
-GROUP_PARAMS = ["fingerprint", "first_seen", "last_seen", "error_type", "error_message", "failure_class", "b_run_id"]
-DAY_PARAMS = ["day", "fingerprint", "last_seen", "b_run_id"]
-
 
 def _insert(dialect: str, table: Table) -> Any:
     if dialect == "postgresql":
@@ -369,8 +366,6 @@ __all__ = [
     "resolve",
     "reopen",
     "known_fingerprint",
-    "GROUP_PARAMS",
-    "DAY_PARAMS",
     "MAX_GROUPS",
     "GROUP_TABLE",
     "DAY_TABLE",

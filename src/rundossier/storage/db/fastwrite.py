@@ -1,11 +1,13 @@
-"""The write hot path: prebuilt statements executed on a per-thread DBAPI connection.
+"""The one hot path kept off SQLAlchemy's execution machinery: single-statement upserts of a step and a run.
 
-A step's start and finish are two upserts; going through SQLAlchemy's execution machinery (and
-even its pool's checkout and reset) costs several times the SQL itself. Here each statement is
-compiled once per engine into a fixed SQL string, its parameters are converted with the column
-types' own bind processors (a direct formatter for UTC datetimes on SQLite), and each thread keeps
-one DBAPI connection (re-opened after a fork or an error) that runs short transactions: one
-statement alone on SQLite runs in its own implicit transaction, several run in BEGIN IMMEDIATE.
+Why: a successful step is two writes (its start and its finish) and must cost at most twice two
+bare SQL writes; through SQLAlchemy's execution path and pool checkout a one-row upsert measured
+several times the SQL itself. So each statement is still built with Core on the `models.py` tables
+(`upserts.py`) and compiled once per engine into a fixed SQL string, its parameters converted with
+the column types' own bind processors (a direct formatter for UTC datetimes on SQLite), and each
+thread keeps one DBAPI connection (re-opened after a fork or an error). A statement runs alone in
+its own implicit transaction; everything with more than one statement goes through SQLAlchemy
+(`RunStore.write`).
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ def sqlite_utc(value: datetime) -> str:
 
 
 class RawWriter:
-    """Short write transactions on one DBAPI connection per thread (no ORM, no Core, no pool)."""
+    """One-statement writes on one DBAPI connection per thread (no ORM, no pool)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -147,26 +149,6 @@ class RawWriter:
             if not self._sqlite:
                 conn.commit()
             return row
-        except BaseException:
-            self._reset(conn)
-            raise
-
-    @contextmanager
-    def transaction(self) -> Iterator[Any]:
-        """Yield a DBAPI cursor inside BEGIN ... COMMIT; roll back on any error."""
-        conn = self._connection()
-        try:
-            cur = conn.cursor()
-            try:
-                if self._sqlite:
-                    cur.execute("BEGIN IMMEDIATE")
-                yield cur
-                if self._sqlite:
-                    cur.execute("COMMIT")
-                else:
-                    conn.commit()
-            finally:
-                cur.close()
         except BaseException:
             self._reset(conn)
             raise

@@ -1,23 +1,23 @@
 """The run history store: idempotent writes and paged reads of runs, steps, events and policies.
 
-Writes go through prebuilt Core statements (one compiled statement per table, reused), each in
-its own short transaction; reads return SQLModel objects. Every database error surfaces as
-`StoreError` with what to check.
+Every statement is SQLAlchemy Core on the `models.py` tables, built once per shape and reused. A
+batch is one short SQLAlchemy transaction (BEGIN IMMEDIATE on SQLite, from the engine's "begin"
+hook); a lone step or run upsert, the hot path, runs through `fastwrite` (see there why). Reads
+return SQLModel objects or light named tuples. Every database error surfaces as `StoreError`
+with what to check.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
+from functools import lru_cache
 from operator import attrgetter
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
-    JSON,
-    Boolean,
     ColumnElement,
     Connection,
     Engine,
@@ -36,6 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.sql.dml import Update
 from sqlmodel import Session, col
 
 from rundossier.core.artifacts import CHECKSUM_MAX, KIND_MAX, NOTE_MAX, uri_key
@@ -44,10 +45,6 @@ from rundossier.errors import RunNotFound, StoreError, StoreUnavailable
 from rundossier.storage.db import leases
 from rundossier.storage.db.engine import make_engine, normalize_url
 from rundossier.storage.db.failuregroups import (
-    DAY_PARAMS,
-    DAY_TABLE,
-    GROUP_PARAMS,
-    GROUP_TABLE,
     GroupCounts,
     GroupQuery,
     day_upsert,
@@ -67,11 +64,12 @@ from rundossier.storage.db.models import (
     SUMMARY_MAX,
     Artifact,
     Event,
+    EventRecord,
     RetentionPolicy,
     Run,
     Step,
+    StepRecord,
 )
-from rundossier.storage.db.records import EVENT_FIELDS, STEP_FIELDS, EventRecord, StepRecord
 from rundossier.storage.db.schema import ensure_schema
 from rundossier.storage.db.types import UTCDateTime, utcnow
 from rundossier.storage.db.upserts import (
@@ -261,10 +259,8 @@ class RunStore:
         self._read: Engine = make_engine(url, timeout=timeout, write=False) if self.dialect == "sqlite" else self._write
         self._raw = RawWriter(self._write)
         self._stmts = StatementCache(self._write)
-        self._event_stmt = CompiledWrite(event_insert(self.dialect), EVENT_TABLE, self._write, _EVENT_COLUMNS)
-        self._artifact_stmt = CompiledWrite(
-            artifact_insert(self.dialect), ARTIFACT_TABLE, self._write, _ARTIFACT_COLUMNS
-        )
+        self._event_insert = event_insert(self.dialect)
+        self._artifact_insert = artifact_insert(self.dialect)
         dbapi = self._write.dialect.loaded_dbapi
         self._dbapi_error: type[BaseException] = dbapi.Error
         self._unavailable: tuple[type[BaseException], ...] = (
@@ -336,9 +332,22 @@ class RunStore:
         return self._tx(what)
 
     @contextmanager
-    def _fast(self, what: str) -> Iterator[Any]:
-        with self._errors(what), self._raw.transaction() as cur:
-            yield cur
+    def _waiting(self, what: str, wait_s: float | None) -> Iterator[Connection]:
+        """`_tx`, waiting at most `wait_s` for a locked SQLite database (its busy timeout, set on
+        the connection for this transaction only)."""
+        if wait_s is None or self.dialect != "sqlite" or wait_s >= self.timeout:
+            with self._tx(what) as conn:
+                yield conn
+            return
+        with self._errors(what), self._write.connect() as conn:
+            driver = conn.connection.dbapi_connection  # a PRAGMA here would autobegin the transaction
+            assert driver is not None
+            driver.execute(f"PRAGMA busy_timeout = {max(0, int(wait_s * 1000))}")
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                driver.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
 
     # -- writes ------------------------------------------------------------------------------
     def upsert_run(self, values: Mapping[str, Any], *, attempt_known: bool = True) -> str:
@@ -363,26 +372,28 @@ class RunStore:
     def add_events(self, events: Sequence[Mapping[str, Any]]) -> None:
         if not events:
             return
-        with self._fast("record events") as cur:
-            self._exec_events(cur, events)
+        with self._tx("record events") as conn:
+            self._exec_events(conn, events)
 
     def write(self, batch: WriteBatch, *, wait_s: float | None = None) -> BatchResult:
         """Apply a batch in one transaction; returns its runs' ids and stored start times, in order.
 
         `wait_s`: wait at most this long for a locked SQLite database (less than the store's
         timeout; 0: only if it is free now). PostgreSQL callers bound the time themselves."""
-        if wait_s is not None and self.dialect == "sqlite" and wait_s < self.timeout:
-            with self._raw.busy_timeout(wait_s):
-                return self.write(batch)
         result = BatchResult()
         if len(batch.steps) == 1 and not (
             batch.runs or batch.events or batch.root_causes or batch.cleared or batch.artifacts
         ):
-            self.upsert_step(batch.steps[0])  # the hot path (a step's start and end): no explicit transaction
+            # the hot path (a step's start and end): one statement, no explicit transaction
+            if wait_s is not None and self.dialect == "sqlite" and wait_s < self.timeout:
+                with self._raw.busy_timeout(wait_s):
+                    self.upsert_step(batch.steps[0])
+            else:
+                self.upsert_step(batch.steps[0])
             return result
-        with self._fast("record a batch") as cur:
+        with self._waiting("record a batch", wait_s) as conn:
             for values, known, fill in batch.runs:
-                run_id, started_at = self._exec_run(cur, values, known, fill)
+                run_id, started_at = self._exec_run(conn, values, known, fill)
                 result.run_ids.append(run_id)
                 result.started_at.append(started_at)
             # a run that already existed keeps its id: rows of this batch follow it
@@ -390,19 +401,19 @@ class RunStore:
                 r[0]["run_id"]: i for r, i in zip(batch.runs, result.run_ids, strict=True) if r[0].get("run_id", i) != i
             }
             for s in batch.steps:
-                self._exec_step(cur, _follow(s, remap))
-            self._exec_events(cur, [_follow(e, remap) for e in batch.events] if remap else batch.events)
+                self._exec_step(conn, _follow(s, remap))
+            self._exec_events(conn, [_follow(e, remap) for e in batch.events] if remap else batch.events)
             for values in batch.root_causes:
-                self._exec_root_cause(cur, _follow(values, remap))
+                self._exec_root_cause(conn, _follow(values, remap))
             for run_id, step_id in batch.cleared:
-                self._exec_clear(cur, remap.get(run_id, run_id), step_id)
-            self._exec_artifacts(cur, [_follow(a, remap) for a in batch.artifacts] if remap else batch.artifacts)
+                self._exec_clear(conn, remap.get(run_id, run_id), step_id)
+            self._exec_artifacts(conn, [_follow(a, remap) for a in batch.artifacts] if remap else batch.artifacts)
         return result
 
     def check_writable(self) -> None:
         """An empty write transaction (BEGIN IMMEDIATE on SQLite): StoreUnavailable while the
         database is out of reach, locked or read-only."""
-        with self._fast("check that the database takes writes"):
+        with self._tx("check that the database takes writes"):
             pass
 
     def update_run(self, run_id: str, **values: Any) -> None:
@@ -415,22 +426,10 @@ class RunStore:
         """Forget a run's error (it recovered: its failed tries stay on their steps)."""
         self.write(WriteBatch().clear_outcome(run_id))
 
-    def _exec_clear(self, cur: Any, run_id: str, step_id: str | None) -> None:
-        t = RUN_TABLE
+    def _exec_clear(self, conn: Connection, run_id: str, step_id: str | None) -> None:
         of_step = step_id is not None
-
-        def build() -> Any:
-            cleared = {c: null() for c in _OUTCOME_CLEARED}
-            root = t.c.root_step_id == bindparam("b_step_id") if of_step else t.c.root_step_id.is_not(None)
-            stmt = (
-                update(t)
-                .where(t.c.run_id == bindparam("b_run_id"), root)
-                .values(spooled=false(), updated_at=bindparam("updated_at"), **cleared)
-            )
-            return stmt, t, ["updated_at", "b_run_id", *(["b_step_id"] if of_step else [])]
-
-        stmt = self._stmts.get(("clear_outcome", of_step), build)
-        cur.execute(stmt.sql, stmt.params({"b_run_id": run_id, "b_step_id": step_id, "updated_at": utcnow()}))
+        params = {"b_run_id": run_id, "updated_at": utcnow(), **({"b_step_id": step_id} if of_step else {})}
+        conn.execute(_clear_outcome(of_step), params)
 
     def renew_leases(
         self, runs: Sequence[str], steps: Sequence[tuple[str, str, int]], *, now: datetime, until: datetime
@@ -462,33 +461,30 @@ class RunStore:
         fill = fill & cols
         stmt = self._stmts.get(
             ("run", known, cols, fill),
-            lambda: (run_upsert(self.dialect, cols, attempt_known=known, fill=fill), RUN_TABLE, list(row)),
+            lambda: (_run_upsert(self.dialect, cols, attempt_known=known, fill=fill), RUN_TABLE, list(row)),
         )
         return stmt, row
 
     def _step_statement(self, values: Mapping[str, Any]) -> tuple[CompiledWrite, dict[str, Any]]:
         cols, row = _step_row(values)
-        stmt = self._stmts.get(("step", cols), lambda: (step_upsert(self.dialect, cols), STEP_TABLE, list(row)))
+        stmt = self._stmts.get(("step", cols), lambda: (_step_upsert(self.dialect, cols), STEP_TABLE, list(row)))
         return stmt, row
 
     def _exec_run(
-        self, cur: Any, values: Mapping[str, Any], attempt_known: bool, fill: frozenset[str]
+        self, conn: Connection, values: Mapping[str, Any], attempt_known: bool, fill: frozenset[str]
     ) -> tuple[str, datetime | None]:
-        stmt, row = self._run_statement(values, attempt_known, fill)
-        cur.execute(stmt.sql, stmt.params(row))
-        result = cur.fetchone()
+        cols, row = _run_row(values)
+        known = attempt_known and "attempt" in cols
+        result = conn.execute(_run_upsert(self.dialect, cols, attempt_known=known, fill=fill & cols), row).first()
         if result is None:
             raise StoreError("the database returned no run id for an upsert")
-        started = result[1]
-        if started is not None:
-            started = _sqlite_datetime(started) if self.dialect == "sqlite" else _pg_datetime(started)
-        return str(result[0]), started
+        return str(result[0]), result[1]
 
-    def _exec_step(self, cur: Any, values: Mapping[str, Any]) -> None:
-        stmt, row = self._step_statement(values)
-        cur.execute(stmt.sql, stmt.params(row))
+    def _exec_step(self, conn: Connection, values: Mapping[str, Any]) -> None:
+        cols, row = _step_row(values)
+        conn.execute(_step_upsert(self.dialect, cols), row)
 
-    def _exec_root_cause(self, cur: Any, values: Mapping[str, Any]) -> None:
+    def _exec_root_cause(self, conn: Connection, values: Mapping[str, Any]) -> None:
         row = {k: v for k, v in values.items() if v is not None}
         failed_at = row.pop("failed_at", None)
         replace = bool(row.pop("replace", False))
@@ -498,65 +494,40 @@ class RunStore:
             row["error_message"] = _bounded(row["error_message"], ERROR_MESSAGE_MAX)
         row["updated_at"] = utcnow()
         cols = frozenset(row)
-        t = RUN_TABLE
-
-        def build() -> Any:
-            sets: dict[str, Any] = {k: bindparam(k) for k in sorted(cols) if k != "run_id"}
-            where = [t.c.run_id == bindparam("b_run_id")]
-            if not replace:
-                where.append(t.c.root_step_id.is_(None))
-            stmt = update(t).where(*where).values(sets)
-            return stmt, t, [*sorted(k for k in cols if k != "run_id"), "b_run_id"]
-
-        stmt = self._stmts.get(("root_cause", cols, replace), build)
         row["b_run_id"] = row.pop("run_id")
-        cur.execute(stmt.sql, stmt.params(row))
+        done = conn.execute(_root_cause(cols, replace), row)
         if replace:  # a run whose handled step failures did not end it: counted once already, as they were
             return
-        if cur.rowcount == 1:
+        if done.rowcount == 1:
             if row.get("fingerprint"):  # this attempt's first failure: count it in its group
-                self._exec_failure_group(cur, row["b_run_id"], row, failed_at or utcnow())
+                group, day = group_values(row["b_run_id"], row, failed_at or utcnow())
+                conn.execute(_group_upsert(self.dialect), group)
+                conn.execute(_day_upsert(self.dialect), day)
             return
         if row.get("root_try_number") is not None:  # a later try of the root step: it is the run's error now
+            later = {n: row.get(n) for n in LATER_TRY_COLUMNS}  # absent columns: NULL
+            later["spooled"] = later["spooled"] or False
+            conn.execute(_later_try(), {**later, "b_run_id": row["b_run_id"], "b_root_step_id": row["root_step_id"]})
 
-            def build_later() -> Any:
-                stmt = (
-                    update(t)
-                    .where(
-                        t.c.run_id == bindparam("b_run_id"),
-                        t.c.root_step_id == bindparam("b_root_step_id"),
-                        func.coalesce(t.c.root_try_number, literal_column("0")) < bindparam("root_try_number"),
-                    )
-                    .values({k: bindparam(k) for k in LATER_TRY_COLUMNS})
-                )
-                return stmt, t, [*LATER_TRY_COLUMNS, "b_run_id", "b_root_step_id"]
-
-            later = self._stmts.get(("root_cause_later",), build_later)
-            row = {"spooled": False, **row, "b_root_step_id": row["root_step_id"]}  # absent columns: NULL
-            cur.execute(later.sql, later.params(row))
-
-    def _exec_failure_group(self, cur: Any, run_id: str, cause: Mapping[str, Any], failed_at: datetime) -> None:
-        group, day = group_values(run_id, dict(cause), failed_at)
-        g = self._stmts.get(("failure_group",), lambda: (group_upsert(self.dialect), GROUP_TABLE, GROUP_PARAMS))
-        d = self._stmts.get(("failure_day",), lambda: (day_upsert(self.dialect), DAY_TABLE, DAY_PARAMS))
-        cur.execute(g.sql, g.params(group))
-        cur.execute(d.sql, d.params(day))
-
-    def _exec_events(self, cur: Any, events: Sequence[Mapping[str, Any]]) -> None:
+    def _exec_events(self, conn: Connection, events: Sequence[Mapping[str, Any]]) -> None:
         if events:
-            stmt = self._event_stmt
-            cur.executemany(stmt.sql, [stmt.params(_event_row(e)) for e in events])
+            conn.execute(self._event_insert, [_event_row(e) for e in events])
 
-    def _exec_artifacts(self, cur: Any, artifacts: Sequence[Mapping[str, Any]]) -> None:
+    def _exec_artifacts(self, conn: Connection, artifacts: Sequence[Mapping[str, Any]]) -> None:
         if artifacts:
-            stmt = self._artifact_stmt
-            cur.executemany(stmt.sql, [stmt.params(_artifact_row(a)) for a in artifacts])
+            conn.execute(self._artifact_insert, [_artifact_row(a) for a in artifacts])
 
     # -- reads -------------------------------------------------------------------------------
     @contextmanager
     def session(self) -> Iterator[Session]:
         with self._errors("read run history"), Session(self._read) as session:
             yield session
+
+    @contextmanager
+    def reading(self, what: str) -> Iterator[Connection]:
+        """A read connection for Core statements; errors come out as StoreError saying it could not `what`."""
+        with self._errors(what), self._read.connect() as conn:
+            yield conn
 
     def get_run(self, run_id: str) -> Run:
         """The run, or RunNotFound (also for ids that are not run ids at all)."""
@@ -794,69 +765,24 @@ class RunStore:
 
     def list_step_records(self, run_id: str) -> list[StepRecord]:
         """Every try of every step of a run as light named tuples (what the dossier reads)."""
-        rows = self._raw_read(
-            STEP_TABLE, STEP_FIELDS, "run_id = {p}", [run_id], "started_at, step_id, try_number", StepRecord
-        )
-        return rows
+        s = STEP_TABLE.c
+        stmt = _STEP_RECORDS.where(s.run_id == run_id).order_by(s.started_at, s.step_id, s.try_number)
+        with self.reading("read run history") as conn:
+            return [StepRecord._make(r) for r in conn.execute(stmt)]
 
     def list_event_records(self, run_id: str, kinds: Iterable[str] | None = None) -> list[EventRecord]:
         """A run's events as light named tuples, in time order; only `kinds` when given (filtered in SQL)."""
-        where, params = "run_id = {p}", [run_id]
+        stmt = _EVENT_RECORDS.where(EVENT_TABLE.c.run_id == run_id)
         if kinds is not None:
             wanted = sorted(kinds)
             if not wanted:
                 return []
-            where += " AND kind IN (" + ", ".join("{p}" for _ in wanted) + ")"
-            params += wanted
+            stmt = stmt.where(EVENT_TABLE.c.kind.in_(wanted))
         # sorted here: with ORDER BY in SQL, SQLite prefers the (run_id, ts) index and reads every event
-        records = self._raw_read(EVENT_TABLE, EVENT_FIELDS, where, params, None, EventRecord)
+        with self.reading("read run history") as conn:
+            records = [EventRecord._make(r) for r in conn.execute(stmt)]
         records.sort(key=_EVENT_ORDER)
         return records
-
-    def _raw_read(
-        self,
-        table: Any,
-        fields: Sequence[str],
-        where: str,
-        params: list[Any],
-        order: str | None,
-        record: Any,
-        *,
-        limit: int | None = None,
-    ) -> list[Any]:
-        """Rows straight from the DBAPI cursor, converted by column type: for reads of thousands of rows,
-        SQLAlchemy's per-value result processing costs several times the query itself."""
-        p = "?" if self.dialect == "sqlite" else "%s"
-        sql = f"SELECT {', '.join(fields)} FROM {table.name} WHERE {where.format(p=p)}"
-        if order:
-            sql += f" ORDER BY {order}"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        convert = _converters(table, fields, self.dialect)
-        with self._errors("read run history"):
-            conn = self._read.raw_connection()
-            try:
-                cur = conn.cursor()
-                try:
-                    cur.execute(sql, params)
-                    rows = cur.fetchall()
-                finally:
-                    cur.close()
-                if self.dialect != "sqlite":
-                    conn.rollback()  # end the read transaction before the connection goes back to the pool
-            finally:
-                conn.close()
-        if not convert:
-            return [record._make(r) for r in rows]
-        out = []
-        for r in rows:
-            values = list(r)
-            for i, fn in convert:
-                v = values[i]
-                if v is not None:
-                    values[i] = fn(v)
-            out.append(record._make(values))
-        return out
 
     def failure_groups(self, query: GroupQuery) -> GroupCounts:
         """Failure groups by fingerprint (see `failuregroups`): counts, order and per-flow rows."""
@@ -924,31 +850,54 @@ class RunStore:
 _EVENT_ORDER = attrgetter("ts", "id")
 
 
-def _sqlite_datetime(value: Any) -> datetime:
-    ts = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+# Statements are built once per shape (the columns a write provides) and reused: building one
+# costs more than executing it, and a process sees only a few shapes (lru_cache bounds them).
+_run_upsert = lru_cache(maxsize=256)(run_upsert)
+_step_upsert = lru_cache(maxsize=256)(step_upsert)
+_group_upsert = lru_cache(maxsize=2)(group_upsert)
+_day_upsert = lru_cache(maxsize=2)(day_upsert)
 
 
-def _pg_datetime(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+@lru_cache(maxsize=2)
+def _clear_outcome(of_step: bool) -> Update:
+    """Forget a run's error: any root cause, or (`of_step`) only that step's."""
+    t = RUN_TABLE
+    root = t.c.root_step_id == bindparam("b_step_id") if of_step else t.c.root_step_id.is_not(None)
+    cleared = {c: null() for c in _OUTCOME_CLEARED}
+    return (
+        update(t)
+        .where(t.c.run_id == bindparam("b_run_id"), root)
+        .values(spooled=false(), updated_at=bindparam("updated_at"), **cleared)
+    )
 
 
-def _json_value(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str | bytes) else value
+@lru_cache(maxsize=256)
+def _root_cause(columns: frozenset[str], replace: bool) -> Update:
+    """Set the run's error columns (`columns`), unless it has a root cause already (or `replace`)."""
+    t = RUN_TABLE
+    where = [t.c.run_id == bindparam("b_run_id")]
+    if not replace:
+        where.append(t.c.root_step_id.is_(None))
+    return update(t).where(*where).values({k: bindparam(k) for k in sorted(columns) if k != "run_id"})
 
 
-def _converters(table: Any, fields: Sequence[str], dialect: str) -> list[tuple[int, Any]]:
-    """(position, converter) for the columns whose DBAPI values need one, as the column types do."""
-    out: list[tuple[int, Any]] = []
-    for i, name in enumerate(fields):
-        col_type = table.c[name].type
-        if isinstance(col_type, UTCDateTime):
-            out.append((i, _sqlite_datetime if dialect == "sqlite" else _pg_datetime))
-        elif isinstance(col_type, JSON):
-            out.append((i, _json_value))
-        elif isinstance(col_type, Boolean) and dialect == "sqlite":
-            out.append((i, bool))
-    return out
+@lru_cache(maxsize=1)
+def _later_try() -> Update:
+    """A later failed try of the root step replaces the run's error (an earlier one never does)."""
+    t = RUN_TABLE
+    return (
+        update(t)
+        .where(
+            t.c.run_id == bindparam("b_run_id"),
+            t.c.root_step_id == bindparam("b_root_step_id"),
+            func.coalesce(t.c.root_try_number, literal_column("0")) < bindparam("root_try_number"),
+        )
+        .values({k: bindparam(k) for k in LATER_TRY_COLUMNS})
+    )
+
+
+_STEP_RECORDS = select(*(STEP_TABLE.c[f] for f in StepRecord._fields))
+_EVENT_RECORDS = select(*(EVENT_TABLE.c[f] for f in EventRecord._fields))
 
 
 def _follow(row: Mapping[str, Any], remap: Mapping[str, str]) -> Mapping[str, Any]:

@@ -1,4 +1,4 @@
-"""Tests for SweepRows: the retention sweep's batched row reads and writes, on SQLite and PostgreSQL."""
+"""Tests for SweepRows: the retention sweep's batched row reads and writes (Core), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from rundossier.errors import StoreError
-from rundossier.storage.db import RunStore, WriteBatch
-from rundossier.storage.db.sweeprows import RunRow, StepBlobs, SweepRows
+from rundossier.storage.db import GroupQuery, RunStore, WriteBatch
+from rundossier.storage.db.retention import RunRow, StepBlobs, SweepRows
 
 T0 = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
 
@@ -124,6 +124,29 @@ class SweepRowsConformance:
         assert after[ids[3]].blobs_expired is False  # never marked: not expired by a stray id
         assert store.get_run(ids[0]).updated_at == when
         assert rows.finish([], [], when) == (set(), 0, 0, set())
+
+    def test_finish_takes_a_runs_artifacts_and_keeps_failure_groups_and_resolutions(self, store: RunStore) -> None:
+        ids = _seed(store, 4)
+        failed = WriteBatch().root_cause(
+            {
+                "run_id": ids[1],
+                "root_step_id": "work",
+                "error_type": "KeyError",
+                "error_message": "k",
+                "fingerprint": "f" * 32,
+            }
+        )
+        store.write(failed)
+        assert store.resolve_failure("f" * 32, at=T0) == T0
+        rows = SweepRows(store)
+        assert rows.finish([ids[1]], [], T0)[0] == {ids[1]}
+        assert store.count_artifacts(ids[1]) == 0
+        assert [store.count_artifacts(i) for i in (ids[0], ids[2], ids[3])] == [1, 1, 1]
+        assert store.list_artifacts(ids[0])[0][0].uri == f"s3://b/{ids[0]}"
+        groups = store.failure_groups(GroupQuery())
+        assert groups.counts == {"f" * 32: 1} and [r.latest_run_id for r in groups.rows] == [ids[1]]
+        assert groups.resolutions["f" * 32][0] == T0
+        assert store.reopen_failure("f" * 32) is True  # the resolution was still there
 
     @pytest.mark.parametrize("n", [1, 999, 1000, 2500])
     def test_long_batches(self, store: RunStore, n: int) -> None:
