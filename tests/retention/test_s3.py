@@ -49,7 +49,7 @@ def test_a_sweep_deletes_in_batches_of_1000_keys(
     sqlite_store: RunStore, s3_blobs: BlobStore, s3_calls: list[tuple[str, int]]
 ) -> None:
     pending: list[tuple[str, bytes]] = []
-    for i in range(340):  # 340 expired runs x (log + trace text + trace json) = 1020 keys
+    for i in range(340):  # 340 expired runs x (log + its index + trace text + trace json) = 1360 keys
         make_run(sqlite_store, s3_blobs, "etl", age_days=40 + i / 100, failed_step=True, seq=i, defer=pending)
     kept = [make_run(sqlite_store, s3_blobs, "etl", age_days=1, failed_step=True, defer=pending)]
     put_all(s3_blobs, pending)
@@ -58,9 +58,9 @@ def test_a_sweep_deletes_in_batches_of_1000_keys(
     report = sweep(sqlite_store, s3_blobs, now=NOW, batch_size=500)
 
     assert report.complete and report.totals()["runs_removed"] == 340
-    assert report.totals()["blobs_removed"] == 1020
+    assert report.totals()["blobs_removed"] == 1360
     deletes = [n for op, n in s3_calls if op == "delete_objects"]
-    assert deletes == [1000, 20]
+    assert deletes == [1000, 360]
     assert not [op for op, _ in s3_calls if op == "delete_object"]  # never one request per blob
     assert all_keys(s3_blobs) == set(kept[0].keys)
 
@@ -74,7 +74,11 @@ def test_smaller_sweep_batches_make_one_call_per_batch(
     put_all(s3_blobs, pending)
     s3_calls.clear()
     sweep(sqlite_store, s3_blobs, now=NOW, batch_size=25)
-    assert [n for op, n in s3_calls if op == "delete_objects"] == [75, 75, 30]
+    assert [n for op, n in s3_calls if op == "delete_objects"] == [
+        100,
+        100,
+        40,
+    ]  # 4 blobs per run (log, its index, trace text, trace json)
     assert not all_keys(s3_blobs)
 
 
@@ -84,5 +88,5 @@ def test_orphans_on_s3(sqlite_store: RunStore, s3_blobs: BlobStore) -> None:
     with sqlite_store.transaction("forget a run") as conn:
         conn.exec_driver_sql("DELETE FROM rd_run WHERE run_id = ?", (ghost.run_id,))
     report = sweep_orphans(sqlite_store, s3_blobs, now=NOW)
-    assert report.complete and report.runs_without_row == 1 and report.blobs_removed == 3
+    assert report.complete and report.runs_without_row == 1 and report.blobs_removed == 4
     assert all_keys(s3_blobs) == set(live.keys)
