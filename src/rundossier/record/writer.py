@@ -112,7 +112,9 @@ class _NetworkCalls:
 
     Daemon threads (not a ThreadPoolExecutor, whose threads are joined at exit): a call that hangs
     on a dead socket must not keep the task's process from exiting. A call that timed out is left
-    to finish on its own; its backend counts as unavailable until it has.
+    to finish on its own; its backend counts as unavailable until it has. A thread is started only
+    when none is idle: each may hold a database connection of its own (see `RawWriter`), so a
+    process whose calls come one at a time holds one, not NETWORK_THREADS.
     """
 
     def __init__(self, name: str) -> None:
@@ -121,6 +123,8 @@ class _NetworkCalls:
         self._threads: list[threading.Thread] = []
         self._hung: list[Future[Any]] = []
         self._lock = threading.Lock()
+        self._idle = 0  # threads waiting for a job (guarded by _lock)
+        self._queued = 0  # jobs no thread has taken yet (guarded by _lock)
 
     def call(self, fn: Callable[[], T], timeout: float) -> T:
         with self._lock:
@@ -128,12 +132,13 @@ class _NetworkCalls:
             if self._hung:
                 raise Unavailable(f"the {self.name} has not answered an earlier call yet")
             self._threads = [t for t in self._threads if t.is_alive()]
-            if len(self._threads) < NETWORK_THREADS:
+            self._queued += 1
+            if self._queued > self._idle and len(self._threads) < NETWORK_THREADS:
                 thread = threading.Thread(target=self._work, name=f"rundossier-{self.name}", daemon=True)
                 thread.start()
                 self._threads.append(thread)
-        future: Future[T] = Future()
-        self._jobs.put((fn, future))
+            future: Future[T] = Future()
+            self._jobs.put((fn, future))
         try:
             return future.result(timeout=max(timeout, 0.001))
         except TimeoutError:
@@ -141,15 +146,25 @@ class _NetworkCalls:
                 self._hung.append(future)
             raise Unavailable(f"the {self.name} did not answer within {timeout:.1f}s") from None
 
+    @property
+    def threads(self) -> int:
+        """Threads started so far and alive (each may hold one connection)."""
+        with self._lock:
+            return sum(t.is_alive() for t in self._threads)
+
     def _work(self) -> None:
         while True:
+            with self._lock:
+                self._idle += 1
             fn, future = self._jobs.get()
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(fn())
-            except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
-                future.set_exception(exc)
+            with self._lock:
+                self._idle -= 1
+                self._queued -= 1
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn())
+                except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+                    future.set_exception(exc)
 
 
 @dataclass
