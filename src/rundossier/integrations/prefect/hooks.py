@@ -7,9 +7,10 @@ run's end, and then, on a worker of its own, the task runs only Prefect's API kn
 artifacts of a failure. A terminal hook returns when all of that is recorded, or after the Block's
 `hook_timeout_seconds` + `api_timeout_seconds`: the process often ends right after it (a
 deployment's flow-run process, the process reporting a crash), and a process that is shutting down
-refuses the network calls that work needs. A terminal hook with no `on_running` before it in this process (only terminal hooks
-attached, or a runner or worker reporting a crash after the flow's process died) records what
-Prefect says: status and message, no invented traceback, the start Prefect recorded.
+refuses the network calls that work needs. A terminal hook with no `on_running` before it in this
+process (only terminal hooks attached, or a runner or worker reporting a crash after the flow's
+process died) records what Prefect says: status and message, no invented traceback, the start
+Prefect recorded.
 
 Task hooks (`hook(task, task_run, state)`, opt-in with `task_hooks()`): each try is recorded as it
 starts and ends, the failure with the task's own live exception. They need the flow's hooks too:
