@@ -519,6 +519,10 @@ class Recorder:
                 }
                 if isinstance(error, BaseException) and run._failed:
                     root_cause["replace"] = True  # the steps' failures were handled: not what ended it
+                elif status == Status.CRASHED:
+                    # the process died: that ended the run, whatever step failed before (whose row
+                    # keeps its own failure); and the run-level trace just written is referenced
+                    root_cause["replace"] = True
         batch = WriteBatch().run(values, attempt_known=run.attempt is not None)
         batch.event(finished)
         if root_cause is not None:
