@@ -3,8 +3,9 @@
 # server on loopback, a process work pool with 4 workers, flow runs with mapped tasks, failures,
 # retries and one SIGKILL, the RunDossier Block on PostgreSQL (127.0.0.1:5432) + S3 (moto server),
 # a retention sweep running during the load. JUnit: test-artifacts/scale-prefect.xml.
-#   bash scripts/test-scale-prefect.sh            the CI size (RD_SCALE_FLOW_RUNS, default 100)
-#   RD_SCALE_FLOW_RUNS=40 bash scripts/test-scale-prefect.sh     fewer flow runs
+#   bash scripts/test-scale-prefect.sh            the CI size: 12 flow runs (RD_SCALE_FLOW_RUNS), under
+#                                                 5 minutes on an idle 2-core machine (~13 s a flow run)
+#   RD_SCALE_FLOW_RUNS=100 bash scripts/test-scale-prefect.sh    the full case (~20 minutes there)
 # The figures (flow runs, tries, wall time, connections per process) are printed at the end (-s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
