@@ -381,3 +381,24 @@ def test_one_huge_print_is_stored_as_one_bounded_line(rec: Recorder, capsys: pyt
     assert step.log_bytes < 70_000
     first, second = (line.message for line in decode_lines(_blob(rec, step.log_uri)))
     assert first.startswith("yyy") and first.endswith(" bytes omitted") and second == "next line"
+
+
+def test_a_crash_reported_by_another_process_after_a_step_failure_is_the_runs_reason(rec: Recorder) -> None:
+    """The flow-run process recorded a failed step, then was killed; the process that reports the
+    crash (a Prefect worker) ends the run: the run shows the crash, and its run-level trace is the
+    run's (never an unreferenced blob)."""
+    run = rec.start_run("f", "fr-1", orchestrator="prefect")
+    step = rec.start_step(run, "work")
+    try:
+        raise ValueError("item 1 is malformed")
+    except ValueError as exc:
+        step.finish("failed", exc)
+    reporter = rec.start_run("f", "fr-1", orchestrator="prefect")  # the worker's handle of the same run
+    message = "Crashed (SIGKILL): Process exited with status code: -9."
+    rec.finish_run(reporter, "crashed", message, reason="the flow run's process was killed")
+    row = rec.store.get_run(run.run_id)
+    assert row.status == "crashed" and row.error_type == "Crashed (SIGKILL)", (row.error_type, row.error_message)
+    keys = {b.key for b in rec.blobs.iter_blobs("prefect/f")}
+    run_traces = {k for k in keys if "/_run." in k}
+    assert run_traces and row.trace_uri and any(row.trace_uri.endswith(k) for k in run_traces), (row.trace_uri, keys)
+    assert rec.store.get_step(run.run_id, "work").status == "failed"

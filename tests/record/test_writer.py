@@ -302,3 +302,29 @@ def test_an_empty_spool_does_not_end_an_outage_before_the_backend_answers(tmp_pa
     assert not writer.try_recover() and writer.blobs_down
     blobs.up = True
     assert writer.try_recover() and not writer.blobs_down
+
+
+def test_calls_one_at_a_time_use_one_thread_and_side_by_side_calls_use_more() -> None:
+    """Each network thread may hold a database connection: one is started only when none is idle."""
+    calls = _NetworkCalls("database")
+    for i in range(50):
+        assert calls.call(lambda i=i: i, 5) == i
+    assert calls.threads == 1
+    release, started = threading.Event(), threading.Semaphore(0)
+
+    def slow() -> int:
+        started.release()
+        release.wait(10)
+        return 1
+
+    waiters = [threading.Thread(target=calls.call, args=(slow, 10)) for _ in range(3)]
+    for t in waiters:
+        t.start()
+    for _ in waiters:
+        assert started.acquire(timeout=5)  # three calls run side by side, each on its own thread
+    release.set()
+    for t in waiters:
+        t.join(10)
+    assert calls.threads == 3
+    assert [calls.call(lambda: 7, 5) for _ in range(20)] == [7] * 20
+    assert calls.threads == 3

@@ -20,6 +20,7 @@ import logging
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -229,7 +230,10 @@ class Recorder:
             local_blobs=blobs.is_local
             if blobs is not None
             else self.settings.storage_url.partition("://")[0].lower() in (*LOCAL_PROTOCOLS, "memory"),
+            on_rename=self._rename_run,
         )
+        #: the runs this process records, by id (a run whose start waited in the spool may be renamed)
+        self._runs: weakref.WeakValueDictionary[str, RunHandle] = weakref.WeakValueDictionary()
         self.heartbeat = Heartbeat(self._renew_leases, interval=self.settings.heartbeat)
         self._inspector: ArtifactInspector | None = None
         self.spans: Spans | None = None
@@ -393,15 +397,25 @@ class Recorder:
                     "data": {k: v for k, v in inputs.items() if v is not None},
                 }
             )
+        self.writer.note_run(run_id, handle.orchestrator, flow_id, handle.run_key)
+        self._runs[run_id] = handle
         result = self._write("record the start of a run", [], batch, handle.budget)
         if result is not None and result.run_ids:
-            handle.run_id = result.run_ids[0]
+            if result.run_ids[0] != handle.run_id:
+                self._rename_run(handle.run_id, result.run_ids[0])
             handle.started_at = result.started_at[0] or handle.started_at
         if self.spans is not None:
             self._guard("join a run's span", lambda: self._join_run_span(handle, span_key, traceparent, result), None)
         if held:
             self._guard("hold a run's lease", lambda: self.heartbeat.hold_run(handle), None)
         return handle
+
+    def _rename_run(self, old: str, new: str) -> None:
+        """The database knows a run this process recorded as `old` under `new`: its handle follows."""
+        handle = self._runs.pop(old, None)
+        if handle is not None:
+            handle.run_id = new
+            self._runs[new] = handle
 
     # -- spans (RUNDOSSIER_OTEL on; see record/otel.py) -------------------------------------------
     def _start_run_span(self, handle: RunHandle, values: dict[str, Any], traceparent: str | None) -> Any:
@@ -505,6 +519,10 @@ class Recorder:
                 }
                 if isinstance(error, BaseException) and run._failed:
                     root_cause["replace"] = True  # the steps' failures were handled: not what ended it
+                elif status == Status.CRASHED:
+                    # the process died: that ended the run, whatever step failed before (whose row
+                    # keeps its own failure); and the run-level trace just written is referenced
+                    root_cause["replace"] = True
         batch = WriteBatch().run(values, attempt_known=run.attempt is not None)
         batch.event(finished)
         if root_cause is not None:

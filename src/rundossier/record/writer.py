@@ -30,8 +30,8 @@ import queue
 import threading
 import time
 import weakref
-from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,7 +39,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from rundossier.errors import ConfigError, RundossierError, SpoolError, StorageError, StoreUnavailable
-from rundossier.storage.blobs import BlobStore
+from rundossier.storage.blobs import BlobStore, run_prefix
 from rundossier.storage.db import RunStore, WriteBatch
 from rundossier.storage.spool import Spool, SpoolItem, decode_datetimes
 
@@ -55,6 +55,8 @@ RETRY_MAX_S = 5.0
 PROBE_KEY = ".rundossier-probe"
 #: network calls run on this many daemon threads (one hung call must not stop the others)
 NETWORK_THREADS = 4
+#: run keys remembered per process (what a spooled item needs to find its run again)
+RUN_KEYS_MAX = 4096
 
 
 class Unavailable(RundossierError):
@@ -126,7 +128,9 @@ class _NetworkCalls:
 
     Daemon threads (not a ThreadPoolExecutor, whose threads are joined at exit): a call that hangs
     on a dead socket must not keep the task's process from exiting. A call that timed out is left
-    to finish on its own; its backend counts as unavailable until it has.
+    to finish on its own; its backend counts as unavailable until it has. A thread is started only
+    when none is idle: each may hold a database connection of its own (see `RawWriter`), so a
+    process whose calls come one at a time holds one, not NETWORK_THREADS.
     """
 
     def __init__(self, name: str) -> None:
@@ -135,6 +139,8 @@ class _NetworkCalls:
         self._threads: list[threading.Thread] = []
         self._hung: list[Future[Any]] = []
         self._lock = threading.Lock()
+        self._idle = 0  # threads waiting for a job (guarded by _lock)
+        self._queued = 0  # jobs no thread has taken yet (guarded by _lock)
 
     def call(self, fn: Callable[[], T], timeout: float) -> T:
         with self._lock:
@@ -142,12 +148,13 @@ class _NetworkCalls:
             if self._hung:
                 raise Unavailable(f"the {self.name} has not answered an earlier call yet")
             self._threads = [t for t in self._threads if t.is_alive()]
-            if len(self._threads) < NETWORK_THREADS:
+            self._queued += 1
+            if self._queued > self._idle and len(self._threads) < NETWORK_THREADS:
                 thread = threading.Thread(target=self._work, name=f"rundossier-{self.name}", daemon=True)
                 thread.start()
                 self._threads.append(thread)
-        future: Future[T] = Future()
-        self._jobs.put((fn, future))
+            future: Future[T] = Future()
+            self._jobs.put((fn, future))
         try:
             return future.result(timeout=max(timeout, 0.001))
         except TimeoutError:
@@ -155,15 +162,25 @@ class _NetworkCalls:
                 self._hung.append(future)
             raise Unavailable(f"the {self.name} did not answer within {timeout:.1f}s") from None
 
+    @property
+    def threads(self) -> int:
+        """Threads started so far and alive (each may hold one connection)."""
+        with self._lock:
+            return sum(t.is_alive() for t in self._threads)
+
     def _work(self) -> None:
         while True:
+            with self._lock:
+                self._idle += 1
             fn, future = self._jobs.get()
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(fn())
-            except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
-                future.set_exception(exc)
+            with self._lock:
+                self._idle -= 1
+                self._queued -= 1
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn())
+                except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+                    future.set_exception(exc)
 
 
 @dataclass
@@ -185,10 +202,13 @@ class Writer:
         warn: Callable[[str], None] | None = None,
         local_store: bool = True,
         local_blobs: bool = True,
+        on_rename: Callable[[str, str], None] | None = None,
     ) -> None:
         """`local_store` / `local_blobs`: the backend is on this machine (SQLite, file://), so its
         calls run inline; network ones run on worker threads with a time limit. Told, not asked:
-        asking would build the backend, which may itself hang on a dead network."""
+        asking would build the backend, which may itself hang on a dead network.
+        `on_rename(old, new)`: a run this process recorded under id `old` is stored as `new`
+        (see `note_run`)."""
         self._blobs = blobs
         self._store = store
         self._local = {"store": local_store, "blob store": local_blobs}
@@ -203,6 +223,13 @@ class Writer:
         self._recovering: threading.Thread | None = None
         self._stop = threading.Event()
         self._calls: dict[str, _NetworkCalls] = {}
+        self._on_rename = on_rename
+        #: run id -> (orchestrator, flow_id, run_key) of the runs this process records
+        self._run_keys: OrderedDict[str, tuple[str, str, str]] = OrderedDict()
+        #: runs whose row waits in the spool: what is written for them waits there too, behind it
+        self._waiting: set[str] = set()
+        #: run ids this process chose that the database knows under another id (see `_deliver_item`)
+        self._renamed: dict[str, str] = {}
         _WRITERS.add(self)
 
     # -- state ---------------------------------------------------------------------------------
@@ -220,19 +247,40 @@ class Writer:
         return len(self._held)
 
     # -- writing -------------------------------------------------------------------------------
+    def note_run(self, run_id: str, orchestrator: str, flow_id: str, run_key: str) -> None:
+        """Remember a run's key, so that what is spooled for it finds the run again when delivered.
+
+        A run whose start waits in the spool has an id this process chose; if another process
+        records the same run (orchestrator, flow, key) first, the row keeps that process's id, and
+        the delivery moves this process's rows and blobs to it (and `on_rename` tells the caller)."""
+        with self._lock:
+            self._run_keys[run_id] = (orchestrator, flow_id, run_key)
+            self._run_keys.move_to_end(run_id)
+            while len(self._run_keys) > RUN_KEYS_MAX:
+                self._run_keys.popitem(last=False)
+
     def write(
         self, blobs: Sequence[tuple[str, bytes]], batch: WriteBatch, *, budget: Budget | None = None
     ) -> WriteResult:
-        """Write `blobs`, then `batch`; what a backend refuses goes to the spool. Never raises."""
+        """Write `blobs`, then `batch`; what a backend refuses goes to the spool. Never raises.
+
+        Rows of a run whose own row waits in the spool wait there too, behind it (delivered in
+        order, under the id the database gives the run)."""
         budget = budget if budget is not None else Budget(self.budget_s)
         result = WriteResult()
+        if self._renamed:
+            blobs, batch = self._apply_renames(blobs, batch)
         pending: list[tuple[str, bytes]] = []
         if blobs:
             pending, result.blob_error = self._put_blobs(blobs, budget)
         if pending:
             _mark_spooled(batch)
         spool_batch = False
-        if batch:
+        behind = self._behind_spooled_run(batch)
+        if batch and behind:
+            result.store_error = f"the row of run {behind} waits in the spool"
+            spool_batch = True
+        elif batch:
             try:
                 written = self.bounded("store", lambda: self._store().write(batch, wait_s=budget.left), budget)
                 result.run_ids, result.started_at = written.run_ids, written.started_at
@@ -249,16 +297,68 @@ class Writer:
                         f"{self.spool.directory} (`rundossier flush` retries and shows the error)"
                     )
         if pending or spool_batch:
+            unmark = _unmark_targets(batch, result.run_ids) if pending and not spool_batch else []
             item = SpoolItem(
                 blobs=pending,
                 batch=batch.to_json() if spool_batch else None,
-                unmark=_unmark_targets(batch, result.run_ids) if pending and not spool_batch else [],
+                unmark=unmark,
                 reason="; ".join(e for e in (result.blob_error, result.store_error) if e),
+                runs=self._keys_of(pending, batch if spool_batch else None, unmark),
             )
+            if spool_batch:
+                with self._lock:
+                    self._waiting.update(values["run_id"] for values, _, _ in batch.runs if values.get("run_id"))
             result.spooled = True
             result.held = not self._keep(item)
             self._start_recovery()  # whatever waits is delivered as soon as the backends take it
         return result
+
+    def _behind_spooled_run(self, batch: WriteBatch) -> str | None:
+        """A run this batch writes to whose row waits in the spool (the batch then waits behind it)."""
+        if not self._waiting:
+            return None
+        with self._lock:
+            for run_id in _run_ids_of(batch):
+                if run_id in self._waiting:
+                    return run_id
+        return None
+
+    def _keys_of(
+        self, blobs: Sequence[tuple[str, bytes]], batch: WriteBatch | None, unmark: Sequence[Mapping[str, Any]]
+    ) -> dict[str, list[str]]:
+        """The keys of the runs a spool item writes to (rows, blobs, marks), as far as known."""
+        ids = set(_run_ids_of(batch)) if batch is not None else set()
+        ids.update(t["run_id"] for t in unmark)
+        ids.update(parts[2] for parts in (key.split("/") for key, _ in blobs) if len(parts) > 3)
+        keys: dict[str, list[str]] = {}
+        with self._lock:
+            for run_id in ids:
+                if run_id in self._run_keys:
+                    keys[run_id] = list(self._run_keys[run_id])
+        for values, _, _ in batch.runs if batch is not None else ():
+            if values.get("run_id") and values.get("run_key"):
+                keys[values["run_id"]] = [values["orchestrator"], values["flow_id"], values["run_key"]]
+        return keys
+
+    def _apply_renames(
+        self, blobs: Sequence[tuple[str, bytes]], batch: WriteBatch, mapping: Mapping[str, str] | None = None
+    ) -> tuple[list[tuple[str, bytes]], WriteBatch]:
+        """Blob keys and rows with run ids (and the URIs that hold them) renamed."""
+        with self._lock:
+            mapping = dict(self._renamed if mapping is None else mapping)
+        return [(_renamed_key(key, mapping), data) for key, data in blobs], _renamed_batch(batch, mapping)
+
+    def _learn(self, old: str, new: str) -> None:
+        with self._lock:
+            self._renamed[old] = new
+            self._waiting.discard(old)
+            if old in self._run_keys:
+                self._run_keys[new] = self._run_keys[old]
+        if self._on_rename is not None:
+            try:
+                self._on_rename(old, new)
+            except Exception as exc:  # noqa: BLE001 - the rows are right; only this process's handle lags
+                log.warning("rundossier: could not rename run %s to %s here: %s", old, new, _describe(exc))
 
     def _put_blobs(
         self, blobs: Sequence[tuple[str, bytes]], budget: Budget
@@ -476,31 +576,59 @@ class Writer:
         return report
 
     def _deliver_item(self, item: SpoolItem) -> None:
-        """One spooled item: blobs, rows, then the rows' `spooled` marks cleared."""
+        """One spooled item: blobs, rows, then the rows' `spooled` marks cleared.
+
+        A run the item writes to that the database knows under another id (its start waited
+        here while another process recorded it) is written under that id: its rows, its blobs
+        in this item, and the blobs already stored in its own folder (moved first: a blob is in
+        place before the row that points at it)."""
         budget = Budget(self.budget_s)
 
         def call(backend: str, fn: Callable[[], Any]) -> Any:
             return self._call(backend, fn, budget)
 
-        for key, data in item.blobs:
+        batch = WriteBatch.from_json(decode_datetimes(item.batch)) if item.batch is not None else None
+        blobs, unmark = list(item.blobs), [dict(t) for t in item.unmark]
+        keys = {run_id: tuple(key) for run_id, key in item.runs.items() if len(key) == 3}
+        for values, _, _ in batch.runs if batch is not None else ():
+            if values.get("run_id") and values.get("run_key"):
+                keys[values["run_id"]] = (values["orchestrator"], values["flow_id"], values["run_key"])
+        mapping: dict[str, str] = {}
+        for run_id, (orchestrator, flow_id, run_key) in keys.items():
+            existing = call("store", partial(self._find_run, orchestrator, flow_id, run_key))
+            if existing is not None and existing != run_id:
+                mapping[run_id] = existing
+        if mapping:
+            blobs, renamed = self._apply_renames(blobs, batch or WriteBatch(), mapping)
+            batch = renamed if batch is not None else None
+            unmark = [{**t, "run_id": mapping.get(t["run_id"], t["run_id"])} for t in unmark]
+            for old, new in mapping.items():
+                orchestrator, flow_id, _ = keys[old]
+                call("blob store", partial(self._move_run_blobs, orchestrator, flow_id, old, new))
+        for key, data in blobs:
             call("blob store", partial(self._put_blob_now, key, data))
-        if item.batch is not None:
-            batch = WriteBatch.from_json(decode_datetimes(item.batch))
+        if batch is not None:
             _mark_spooled(batch, False)
-            call("store", partial(self._write_remapped, batch))
-        for t in item.unmark:
+            call("store", partial(self._store().write, batch))
+        for t in unmark:
             if "step_id" in t:
                 call("store", partial(self._unmark_step, t))
             else:
                 call("store", partial(self._unmark_run, t))
+        with self._lock:
+            self._waiting.difference_update(keys)
+        for old, new in mapping.items():
+            self._learn(old, new)
 
     def _put_blob_now(self, key: str, data: bytes) -> None:
         self._blobs().put(key, data)
 
-    def _write_remapped(self, batch: WriteBatch) -> None:
-        store = self._store()
-        _remap_run_ids(batch, store)
-        store.write(batch)
+    def _find_run(self, orchestrator: str, flow_id: str, run_key: str) -> str | None:
+        row = self._store().find_run(orchestrator, flow_id, run_key)
+        return row.run_id if row is not None else None
+
+    def _move_run_blobs(self, orchestrator: str, flow_id: str, old: str, new: str) -> None:
+        self._blobs().move_prefix(run_prefix(orchestrator, flow_id, old), run_prefix(orchestrator, flow_id, new))
 
     def _unmark_step(self, t: Mapping[str, Any]) -> None:
         self._store().update_step(t["run_id"], t["step_id"], t["try_number"], spooled=False)
@@ -575,19 +703,53 @@ def _unmark_targets(batch: WriteBatch, run_ids: list[str]) -> list[dict[str, Any
     return targets
 
 
-def _remap_run_ids(batch: WriteBatch, store: RunStore) -> None:
-    """A run id chosen while the database was down may lose to one another process created."""
-    mapping: dict[str, str] = {}
+def _run_ids_of(batch: WriteBatch) -> Iterator[str]:
+    """The run ids a batch writes to."""
     for values, _, _ in batch.runs:
-        existing = store.find_run(values["orchestrator"], values["flow_id"], values["run_key"])
-        if existing is not None and values.get("run_id") and existing.run_id != values["run_id"]:
-            mapping[values["run_id"]] = existing.run_id
-            values["run_id"] = existing.run_id
-    if mapping:
-        for rows in (batch.steps, batch.events, batch.root_causes):
-            for row in rows:
-                if row.get("run_id") in mapping:
-                    row["run_id"] = mapping[row["run_id"]]
+        if values.get("run_id"):
+            yield values["run_id"]
+    for rows in (batch.steps, batch.events, batch.root_causes, batch.artifacts):
+        for row in rows:
+            if row.get("run_id"):
+                yield row["run_id"]
+    for run_id, _ in batch.cleared:
+        yield run_id
+
+
+def _renamed_value(value: Any, mapping: Mapping[str, str]) -> Any:
+    """A row value with renamed run ids: the id itself, or a URI with the id as a path segment."""
+    if not isinstance(value, str):
+        return value
+    if value in mapping:
+        return mapping[value]
+    for old, new in mapping.items():
+        if f"/{old}/" in value:
+            value = value.replace(f"/{old}/", f"/{new}/")
+    return value
+
+
+def _renamed_key(key: str, mapping: Mapping[str, str]) -> str:
+    parts = key.split("/")
+    if len(parts) > 3 and parts[2] in mapping:
+        parts[2] = mapping[parts[2]]
+    return "/".join(parts)
+
+
+def _renamed_batch(batch: WriteBatch, mapping: Mapping[str, str]) -> WriteBatch:
+    if not mapping:
+        return batch
+
+    def rows(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: _renamed_value(v, mapping) for k, v in row.items()} for row in items]
+
+    return WriteBatch(
+        runs=[(rows([values])[0], known, fill) for values, known, fill in batch.runs],
+        steps=rows(batch.steps),
+        events=rows(batch.events),
+        root_causes=rows(batch.root_causes),
+        cleared=[(mapping.get(run_id, run_id), step_id) for run_id, step_id in batch.cleared],
+        artifacts=rows(batch.artifacts),
+    )
 
 
 __all__ = ["Writer", "WriteResult", "FlushReport", "Budget", "Unavailable", "BudgetSpent", "SpoolError"]

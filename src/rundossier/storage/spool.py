@@ -33,6 +33,9 @@ class SpoolItem:
     batch: dict[str, Any] | None = None  # WriteBatch.to_json()
     unmark: list[dict[str, Any]] = field(default_factory=list)  # {"run_id"} or {"run_id","step_id","try_number"}
     reason: str = ""
+    #: run id -> [orchestrator, flow_id, run_key] of every run the item writes to: a run id chosen
+    #: while the database was down may lose to the id another process recorded the run under
+    runs: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -66,6 +69,7 @@ class Spool:
                 "batch": item.batch,
                 "unmark": item.unmark,
                 "reason": item.reason,
+                "runs": item.runs,
             }
             (tmp / ITEM_FILE).write_text(json.dumps(meta, default=_json_default), encoding="utf-8")
             os.replace(tmp, final)
@@ -115,7 +119,11 @@ class Spool:
         except (OSError, ValueError, KeyError) as exc:
             raise SpoolError(f"spool item {path} is unreadable: {exc}") from exc
         item = SpoolItem(
-            blobs=blobs, batch=meta.get("batch"), unmark=meta.get("unmark", []), reason=meta.get("reason", "")
+            blobs=blobs,
+            batch=meta.get("batch"),
+            unmark=meta.get("unmark", []),
+            reason=meta.get("reason", ""),
+            runs=meta.get("runs") or {},
         )
         try:
             created = datetime.fromtimestamp((path / ITEM_FILE).stat().st_mtime).astimezone()

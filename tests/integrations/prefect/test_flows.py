@@ -275,3 +275,47 @@ def test_a_runner_reporting_a_crash_keeps_the_runs_start(examples: Any, example_
     assert run is not None and run.status == "crashed"
     assert run.started_at == started and run.finished_at is not None and run.started_at <= run.finished_at
     assert (run.error_type, run.error_message) == ("Crashed (SIGKILL)", message)
+
+
+def test_a_crash_reported_elsewhere_records_the_task_run_prefect_learns_of_late_as_crashed(
+    examples: Any, example_recorder: Any
+) -> None:
+    """Prefect's server records task run states from events, asynchronously: under load the task run
+    that was running when the flow-run process was killed reaches the API seconds after the worker
+    reports the crash. The crash hook reads the task runs until they stop changing, so that try is
+    recorded, crashed, with the run's reason."""
+    import threading
+    import time
+
+    from prefect import task
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed, Running
+
+    @task(name="hang")
+    def hang() -> None:
+        return None
+
+    rec = example_recorder
+    fl = examples.chained_failure
+    with get_client(sync_client=True) as c:
+        scheduled = c.create_flow_run(fl)
+        c.set_flow_run_state(scheduled.id, Running())
+
+    def late_task_run() -> None:  # what the server's task run recorder does after a lag
+        time.sleep(2.5)
+        with get_client(sync_client=True) as c2:
+            c2.create_task_run(hang, scheduled.id, dynamic_key="0", name="hang-0", state=Running())
+
+    writer = threading.Thread(target=late_task_run)
+    writer.start()
+    message = "Process exited with status code: -9. This indicates that the process exited due to a SIGKILL signal."
+    examples.dossier.on_crashed(fl, scheduled, Crashed(message=message))
+    writer.join(30)
+    assert examples.dossier.wait(60)
+    run = rec.store.find_run("prefect", fl.name, str(scheduled.id))
+    assert run is not None and run.status == "crashed"
+    steps = {tries[-1].task_id: tries[-1] for tries in steps_by_id(rec, run.run_id).values()}
+    assert set(steps) == {"hang"}, steps
+    step = steps["hang"]
+    assert step.status == "crashed", step
+    assert step.error_type == "Crashed (SIGKILL)" and message in (step.error_message or ""), step

@@ -205,3 +205,26 @@ def test_a_served_deployment_killed_with_sigkill_keeps_its_start_and_crashes_wit
     assert not [s for s in dossier.signals if s.code in ("clock_skew", "no_steps")], dossier.signals
     assert "Crashed (SIGKILL)" in summary and "no step was recorded" not in summary
     assert "- - :" not in summary and ": Process exited" in summary
+
+
+def test_a_flow_run_process_that_ends_after_its_failure_records_everything_before_it_exits(
+    example_store: dict[str, str], example_recorder: Any, tmp_path: Path
+) -> None:
+    """The read-back of task runs and the failure artifacts are done inside the terminal hook: at
+    interpreter shutdown they would be refused ("cannot schedule new futures after interpreter
+    shutdown", "can't register atexit after shutdown") and lost or left in the spool."""
+    rec, log = example_recorder, tmp_path / "flow.log"
+    before = {r.run_id for r in rec.store.list_runs(limit=500).items}
+    with _process(["failing"], _env(BLOCK_NAME), log) as proc:
+        proc.wait(180)
+    output = log.read_text(errors="replace")
+    assert proc.returncode == 1, output[-3000:]
+    for refused in ("after interpreter shutdown", "after shutdown", "Error emitting event"):
+        assert refused not in output, output[-3000:]
+    (run,) = [r for r in rec.store.list_runs(limit=500).items if r.run_id not in before]
+    assert (run.flow_id, run.status) == ("failing-flow", "failed")
+    tries = {t[0].task_id: [(s.try_number, s.status) for s in t] for t in steps_by_id(rec, run.run_id).values()}
+    assert tries == {"flaky": [(1, "failed"), (2, "success")], "load": [(1, "failed")]}
+    keys = {a.key for a in artifacts_of(run.run_key)}
+    assert "rundossier-failing-flow-failure" in keys, keys
+    assert not [p for p in (Path(example_store["home"]) / "spool").glob("*") if not p.name.startswith(".")]

@@ -3,10 +3,14 @@
 Flow hooks (`hook(flow, flow_run, state)`): `on_running` starts the run and the log capture of its
 task runs (each try is then recorded as it starts and ends, see `session`); `on_completion`,
 `on_failure`, `on_crashed` and `on_cancellation` record the tries this process saw end and the
-run's end, and then, in the background, the task runs only Prefect's API knows and the artifacts of
-a failure. A terminal hook with no `on_running` before it in this process (only terminal hooks
-attached, or a runner or worker reporting a crash after the flow's process died) records what
-Prefect says: status and message, no invented traceback, the start Prefect recorded.
+run's end, and then, on a worker of its own, the task runs only Prefect's API knows and the
+artifacts of a failure. A terminal hook returns when all of that is recorded, or after the Block's
+`hook_timeout_seconds` + `api_timeout_seconds`: the process often ends right after it (a
+deployment's flow-run process, the process reporting a crash), and a process that is shutting down
+refuses the network calls that work needs. A terminal hook with no `on_running` before it in this
+process (only terminal hooks attached, or a runner or worker reporting a crash after the flow's
+process died) records what Prefect says: status and message, no invented traceback, the start
+Prefect recorded.
 
 Task hooks (`hook(task, task_run, state)`, opt-in with `task_hooks()`): each try is recorded as it
 starts and ends, the failure with the task's own live exception. They need the flow's hooks too:
@@ -201,7 +205,18 @@ def _flow_ended(rt: Runtime, flow: Any, flow_run: Any, state: Any) -> None:
             limit=rt.options.api_timeout_s + 15.0,
         )
 
+    deadline = time.monotonic() + rt.options.hook_timeout_s + rt.options.api_timeout_s
     WRITES.call(work, timeout=rt.options.hook_timeout_s, what=f"record the end of flow run {_id(flow_run)}")
+    # The process may end right after this hook (a deployment's flow-run process, the process that
+    # reports a crash): at interpreter shutdown the network calls of the reading back and of the
+    # artifacts are refused (new threads and executor futures are), so they are waited for here.
+    if not _wait(max(0.0, deadline - time.monotonic())):
+        log.warning(
+            "rundossier: recording the task runs of flow run %s takes longer than %g s; it goes on in the "
+            "background and may not finish if this process ends now",
+            _id(flow_run),
+            rt.options.hook_timeout_s + rt.options.api_timeout_s,
+        )
 
 
 def _new_session(rt: Runtime, flow: Any, flow_run: Any) -> FlowRunSession:

@@ -69,6 +69,12 @@ REASON_TASK_CUT = "the flow run {ended} while this task run was running; Prefect
 POLL_INTERVAL_S = 0.2
 #: with no task run seen in this process (logging filtered out), read the API for at least this long
 SETTLE_S = 1.0
+#: a crash or cancellation reported by a process that saw none of the run's tries (a worker or
+#: runner whose flow-run process died): Prefect's server records task run states from events,
+#: asynchronously, and under load the last ones land seconds after the crash is reported; the API
+#: is read again until its task runs have not changed for this long (within the deadline)
+QUIET_S = 5.0
+QUIET_POLL_S = 1.0
 
 
 @dataclass
@@ -498,17 +504,30 @@ class FlowRunSession:
         Prefect records task run states asynchronously, so right after a flow run ends its API
         may not have every task run yet, or not their last state. When this process saw every
         task run it knows of end, with Prefect's own TaskRun, one read is enough (it only adds task
-        runs that ran elsewhere). At process exit the waiting stops (`hurry`).
+        runs that ran elsewhere). A crash or cancellation reported by a process that saw none of the
+        tries reads until the task runs stop changing (`QUIET_S`). At process exit the waiting stops
+        (`hurry`).
         """
-        started = time.monotonic()
+        started = changed = time.monotonic()
+        reported_elsewhere = not self.capture.tasks and self.end_status in (Status.CRASHED, Status.CANCELLED)
+        last: set[tuple[str, str, int]] | None = None
         while True:
             task_runs = api.flow_task_runs(c, self.flow_run_id)
             if self._complete_here():
                 return task_runs
-            settled = bool(self.capture.tasks) or time.monotonic() - started >= SETTLE_S
+            seen = {
+                (str(tr.id), str(getattr(tr, "state_name", "")), int(getattr(tr, "run_count", 0) or 0))
+                for tr in task_runs
+            }
+            if seen != last:
+                last, changed = seen, time.monotonic()
+            if reported_elsewhere:
+                settled = time.monotonic() - changed >= QUIET_S
+            else:
+                settled = bool(self.capture.tasks) or time.monotonic() - started >= SETTLE_S
             if (settled and self._agrees(task_runs)) or time.monotonic() + POLL_INTERVAL_S >= deadline:
                 return task_runs
-            if HURRY.wait(POLL_INTERVAL_S):
+            if HURRY.wait(QUIET_POLL_S if reported_elsewhere else POLL_INTERVAL_S):
                 return task_runs
 
     def _complete_here(self) -> bool:

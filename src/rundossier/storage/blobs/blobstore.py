@@ -20,6 +20,7 @@ naming the URI, the operation and what to check, with the original chained.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import posixpath
@@ -454,6 +455,46 @@ class BlobStore:
                         break
         if whole:
             self.delete_prefix(prefix)
+
+    def move_prefix(self, old_prefix: str, new_prefix: str) -> int:
+        """Move every blob under one key folder to another; returns how many were moved.
+
+        For a run recorded under two ids (its start waited in the spool while another process
+        recorded it): its blobs go to the folder of the id its row has. A blob already at the
+        destination is kept (the row's own process wrote it) and the source removed. Temp files
+        of writes in progress stay where they are."""
+        old = _check_key(old_prefix.rstrip("/"), self._url)
+        new = _check_key(new_prefix.rstrip("/"), self._url)
+        src_root, dst_root = self._path(old), self._path(new)
+        moved = 0
+        with self._errors("move_prefix", self.uri_for(old)):
+            if self._local:
+                paths = [os.path.join(d, f) for d, _, files in os.walk(src_root) for f in files]
+            else:
+                try:
+                    paths = [str(p) for p in self.fs.find(src_root)]
+                except FileNotFoundError:
+                    paths = []
+            for path in paths:
+                if posixpath.basename(path).startswith(TEMP_PREFIX):
+                    continue
+                dst = dst_root + "/" + path[len(src_root) :].lstrip("/")
+                if self._local:
+                    os.makedirs(os.path.dirname(dst), exist_ok=True)
+                    if os.path.exists(dst):
+                        _unlink_quietly(path)
+                    else:
+                        os.replace(path, dst)
+                else:
+                    if not self.fs.exists(dst):
+                        self.fs.copy(path, dst)
+                    self.fs.rm_file(path)
+                moved += 1
+            if self._local and os.path.isdir(src_root):
+                for d, _, _ in sorted(os.walk(src_root), key=lambda w: len(w[0]), reverse=True):
+                    with contextlib.suppress(OSError):
+                        os.rmdir(d)  # only empty folders (a write in progress keeps its own)
+        return moved
 
     def delete_prefix(self, key_prefix: str) -> None:
         """Delete every blob under a key folder, e.g. `run_prefix(...)`; nothing there is fine."""
