@@ -148,6 +148,16 @@ def _prefect_runs(deployment_id: Any) -> list[Any]:
                 return out
 
 
+def _prefect_task_runs(flow_run_id: Any) -> list[tuple[str, str | None, Any]]:
+    """What Prefect's API holds of a flow run's task runs (name, state, end), for a failure's message."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as c:
+        runs = c.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])), limit=200)
+    return [(tr.name, tr.state_name, tr.end_time) for tr in runs]
+
+
 def _kill_when_hanging(dep: Deployment, index: int, done: threading.Event) -> None:
     """SIGKILL the flow-run process once `hang` runs and Prefect's server knows it runs.
 
@@ -174,6 +184,8 @@ def _kill_when_hanging(dep: Deployment, index: int, done: threading.Event) -> No
             if any(tr.state_type is not None and tr.state_type.value == "RUNNING" for tr in runs):
                 break
             time.sleep(0.5)
+        else:
+            print(f"the hang task run of flow run {index} is not running in Prefect's API after 60 s; killing it")
     os.kill(int(marker.read_text()), signal.SIGKILL)
 
 
@@ -395,7 +407,9 @@ def test_the_killed_flow_run_shows_as_crashed_with_its_reason(load: Load) -> Non
     assert run.error_type and "Crashed" in run.error_type, run.error_type
     assert "-9" in (run.error_message or "") or "SIGKILL" in (run.error_type or ""), run.error_message
     steps = {s.task_id: s for s in load.steps[run.run_id]}
-    assert steps["hang"].status == "crashed", steps["hang"]
+    rows = sorted((s.step_id, s.task_id, s.try_number, s.status) for s in load.steps[run.run_id])
+    prefect_hang = [t for t in _prefect_task_runs(fr.id) if t[0].startswith("hang")]
+    assert steps["hang"].status == "crashed", f"rows: {rows}; Prefect: {prefect_hang}"
     assert steps["extract"].status == "success"
 
 
