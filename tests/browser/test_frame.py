@@ -23,7 +23,7 @@ from rundossier.read.reader import run_trace, step_trace
 from rundossier.server import create_app
 from rundossier.storage.db import RunStore
 from tests.browser.conftest import Site, _settings, seed
-from tests.browser.test_ui import CONTRAST_JS, DOSSIER
+from tests.browser.test_ui import CONTRAST_JS, with_dossier
 from tests.liveserver import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -181,20 +181,10 @@ def test_runs_of_other_orchestrators_get_no_airflow_links(site: Site, page: Any)
     expect(page.locator(".host-links")).to_have_count(0)
 
 
-def _with_dossier(page: Any, run_id: str) -> None:
-    def fulfill(route: Any) -> None:
-        response = route.fetch()
-        data = response.json()
-        data["dossier"] = {**DOSSIER, "run_id": run_id}
-        route.fulfill(response=response, body=json.dumps(data), headers={"content-type": "application/json"})
-
-    page.route(f"**/api/runs/{run_id}", fulfill)
-
-
 def test_copy_falls_back_to_a_selection_when_the_clipboard_api_is_refused(site: Site, page: Any) -> None:
     run_id = site.ids["failed"]
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site.url)
-    _with_dossier(page, run_id)
+    with_dossier(page, run_id)
     refuse = "navigator.clipboard.writeText = () => Promise.reject(new DOMException('refused', 'NotAllowedError'));"
     page.add_init_script(f"if (window.top !== window) {{ {refuse} }}")
     frame = host(page, site, f"#/run/{run_id}")
@@ -209,7 +199,7 @@ def test_copy_falls_back_to_a_selection_when_the_clipboard_api_is_refused(site: 
 
 def test_copy_says_copied_only_when_it_worked(site: Site, page: Any) -> None:
     run_id = site.ids["failed"]
-    _with_dossier(page, run_id)
+    with_dossier(page, run_id)
     page.add_init_script(
         "navigator.clipboard.writeText = () => Promise.reject(new DOMException('refused', 'NotAllowedError'));"
         "document.execCommand = () => false;"

@@ -618,19 +618,23 @@ DOSSIER = {
 }
 
 
-def test_the_dossier_renders_at_the_top_of_a_failed_run(site: Site, page: Any) -> None:
-    """Against the dossier's JSON (version 1): injected into the run's answer, as the dossier issue serves it."""
+def with_dossier(page: Any, run_id: str) -> None:
+    """Serve `DOSSIER` (version 1) inside the run's answer, whatever query the page adds to its request."""
     import json
 
-    run_id = site.ids["failed"]
-
-    def with_dossier(route: Any) -> None:
+    def fulfill(route: Any) -> None:
         response = route.fetch()
         data = response.json()
         data["dossier"] = {**DOSSIER, "run_id": run_id}
         route.fulfill(response=response, body=json.dumps(data), headers={"content-type": "application/json"})
 
-    page.route(f"**/api/runs/{run_id}", with_dossier)
+    page.route(re.compile(rf"/api/runs/{re.escape(run_id)}(\?[^/]*)?$"), fulfill)
+
+
+def test_the_dossier_renders_at_the_top_of_a_failed_run(site: Site, page: Any) -> None:
+    """Against the dossier's JSON (version 1): injected into the run's answer, as the dossier issue serves it."""
+    run_id = site.ids["failed"]
+    with_dossier(page, run_id)
     page.goto(f"{site.url}/#/run/{run_id}")
     dossier = page.get_by_test_id("dossier")
     expect(dossier.locator(".dossier-title")).to_have_text(DOSSIER["headline"])
