@@ -269,8 +269,11 @@ def load(prefect_deployment: Deployment) -> Any:
         killed_id = next(str(r.id) for r in prefect_runs if r.name == f"scale-{Plan.KILL_INDEX:03d}")
 
         def killed_steps_recorded() -> bool:
+            # the flow-run process recorded `hang` running before it died; the worker's crash hook
+            # reads the task runs back (until they settle) and ends it: wait for that end
             runs, steps = _rows(rec)
-            return "hang" in {s.task_id for s in steps.get(runs[killed_id].run_id, [])}
+            hang = [s for s in steps.get(runs[killed_id].run_id, []) if s.task_id == "hang"]
+            return bool(hang) and all(Status(s.status).is_terminal for s in hang)
 
         try:  # checked by its own test (the others still run)
             wait_for(killed_steps_recorded, 60, "the killed flow run's task runs to be recorded", interval=1.0)
