@@ -56,6 +56,7 @@ from rundossier.storage.db.failuregroups import (
     resolve,
 )
 from rundossier.storage.db.fastwrite import CompiledWrite, RawWriter, StatementCache
+from rundossier.storage.db.lightrows import LightSelect
 from rundossier.storage.db.models import (
     ARTIFACT_TABLE,
     ERROR_MESSAGE_MAX,
@@ -333,21 +334,20 @@ class RunStore:
 
     @contextmanager
     def _waiting(self, what: str, wait_s: float | None) -> Iterator[Connection]:
-        """`_tx`, waiting at most `wait_s` for a locked SQLite database (its busy timeout, set on
-        the connection for this transaction only)."""
-        if wait_s is None or self.dialect != "sqlite" or wait_s >= self.timeout:
-            with self._tx(what) as conn:
-                yield conn
-            return
-        with self._errors(what), self._write.connect() as conn:
-            driver = conn.connection.dbapi_connection  # a PRAGMA here would autobegin the transaction
-            assert driver is not None
-            driver.execute(f"PRAGMA busy_timeout = {max(0, int(wait_s * 1000))}")
-            try:
+        """A write transaction on this thread's own connection (see `RawWriter`), waiting at most
+        `wait_s` for a locked SQLite database (its busy timeout, for this transaction only)."""
+        with self._errors(what):
+            conn = self._raw.connection()
+            if conn.in_transaction():  # a batch written from inside another (not expected): its own
+                with self._write.begin() as other:
+                    yield other
+                return
+            if wait_s is None or self.dialect != "sqlite" or wait_s >= self.timeout:
                 with conn.begin():
                     yield conn
-            finally:
-                driver.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+                return
+            with self._raw.busy_timeout(wait_s), conn.begin():
+                yield conn
 
     # -- writes ------------------------------------------------------------------------------
     def upsert_run(self, values: Mapping[str, Any], *, attempt_known: bool = True) -> str:
@@ -766,13 +766,13 @@ class RunStore:
     def list_step_records(self, run_id: str) -> list[StepRecord]:
         """Every try of every step of a run as light named tuples (what the dossier reads)."""
         s = STEP_TABLE.c
-        stmt = _STEP_RECORDS.where(s.run_id == run_id).order_by(s.started_at, s.step_id, s.try_number)
+        stmt = _STEP_RECORDS.select.where(s.run_id == run_id).order_by(s.started_at, s.step_id, s.try_number)
         with self.reading("read run history") as conn:
-            return [StepRecord._make(r) for r in conn.execute(stmt)]
+            return _STEP_RECORDS.rows(conn.execute(stmt).all(), self.dialect)
 
     def list_event_records(self, run_id: str, kinds: Iterable[str] | None = None) -> list[EventRecord]:
         """A run's events as light named tuples, in time order; only `kinds` when given (filtered in SQL)."""
-        stmt = _EVENT_RECORDS.where(EVENT_TABLE.c.run_id == run_id)
+        stmt = _EVENT_RECORDS.select.where(EVENT_TABLE.c.run_id == run_id)
         if kinds is not None:
             wanted = sorted(kinds)
             if not wanted:
@@ -780,7 +780,7 @@ class RunStore:
             stmt = stmt.where(EVENT_TABLE.c.kind.in_(wanted))
         # sorted here: with ORDER BY in SQL, SQLite prefers the (run_id, ts) index and reads every event
         with self.reading("read run history") as conn:
-            records = [EventRecord._make(r) for r in conn.execute(stmt)]
+            records: list[EventRecord] = _EVENT_RECORDS.rows(conn.execute(stmt).all(), self.dialect)
         records.sort(key=_EVENT_ORDER)
         return records
 
@@ -896,8 +896,9 @@ def _later_try() -> Update:
     )
 
 
-_STEP_RECORDS = select(*(STEP_TABLE.c[f] for f in StepRecord._fields))
-_EVENT_RECORDS = select(*(EVENT_TABLE.c[f] for f in EventRecord._fields))
+# light rows for the dossier: thousands a read, so converted in one place (see lightrows)
+_STEP_RECORDS = LightSelect(STEP_TABLE, StepRecord._fields, StepRecord._make)
+_EVENT_RECORDS = LightSelect(EVENT_TABLE, EventRecord._fields, EventRecord._make)
 
 
 def _follow(row: Mapping[str, Any], remap: Mapping[str, str]) -> Mapping[str, Any]:
