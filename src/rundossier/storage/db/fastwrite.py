@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Engine, Table
+from sqlalchemy import JSON, Connection, Engine, Table
 from sqlalchemy.sql.dml import UpdateBase
 
 from rundossier.storage.db.types import UTCDateTime
@@ -106,27 +106,44 @@ def sqlite_utc(value: datetime) -> str:
 
 
 class RawWriter:
-    """One-statement writes on one DBAPI connection per thread (no ORM, no pool)."""
+    """One-statement writes, and short batches, on one connection per thread (no ORM, no pool).
+
+    Each thread keeps one SQLAlchemy connection detached from the pool: single statements run on
+    its DBAPI connection directly, batches (`connection`) through Core on the same connection, so
+    neither pays a pool checkout and reset per write (a failure's batch measured that as much as
+    its SQL)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sqlite = engine.dialect.name == "sqlite"
         self._local = threading.local()
-        self._open: list[Any] = []
+        self._open: list[Connection] = []
         self._lock = threading.Lock()
 
-    def _connection(self) -> Any:
+    def connection(self) -> Connection:
+        """This thread's connection (opened on first use, and again after a fork or a lost one)."""
         local = self._local
-        if getattr(local, "pid", None) != os.getpid() or local.conn is None:
-            proxied = self.engine.raw_connection()  # runs the engine's connect hooks (pragmas)
-            proxied.detach()  # ours now: never returned to (or reset by) the pool
-            local.conn, local.pid = proxied.dbapi_connection, os.getpid()
+        conn: Connection | None = getattr(local, "conn", None)
+        if conn is None or local.pid != os.getpid() or conn.invalidated:
+            if conn is not None and local.pid == os.getpid():
+                self._discard()
+            conn = self.engine.connect()  # runs the engine's connect hooks (pragmas)
+            conn.detach()  # ours now: never returned to (or reset by) the pool
+            local.conn, local.dbapi, local.pid = conn, conn.connection.dbapi_connection, os.getpid()
             with self._lock:
-                self._open.append(local.conn)
-        return local.conn
+                self._open.append(conn)
+        return conn
+
+    def _connection(self) -> Any:
+        """This thread's DBAPI connection (the single statements' hot path: no more than a pid check)."""
+        local = self._local
+        if getattr(local, "dbapi", None) is not None and local.pid == os.getpid():
+            return local.dbapi
+        self.connection()
+        return local.dbapi
 
     def _discard(self) -> None:
-        conn, self._local.conn = getattr(self._local, "conn", None), None
+        conn, self._local.conn, self._local.dbapi = getattr(self._local, "conn", None), None, None
         if conn is not None:
             with self._lock:
                 if conn in self._open:
