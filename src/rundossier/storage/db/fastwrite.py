@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Engine, Table
+from sqlalchemy import JSON, Boolean, Connection, Engine, Table
 from sqlalchemy.sql.dml import UpdateBase
 
 from rundossier.storage.db.types import UTCDateTime
@@ -45,6 +45,8 @@ class CompiledWrite:
             proc: Callable[[Any], Any] | None = col.type.bind_processor(dialect) if col is not None else None
             if col is not None and isinstance(col.type, UTCDateTime) and dialect.name == "sqlite":
                 proc = sqlite_utc
+            if col is not None and isinstance(col.type, Boolean) and dialect.name == "sqlite":
+                proc = int  # what Boolean's processor stores (0/1), without its Python-level checks
             if col is not None and isinstance(col.type, JSON) and dialect.name == "postgresql":
                 proc = _pg_json(proc)
             self._procs.append((name, proc))
@@ -94,15 +96,18 @@ def _pg_json(proc: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
 
 
 def sqlite_utc(value: datetime) -> str:
-    """What SQLAlchemy's SQLite DATETIME stores, for an aware or naive-UTC datetime, in one step."""
-    if value.tzinfo is UTC:  # the common case: "... +00:00" without its offset
-        return value.isoformat(" ", "microseconds")[:-6]
-    if value.tzinfo is not None:
-        # built anew rather than .replace()d: a datetime subclass (pendulum's, from Prefect) keeps
-        # its own replace(), deprecated there
-        u = value.astimezone(UTC)
-        value = datetime(u.year, u.month, u.day, u.hour, u.minute, u.second, u.microsecond)
-    return value.isoformat(" ", "microseconds")
+    """What SQLAlchemy's SQLite DATETIME stores, for an aware or naive-UTC datetime, in one step.
+
+    Formatted from its fields: five of these per successful step, and `isoformat` with an offset
+    measured twice this (a datetime subclass, such as pendulum's from Prefect, is read the same way)."""
+    if value.tzinfo is not None and value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return _SQLITE_DATETIME % (
+        value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond
+    )  # fmt: skip
+
+
+_SQLITE_DATETIME = "%04d-%02d-%02d %02d:%02d:%02d.%06d"
 
 
 class RawWriter:
