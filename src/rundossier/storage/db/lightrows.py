@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Select, Table, select, type_coerce
+from sqlalchemy import JSON, Boolean, Table, select, type_coerce
 from sqlalchemy.types import NullType
 
 from rundossier.core.timefmt import utc
@@ -54,7 +54,7 @@ class LightSelect:
     def __init__(self, table: Table, fields: Sequence[str], record: Callable[[Iterable[Any]], Any]) -> None:
         self.table, self.fields, self.record = table, tuple(fields), record
         # built once: SQLAlchemy caches compiled statements by their elements' identity of shape
-        self.select: Select[Any] = select(*(type_coerce(table.c[f], NullType()).label(f) for f in self.fields))
+        self.select = select(*(type_coerce(table.c[f], NullType()).label(f) for f in self.fields))
 
     def rows(self, rows: Iterable[Sequence[Any]], dialect: str) -> list[Any]:
         convert = [
