@@ -1,13 +1,14 @@
-"""The one hot path kept off SQLAlchemy's execution machinery: single-statement upserts of a step and a run.
+"""The one hot path kept off SQLAlchemy's execution machinery: a step's and a run's upserts, and a failure's rows.
 
 Why: a successful step is two writes (its start and its finish) and must cost at most twice two
-bare SQL writes; through SQLAlchemy's execution path and pool checkout a one-row upsert measured
-several times the SQL itself. So each statement is still built with Core on the `models.py` tables
+bare SQL writes, and a failure's rows (step, root cause, event) at most half again a bare failure
+write; through SQLAlchemy's execution path and pool checkout a one-row upsert measured several
+times the SQL itself. So each statement is still built with Core on the `models.py` tables
 (`upserts.py`) and compiled once per engine into a fixed SQL string, its parameters converted with
 the column types' own bind processors (a direct formatter for UTC datetimes on SQLite), and each
-thread keeps one DBAPI connection (re-opened after a fork or an error). A statement runs alone in
-its own implicit transaction; everything with more than one statement goes through SQLAlchemy
-(`RunStore.write`).
+thread keeps one connection (re-opened after a fork or an error). A lone upsert runs alone in its
+own implicit transaction on that connection's DBAPI side; a batch (`RunStore.write`) is one Core
+transaction on the same connection, whose frequent statements run compiled on its DBAPI cursor.
 """
 
 from __future__ import annotations
