@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -103,6 +103,18 @@ def test_run_info_comes_from_the_task_instances_dag_run():
     info = RunInfo.of_task(worker_ti(), TaskIds.of(worker_ti()))
     assert (info.attempt, info.started_at, dict(info.tags)) == (1, T0, {"run_type": "manual"})
     assert RunInfo.of_task(scheduler_ti(), TaskIds.of(scheduler_ti())).attempt is None  # no dag_run at hand
+
+
+def test_airflow_dates_come_out_in_utc():
+    """Airflow may hand dates in another zone (a naive one is taken as UTC); anything else is no date."""
+    local = datetime(2026, 1, 1, 14, 0, tzinfo=timezone(timedelta(hours=2)))
+    ti = worker_ti()
+    ti.start_date, ti.end_date = local, datetime(2026, 1, 1, 13, 0)
+    ids = TaskIds.of(ti)
+    assert ids.start_date == datetime(2026, 1, 1, 12, 0, tzinfo=UTC) and ids.start_date.utcoffset() == timedelta(0)
+    assert ids.end_date == datetime(2026, 1, 1, 13, 0, tzinfo=UTC)
+    ti.start_date = "2026-01-01"
+    assert TaskIds.of(ti).start_date is None
 
 
 class FakeStep:

@@ -103,3 +103,35 @@ def test_named_params_are_a_dict() -> None:
     assert not stmt.positional
     got = stmt.params({"run_id": "r", "try_number": 1})
     assert set(got) == set(BASE) and got["run_id"] == "r" and got["step_id"] is None and got["try_number"] == 1
+
+
+def test_batches_from_several_threads_each_on_their_own_connection(tmp_path) -> None:  # noqa: ANN001
+    """Batches (several rows, one transaction) and lone upserts share each writing thread's connection;
+    a batch that fails leaves that connection usable for the next write."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rundossier.errors import StoreError
+    from rundossier.storage.db import RunStore, WriteBatch
+
+    store = RunStore(f"sqlite:///{tmp_path}/t.db")
+    try:
+        rid = store.upsert_run({"orchestrator": "python", "flow_id": "f", "run_key": "k", "status": "running"})
+
+        def work(n: int) -> None:
+            for i in range(20):
+                step = {"run_id": rid, "step_id": f"s{n}_{i}", "try_number": 1, "status": "failed"}
+                event = {"run_id": rid, "kind": "step_failed", "ts": datetime.now(UTC), "step_id": f"s{n}_{i}"}
+                store.write(WriteBatch().step(step).step({**step, "try_number": 2}).event(event))
+                store.upsert_step({**step, "status": "success"})
+            with pytest.raises(StoreError):  # NOT NULL kind: the whole batch rolls back
+                store.write(WriteBatch().step({**step, "step_id": f"bad{n}"}).event({"run_id": rid, "ts": None}))
+            store.write(WriteBatch().step({**step, "step_id": f"after{n}"}).step({**step, "step_id": f"after{n}b"}))
+
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(work, range(4)))
+        steps = store.list_steps(rid)
+        assert len(steps) == 4 * (20 * 2 + 2)
+        assert not any(s.step_id.startswith("bad") for s in steps)
+        assert len(store.list_events(rid)) == 4 * 20
+    finally:
+        store.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 
 from rundossier.storage.db import RunStore
 from rundossier.storage.db.models import EventRecord, StepRecord
@@ -65,6 +66,17 @@ class TestSQLite(RecordConformance):
     @pytest.fixture
     def store(self, sqlite_store: RunStore) -> RunStore:
         return sqlite_store
+
+    def test_times_stored_with_an_offset_read_as_utc(self, store: RunStore) -> None:
+        """Rows written by another tool may keep an offset in SQLite's text: records read them as UTC."""
+        rid = _fill(store)
+        with store.transaction("set a time with an offset") as conn:
+            conn.execute(text("UPDATE rd_event SET ts = '2026-03-01T14:00:00+02:00' WHERE kind = 'noise'"))
+            conn.execute(text("UPDATE rd_step SET started_at = '2026-03-01 12:00:00' WHERE step_id = 'a'"))
+        noise = next(r for r in store.list_event_records(rid) if r.kind == "noise")
+        assert noise.ts == datetime(2026, 3, 1, 12, 0, tzinfo=UTC) and noise.ts.utcoffset() == timedelta(0)
+        a = next(r for r in store.list_step_records(rid) if r.step_id == "a")
+        assert a.started_at == datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.mark.postgres

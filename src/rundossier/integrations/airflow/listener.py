@@ -34,6 +34,7 @@ from typing import Any
 
 import pluggy
 
+from rundossier.core.timefmt import utc
 from rundossier.integrations.airflow import config as airflow_config
 from rundossier.integrations.worker import Worker
 from rundossier.record.guard import guarded
@@ -80,8 +81,9 @@ def _map_index(value: Any) -> int | None:
     return index if index >= 0 else None
 
 
-def _aware(value: Any) -> datetime | None:
-    return value if isinstance(value, datetime) else None
+def _utc(value: Any) -> datetime | None:
+    """An Airflow date as an aware UTC datetime (see `timefmt.utc`); anything else (unset, a mock) is None."""
+    return utc(value) if isinstance(value, datetime) else None
 
 
 @dataclass(frozen=True)
@@ -126,8 +128,8 @@ class TaskIds:
             map_index=_map_index(getattr(ti, "map_index", -1)),
             try_number=try_number,
             hostname=getattr(ti, "hostname", None) or None,
-            start_date=_aware(getattr(ti, "start_date", None)),
-            end_date=_aware(getattr(ti, "end_date", None)),
+            start_date=_utc(getattr(ti, "start_date", None)),
+            end_date=_utc(getattr(ti, "end_date", None)),
             upstream=upstream,
             state=str(getattr(state, "value", state)) if state is not None else None,
         )
@@ -158,9 +160,9 @@ class RunInfo:
             dag_id=str(dag_run.dag_id),
             run_id=str(dag_run.run_id),
             attempt=_attempt(dag_run),
-            started_at=_aware(getattr(dag_run, "start_date", None)),
-            queued_at=_aware(getattr(dag_run, "queued_at", None)),
-            ended_at=_aware(getattr(dag_run, "end_date", None)),
+            started_at=_utc(getattr(dag_run, "start_date", None)),
+            queued_at=_utc(getattr(dag_run, "queued_at", None)),
+            ended_at=_utc(getattr(dag_run, "end_date", None)),
             tags=tuple(tags),
             traceparent=sampled_traceparent(getattr(dag_run, "context_carrier", None)),
         )

@@ -1,13 +1,14 @@
-"""The one hot path kept off SQLAlchemy's execution machinery: single-statement upserts of a step and a run.
+"""The one hot path kept off SQLAlchemy's execution machinery: a step's and a run's upserts, and a failure's rows.
 
 Why: a successful step is two writes (its start and its finish) and must cost at most twice two
-bare SQL writes; through SQLAlchemy's execution path and pool checkout a one-row upsert measured
-several times the SQL itself. So each statement is still built with Core on the `models.py` tables
+bare SQL writes, and a failure's rows (step, root cause, event) at most half again a bare failure
+write; through SQLAlchemy's execution path and pool checkout a one-row upsert measured several
+times the SQL itself. So each statement is still built with Core on the `models.py` tables
 (`upserts.py`) and compiled once per engine into a fixed SQL string, its parameters converted with
 the column types' own bind processors (a direct formatter for UTC datetimes on SQLite), and each
-thread keeps one DBAPI connection (re-opened after a fork or an error). A statement runs alone in
-its own implicit transaction; everything with more than one statement goes through SQLAlchemy
-(`RunStore.write`).
+thread keeps one connection (re-opened after a fork or an error). A lone upsert runs alone in its
+own implicit transaction on that connection's DBAPI side; a batch (`RunStore.write`) is one Core
+transaction on the same connection, whose frequent statements run compiled on its DBAPI cursor.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Engine, Table
+from sqlalchemy import JSON, Boolean, Connection, Engine, Table
 from sqlalchemy.sql.dml import UpdateBase
 
 from rundossier.storage.db.types import UTCDateTime
@@ -45,6 +46,8 @@ class CompiledWrite:
             proc: Callable[[Any], Any] | None = col.type.bind_processor(dialect) if col is not None else None
             if col is not None and isinstance(col.type, UTCDateTime) and dialect.name == "sqlite":
                 proc = sqlite_utc
+            if col is not None and isinstance(col.type, Boolean) and dialect.name == "sqlite":
+                proc = int  # what Boolean's processor stores (0/1), without its Python-level checks
             if col is not None and isinstance(col.type, JSON) and dialect.name == "postgresql":
                 proc = _pg_json(proc)
             self._procs.append((name, proc))
@@ -94,39 +97,59 @@ def _pg_json(proc: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
 
 
 def sqlite_utc(value: datetime) -> str:
-    """What SQLAlchemy's SQLite DATETIME stores, for an aware or naive-UTC datetime, in one step."""
-    if value.tzinfo is UTC:  # the common case: "... +00:00" without its offset
-        return value.isoformat(" ", "microseconds")[:-6]
-    if value.tzinfo is not None:
-        # built anew rather than .replace()d: a datetime subclass (pendulum's, from Prefect) keeps
-        # its own replace(), deprecated there
-        u = value.astimezone(UTC)
-        value = datetime(u.year, u.month, u.day, u.hour, u.minute, u.second, u.microsecond)
-    return value.isoformat(" ", "microseconds")
+    """What SQLAlchemy's SQLite DATETIME stores, for an aware or naive-UTC datetime, in one step.
+
+    Formatted from its fields: five of these per successful step, and `isoformat` with an offset
+    measured twice this (a datetime subclass, such as pendulum's from Prefect, is read the same way)."""
+    if value.tzinfo is not None and value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return _SQLITE_DATETIME % (
+        value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond
+    )  # fmt: skip
+
+
+_SQLITE_DATETIME = "%04d-%02d-%02d %02d:%02d:%02d.%06d"
 
 
 class RawWriter:
-    """One-statement writes on one DBAPI connection per thread (no ORM, no pool)."""
+    """One-statement writes, and short batches, on one connection per thread (no ORM, no pool).
+
+    Each thread keeps one SQLAlchemy connection detached from the pool: single statements run on
+    its DBAPI connection directly, batches (`connection`) through Core on the same connection, so
+    neither pays a pool checkout and reset per write (a failure's batch measured that as much as
+    its SQL)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sqlite = engine.dialect.name == "sqlite"
         self._local = threading.local()
-        self._open: list[Any] = []
+        self._open: list[Connection] = []
         self._lock = threading.Lock()
 
-    def _connection(self) -> Any:
+    def connection(self) -> Connection:
+        """This thread's connection (opened on first use, and again after a fork or a lost one)."""
         local = self._local
-        if getattr(local, "pid", None) != os.getpid() or local.conn is None:
-            proxied = self.engine.raw_connection()  # runs the engine's connect hooks (pragmas)
-            proxied.detach()  # ours now: never returned to (or reset by) the pool
-            local.conn, local.pid = proxied.dbapi_connection, os.getpid()
+        conn: Connection | None = getattr(local, "conn", None)
+        if conn is None or local.pid != os.getpid() or conn.invalidated:
+            if conn is not None and local.pid == os.getpid():
+                self._discard()
+            conn = self.engine.connect()  # runs the engine's connect hooks (pragmas)
+            conn.detach()  # ours now: never returned to (or reset by) the pool
+            local.conn, local.dbapi, local.pid = conn, conn.connection.dbapi_connection, os.getpid()
             with self._lock:
-                self._open.append(local.conn)
-        return local.conn
+                self._open.append(conn)
+        return conn
+
+    def _connection(self) -> Any:
+        """This thread's DBAPI connection (the single statements' hot path: no more than a pid check)."""
+        local = self._local
+        if getattr(local, "dbapi", None) is not None and local.pid == os.getpid():
+            return local.dbapi
+        self.connection()
+        return local.dbapi
 
     def _discard(self) -> None:
-        conn, self._local.conn = getattr(self._local, "conn", None), None
+        conn, self._local.conn, self._local.dbapi = getattr(self._local, "conn", None), None, None
         if conn is not None:
             with self._lock:
                 if conn in self._open:

@@ -56,6 +56,7 @@ from rundossier.storage.db.failuregroups import (
     resolve,
 )
 from rundossier.storage.db.fastwrite import CompiledWrite, RawWriter, StatementCache
+from rundossier.storage.db.lightrows import LightSelect
 from rundossier.storage.db.models import (
     ARTIFACT_TABLE,
     ERROR_MESSAGE_MAX,
@@ -333,21 +334,20 @@ class RunStore:
 
     @contextmanager
     def _waiting(self, what: str, wait_s: float | None) -> Iterator[Connection]:
-        """`_tx`, waiting at most `wait_s` for a locked SQLite database (its busy timeout, set on
-        the connection for this transaction only)."""
-        if wait_s is None or self.dialect != "sqlite" or wait_s >= self.timeout:
-            with self._tx(what) as conn:
-                yield conn
-            return
-        with self._errors(what), self._write.connect() as conn:
-            driver = conn.connection.dbapi_connection  # a PRAGMA here would autobegin the transaction
-            assert driver is not None
-            driver.execute(f"PRAGMA busy_timeout = {max(0, int(wait_s * 1000))}")
-            try:
+        """A write transaction on this thread's own connection (see `RawWriter`), waiting at most
+        `wait_s` for a locked SQLite database (its busy timeout, for this transaction only)."""
+        with self._errors(what):
+            conn = self._raw.connection()
+            if conn.in_transaction():  # a batch written from inside another (not expected): its own
+                with self._write.begin() as other:
+                    yield other
+                return
+            if wait_s is None or self.dialect != "sqlite" or wait_s >= self.timeout:
                 with conn.begin():
                     yield conn
-            finally:
-                driver.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+                return
+            with self._raw.busy_timeout(wait_s), conn.begin():
+                yield conn
 
     # -- writes ------------------------------------------------------------------------------
     def upsert_run(self, values: Mapping[str, Any], *, attempt_known: bool = True) -> str:
@@ -480,9 +480,25 @@ class RunStore:
             raise StoreError("the database returned no run id for an upsert")
         return str(result[0]), result[1]
 
+    def _compiled(self, conn: Connection, stmt: CompiledWrite, params: Any, *, many: bool = False) -> int:
+        """One of a batch's statements in its compiled form (see `fastwrite`) on the DBAPI cursor of
+        the batch's own connection, inside its Core transaction; the rows it changed. Why: a failure's
+        batch is three of these, and Core's handling of each measured more than its SQL."""
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        cur = dbapi.cursor()
+        try:
+            if many:
+                cur.executemany(stmt.sql, params)
+            else:
+                cur.execute(stmt.sql, params)
+            return int(cur.rowcount)
+        finally:
+            cur.close()
+
     def _exec_step(self, conn: Connection, values: Mapping[str, Any]) -> None:
-        cols, row = _step_row(values)
-        conn.execute(_step_upsert(self.dialect, cols), row)
+        stmt, row = self._step_statement(values)
+        self._compiled(conn, stmt, stmt.params(row))
 
     def _exec_root_cause(self, conn: Connection, values: Mapping[str, Any]) -> None:
         row = {k: v for k, v in values.items() if v is not None}
@@ -495,10 +511,11 @@ class RunStore:
         row["updated_at"] = utcnow()
         cols = frozenset(row)
         row["b_run_id"] = row.pop("run_id")
-        done = conn.execute(_root_cause(cols, replace), row)
+        stmt = self._stmts.get(("root", cols, replace), lambda: (_root_cause(cols, replace), RUN_TABLE, list(row)))
+        changed = self._compiled(conn, stmt, stmt.params(row))
         if replace:  # a run whose handled step failures did not end it: counted once already, as they were
             return
-        if done.rowcount == 1:
+        if changed == 1:
             if row.get("fingerprint"):  # this attempt's first failure: count it in its group
                 group, day = group_values(row["b_run_id"], row, failed_at or utcnow())
                 conn.execute(_group_upsert(self.dialect), group)
@@ -507,11 +524,14 @@ class RunStore:
         if row.get("root_try_number") is not None:  # a later try of the root step: it is the run's error now
             later = {n: row.get(n) for n in LATER_TRY_COLUMNS}  # absent columns: NULL
             later["spooled"] = later["spooled"] or False
-            conn.execute(_later_try(), {**later, "b_run_id": row["b_run_id"], "b_root_step_id": row["root_step_id"]})
+            params = {**later, "b_run_id": row["b_run_id"], "b_root_step_id": row["root_step_id"]}
+            stmt = self._stmts.get(("later try",), lambda: (_later_try(), RUN_TABLE, list(params)))
+            self._compiled(conn, stmt, stmt.params(params))
 
     def _exec_events(self, conn: Connection, events: Sequence[Mapping[str, Any]]) -> None:
         if events:
-            conn.execute(self._event_insert, [_event_row(e) for e in events])
+            stmt = self._stmts.get(("event",), lambda: (self._event_insert, EVENT_TABLE, _EVENT_COLUMNS))
+            self._compiled(conn, stmt, [stmt.params(_event_row(e)) for e in events], many=True)
 
     def _exec_artifacts(self, conn: Connection, artifacts: Sequence[Mapping[str, Any]]) -> None:
         if artifacts:
@@ -766,13 +786,13 @@ class RunStore:
     def list_step_records(self, run_id: str) -> list[StepRecord]:
         """Every try of every step of a run as light named tuples (what the dossier reads)."""
         s = STEP_TABLE.c
-        stmt = _STEP_RECORDS.where(s.run_id == run_id).order_by(s.started_at, s.step_id, s.try_number)
+        stmt = _STEP_RECORDS.select.where(s.run_id == run_id).order_by(s.started_at, s.step_id, s.try_number)
         with self.reading("read run history") as conn:
-            return [StepRecord._make(r) for r in conn.execute(stmt)]
+            return _STEP_RECORDS.rows(conn.execute(stmt).all(), self.dialect)
 
     def list_event_records(self, run_id: str, kinds: Iterable[str] | None = None) -> list[EventRecord]:
         """A run's events as light named tuples, in time order; only `kinds` when given (filtered in SQL)."""
-        stmt = _EVENT_RECORDS.where(EVENT_TABLE.c.run_id == run_id)
+        stmt = _EVENT_RECORDS.select.where(EVENT_TABLE.c.run_id == run_id)
         if kinds is not None:
             wanted = sorted(kinds)
             if not wanted:
@@ -780,7 +800,7 @@ class RunStore:
             stmt = stmt.where(EVENT_TABLE.c.kind.in_(wanted))
         # sorted here: with ORDER BY in SQL, SQLite prefers the (run_id, ts) index and reads every event
         with self.reading("read run history") as conn:
-            records = [EventRecord._make(r) for r in conn.execute(stmt)]
+            records: list[EventRecord] = _EVENT_RECORDS.rows(conn.execute(stmt).all(), self.dialect)
         records.sort(key=_EVENT_ORDER)
         return records
 
@@ -896,8 +916,9 @@ def _later_try() -> Update:
     )
 
 
-_STEP_RECORDS = select(*(STEP_TABLE.c[f] for f in StepRecord._fields))
-_EVENT_RECORDS = select(*(EVENT_TABLE.c[f] for f in EventRecord._fields))
+# light rows for the dossier: thousands a read, so converted in one place (see lightrows)
+_STEP_RECORDS = LightSelect(STEP_TABLE, StepRecord._fields, StepRecord._make)
+_EVENT_RECORDS = LightSelect(EVENT_TABLE, EventRecord._fields, EventRecord._make)
 
 
 def _follow(row: Mapping[str, Any], remap: Mapping[str, str]) -> Mapping[str, Any]:
