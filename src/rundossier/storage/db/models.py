@@ -5,8 +5,9 @@ Keys and indexes serve the questions the API asks:
   - run ids sort by creation time, so "newest first" and time ranges page on the primary key;
   - (flow_id, run_id) serves "newest runs of a flow", (status, run_id) "failed runs since T",
     (fingerprint, run_id) failure groups;
-  - rd_failure_group / rd_failure_day summarise failures per fingerprint and flow (all time, and
-    per UTC day), maintained as root causes are written, so failure groups never scan runs;
+  - failure groups count failed runs through (fingerprint, run_id) and (status, run_id), so they
+    agree with the runs list; rd_failure_group / rd_failure_day are still written as root causes
+    are (the first says a fingerprint was seen, after retention removed its runs), not read for counts;
   - an artifact is found by its run (run_id, id: the run's manifest, paged) and by its URI
     (uri_key, recorded_at: who wrote and who read a URI, newest first; the key is a hash, as URIs
     can be longer than a btree entry allows).
@@ -199,8 +200,8 @@ class RetentionPolicy(SQLModel, table=True):
 class FailureGroup(SQLModel, table=True):
     """Failures of one fingerprint in one flow: kept up to date as failures are recorded.
 
-    A failure counts once per run attempt (the attempt's first failure, its root cause), so
-    `GET /api/failures` reads thousands of these rows instead of millions of runs.
+    Written once per run attempt's root cause; `GET /api/failures` counts runs instead (see
+    `failuregroups`), and reads this table only to know a fingerprint someone may resolve.
     """
 
     __tablename__ = "rd_failure_group"
