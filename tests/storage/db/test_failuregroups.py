@@ -221,3 +221,11 @@ def test_migration_backfills_groups_on_sqlite(tmp_path: Path) -> None:
 def test_migration_backfills_groups_on_postgres(pg_url: str) -> None:
     with temporary_database() as url:
         _backfill_check(url)
+
+
+def test_the_failed_runs_index_covers_exactly_the_runs_groups_count() -> None:
+    from rundossier.core.status import FAILURES
+    from rundossier.storage.db.models import FAILED_INDEX_WHERE
+
+    statuses = ", ".join(f"'{s}'" for s in sorted(str(s) for s in FAILURES))
+    assert FAILED_INDEX_WHERE == f"fingerprint IS NOT NULL AND status IN ({statuses})"

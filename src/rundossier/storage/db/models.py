@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, String, Table, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from rundossier.storage.db.types import UTCDateTime
@@ -28,6 +28,11 @@ ERROR_MESSAGE_MAX = 4000
 SUMMARY_MAX = 1000
 #: the largest try number a row holds (an INTEGER column: 32 bits on PostgreSQL)
 MAX_TRY = 2**31 - 1
+
+
+#: the index failure groups read (see `failuregroups`): failed and crashed runs with a fingerprint
+FAILED_INDEX_COLUMNS = ("flow_id", "fingerprint", "orchestrator", "run_id", "finished_at", "updated_at")
+FAILED_INDEX_WHERE = "fingerprint IS NOT NULL AND status IN ('crashed', 'failed')"
 
 
 def _dt(**kw: Any) -> Any:
@@ -45,6 +50,13 @@ class Run(SQLModel, table=True):
         Index("ix_rd_run_fingerprint", "fingerprint", "run_id"),
         Index("ix_rd_run_orchestrator", "orchestrator", "run_id"),
         Index("ix_rd_run_updated", "updated_at"),
+        # failure groups: one ordered pass over the failed runs, read from the index alone
+        Index(
+            "ix_rd_run_failed",
+            *FAILED_INDEX_COLUMNS,
+            postgresql_where=text(FAILED_INDEX_WHERE),
+            sqlite_where=text(FAILED_INDEX_WHERE),
+        ),
     )
 
     run_id: str = Field(sa_column=Column(String(30), primary_key=True))
