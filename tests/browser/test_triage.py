@@ -217,6 +217,22 @@ def test_one_time_zone_rule_local_with_offset_or_utc(site: Site, page: Any) -> N
     expect(started).to_have_text(utc)
 
 
+@pytest.mark.parametrize("address", ["step/render", "step/render?try=1"])
+def test_a_step_page_asks_for_its_log_beside_the_run_not_after_it(site: Site, page: Any, address: str) -> None:
+    run_id = site.ids["big_log"]
+    seen: list[tuple[str, str]] = []
+    page.on("request", lambda r: seen.append(("sent", r.url)) if "/api/runs/" in r.url else None)
+    page.on("requestfinished", lambda r: seen.append(("answered", r.url)) if "/api/runs/" in r.url else None)
+    page.goto(f"{site.url}/#/run/{run_id}/{address}")
+    expect(page.locator("table.log tbody tr.ln")).to_have_count(500)
+    run_answered = seen.index(
+        ("answered", next(u for k, u in seen if k == "sent" and u.split("?")[0].endswith(run_id)))
+    )
+    logs = [i for i, (k, u) in enumerate(seen) if k == "sent" and "/steps/render/logs" in u]
+    assert len(logs) == 1, seen  # the first page is asked for once
+    assert logs[0] < run_answered, seen
+
+
 def test_the_log_level_filter_pages_through_matching_lines_only(site: Site, page: Any) -> None:
     page.goto(f"{site.url}/#/run/{site.ids['big_log']}/step/render")
     rows = page.locator("table.log tbody tr.ln")
@@ -302,17 +318,19 @@ def _sticking_out(page: Any) -> list[str]:
         ("/#/failures", "table.failures tbody tr"),
         ("/#/retention", "table.retention-flows tbody tr"),
         ("/#/runs", "[data-run-id]"),
+        ("/#/run/{failed}", "[data-testid=failure-head]"),
+        ("/#/run/{failed}/step/load?try=1&view=log", "table.log tbody tr.ln"),
     ],
-    ids=["failures", "retention", "runs"],
+    ids=["failures", "retention", "runs", "run", "step-log"],
 )
 def test_no_page_scrolls_sideways(site: Site, page: Any, size: dict[str, int], path: str, ready: str) -> None:
-    """The failures, retention and runs pages at 1280x800 and 390x844: nothing wider than the
-    window (wide tables scroll inside their own box)."""
+    """The failures, retention, runs, run and step log pages at 1280x800 and 390x844: nothing wider
+    than the window (wide tables and long log lines scroll inside their own box)."""
     page.set_viewport_size(size)
-    page.goto(site.url + path)
+    page.goto(site.url + path.format(**site.ids))
     expect(page.locator(ready).first).to_be_visible()
     page.wait_for_load_state("networkidle")
     assert page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth") <= 0, _sticking_out(page)
     assert _sticking_out(page) == []
-    name = path.strip("/#") + f"_{size['width']}"
+    name = path.split("?")[0].strip("/#").replace("/{failed}", "").replace("/", "_") + f"_{size['width']}"
     page.screenshot(path=str(SCREENSHOTS / f"overflow_{name}.png"), full_page=True)

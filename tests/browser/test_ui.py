@@ -348,7 +348,7 @@ def test_failure_groups_filter_trend_resolve_and_regression(site: Site, page: An
     expect(load.locator("td.num")).to_have_text("2")
     # the trend: a bar per day of the last 14, today's the tallest
     expect(load.get_by_test_id("trend").locator("i")).to_have_count(14)
-    expect(load.get_by_test_id("trend")).to_have_attribute("aria-label", re.compile(r"^2 failures over 14 days"))
+    expect(load.get_by_test_id("trend")).to_have_attribute("aria-label", re.compile(r"^2 failed runs over 14 days"))
     expect(load.get_by_test_id("group-state")).to_have_text("Open")
     (group,) = site.api("/api/failures").json()["items"]
     other = "timeout" if group["failure_class"] != "timeout" else "data"
@@ -365,6 +365,17 @@ def test_failure_groups_filter_trend_resolve_and_regression(site: Site, page: An
     expect(page).to_have_url(re.compile(r"#/failures\?flow_id=nightly_etl$"))
     expect(load).to_have_count(1)
     page.go_back()
+    expect(page).to_have_url(re.compile(r"#/failures$"))
+    # the page says what a count is, and a count opens exactly the runs it counts
+    expect(page.get_by_test_id("count-rule")).to_be_in_viewport()
+    expect(page.get_by_test_id("count-rule")).to_contain_text("each run once")
+    page.get_by_role("button", name="7d", exact=True).click()
+    load.get_by_test_id("group-runs").click()
+    link = f"#/runs\\?fingerprint={group['fingerprint']}&status=failed%2Ccrashed&range=custom&since=\\d{{4}}-"
+    expect(page).to_have_url(re.compile(link))
+    expect(page.locator("table.runs tbody tr[data-run-id]")).to_have_count(2)
+    page.go_back()
+    page.get_by_role("button", name="Clear filters").click()
     expect(page).to_have_url(re.compile(r"#/failures$"))
     # resolve; a new failure with the same fingerprint reopens it as a regression; reopen by hand
     load.get_by_role("button", name="Resolve").click()

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 from fastapi import Request
 from fastapi.testclient import TestClient
 
 from rundossier import Recorder
+from rundossier.core.ids import run_id_at
 from rundossier.server import create_app
 from rundossier.server.access import Access
 from rundossier.settings import Settings
@@ -21,7 +23,8 @@ class Flaky(RuntimeError):
 
 
 def _fail_once(rec: Recorder, flow: str, when: datetime, message: str = "warehouse down") -> str:
-    run = rec.start_run(flow, f"{flow}-{when.isoformat()}", started_at=when)
+    with patch("rundossier.record.recorder.new_run_id", lambda: run_id_at(when)):  # recorded at `when`
+        run = rec.start_run(flow, f"{flow}-{when.isoformat()}", started_at=when)
     step = rec.start_step(run, "extract", started_at=when + timedelta(seconds=1))
     step.finish("success", finished_at=when + timedelta(seconds=2))
     step = rec.start_step(run, "load", started_at=when + timedelta(seconds=3), upstream=["extract"])
@@ -34,7 +37,8 @@ def _fail_once(rec: Recorder, flow: str, when: datetime, message: str = "warehou
 
 
 def _succeed(rec: Recorder, flow: str, when: datetime) -> str:
-    run = rec.start_run(flow, f"{flow}-ok-{when.isoformat()}", started_at=when, host="old-host")
+    with patch("rundossier.record.recorder.new_run_id", lambda: run_id_at(when)):
+        run = rec.start_run(flow, f"{flow}-ok-{when.isoformat()}", started_at=when, host="old-host")
     for i, sid in enumerate(("extract", "load")):
         step = rec.start_step(run, sid, started_at=when + timedelta(seconds=1 + 2 * i))
         step.finish("success", finished_at=when + timedelta(seconds=2 + 2 * i))
@@ -101,7 +105,8 @@ def test_failures_groups_across_runs_and_flows(rec: Recorder, client: TestClient
     assert len(items) == 1
     g = items[0]
     assert g["count"] == 3 and g["flows"] == ["finance", "sales"] and g["orchestrators"] == ["python"]
-    assert g["first_seen"] == "2026-05-01T00:00:09Z" and g["last_seen"] == "2026-05-04T00:00:09Z"
+    # first and last seen: when the first and the last failed run ended
+    assert g["first_seen"] == "2026-05-01T00:00:10Z" and g["last_seen"] == "2026-05-04T00:00:10Z"
     assert g["latest"]["run_id"] == latest and g["latest"]["error"]["message"] == "warehouse down for order 789"
     assert g["failure_class"] == "unavailable"
     assert g["fingerprint"] == rec.store.get_run(first).fingerprint
@@ -185,7 +190,7 @@ def test_resolve_then_a_new_failure_is_a_regression_and_reopen_clears_it(rec: Re
     (g,) = client.get("/api/failures").json()["items"]
     assert g["state"] == "resolved" and g["resolved_at"] == r.json()["resolved_at"]
     # the same failure after the resolve time: reopened as a regression
-    _fail_once(rec, "finance", datetime.now(UTC) - timedelta(seconds=9))  # its step fails now
+    _fail_once(rec, "finance", datetime.now(UTC) - timedelta(seconds=10))  # the run ends now
     (g,) = client.get("/api/failures").json()["items"]
     assert g["state"] == "regression" and g["count"] == 2
     r = client.post(f"/api/failures/{fp}/reopen")

@@ -287,7 +287,8 @@ class LatestFailure(BaseModel):
 
 
 class FailureGroupOut(BaseModel):
-    """One bug (one fingerprint) across runs and flows."""
+    """One bug (one fingerprint) across runs and flows. `count`: the runs the runs list shows with
+    this fingerprint and status failed or crashed, created in the window (a run once, whatever its tries)."""
 
     fingerprint: str
     count: int
@@ -304,7 +305,7 @@ class FailureGroupOut(BaseModel):
     resolved_at: datetime | None = Field(default=None, description="when it was last marked resolved")
     trend: list[int] = Field(
         default_factory=list,
-        description="failures per UTC day from the list's `trend_from` day (`trend_days` numbers)",
+        description="failed runs per UTC day of their creation from the list's `trend_from` day (`trend_days` numbers)",
     )
 
     @classmethod

@@ -120,6 +120,11 @@ def test_evidence_names_the_exception_and_its_place_in_the_chain() -> None:
     assert e.source == "exception chain"
 
 
+def test_evidence_of_a_message_only_failure_reads_as_the_message() -> None:
+    e = classify(facts([("", "quota exceeded for project 42")])).evidence[0]
+    assert e.text == "quota exceeded for project 42 (the error; 'quota exceeded' in the message)"
+
+
 def test_event_evidence_keeps_the_raw_fields() -> None:
     c = classify(facts(events=ev("step_killed", summary="OOMKilled", data={"reason": "oom", "exit_code": 137})))
     e = c.evidence[0]

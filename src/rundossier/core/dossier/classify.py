@@ -609,7 +609,8 @@ def _source(facts: FailureFacts) -> str:
 
 
 def _node_evidence(node: ErrorNode, where: str, why: str) -> Evidence:
-    line = _clip(f"{node.type}: {node.message}" if node.message else node.type)
+    # a failure reported as a message has no type: the message alone, not ": message"
+    line = _clip(f"{node.type}: {node.message}" if node.message and node.type else node.message or node.type)
     return Evidence(f"{line} ({where}; {why})", "exception chain", {"type": node.type, "message": _clip(node.message)})
 
 

@@ -35,13 +35,16 @@ def list_failures(
     flow_id: Annotated[str | None, Query(max_length=250)] = None,
     since: Annotated[
         str | None,
-        Query(max_length=TIME_MAX, description=f"counts failures from the UTC day that contains it: {TIME_FORMS}"),
+        Query(
+            max_length=TIME_MAX,
+            description=f"counts failed runs created from the UTC day that contains it: {TIME_FORMS}",
+        ),
     ] = None,
     until: Annotated[
         str | None,
         Query(
             max_length=TIME_MAX,
-            description=f"counts failures up to the end of the UTC day that contains it: {TIME_FORMS}",
+            description=f"counts failed runs created up to the end of the UTC day that contains it: {TIME_FORMS}",
         ),
     ] = None,
     orchestrator: Orchestrator | None = None,

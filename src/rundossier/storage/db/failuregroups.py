@@ -1,16 +1,20 @@
-"""Failure group summaries: written with each root cause, read by `GET /api/failures`.
+"""Failure groups, read by `GET /api/failures`: the failed runs of each fingerprint.
 
-A run attempt's first failure (its root cause, written once per attempt) adds one to the
-fingerprint's row for its flow in `rd_failure_group` (all time: count, first/last seen, the latest
-run and its error) and in `rd_failure_day` (per UTC day, for `since`). Listing groups then
-aggregates a few thousand summary rows, whatever the number of runs. `since` is applied per UTC
-day: the count includes the whole day that contains `since` (`counted_since` says which day);
-it sums the days in the window, or subtracts the days before it from the all-time counts when
-that reads fewer rows. `until` is applied per UTC day too (the day that contains it is counted).
+The rule a user can check: a group's count is the number of runs the runs list shows for its
+fingerprint with status failed or crashed, created in the window. A run counts once, however many
+of its tries failed (its fingerprint is its root cause's, the latest try of the root step's); a
+run whose retry recovered is not a failed run (its error is forgotten); a run retention removed is
+no longer counted. Crashes (a lost heartbeat, a kill) and failures reported as a message only have
+fingerprints too, so they count like exceptions. `since` and `until` apply per UTC day, as run
+creation times (the run id's time, as the runs list filters): the day that contains `since` is
+counted whole (`counted_since` says which day), and so is the day that contains `until`.
 
-Each group also gets its trend (failures per UTC day over the window, from `rd_failure_day`) and
-its resolution (`rd_failure_resolution`: marked resolved at a time; a failure after it makes the
-group a regression).
+Counts are read from the run rows through the (fingerprint, run_id) and (status, run_id) indexes.
+`rd_failure_group` and `rd_failure_day` are still written with each root cause (a fingerprint
+someone can resolve stays known after retention removed its runs), but no count is read from them.
+
+Each group also gets its trend (its failed runs per UTC day over the window) and its resolution
+(`rd_failure_resolution`: marked resolved at a time; a failure after it makes the group a regression).
 """
 
 from __future__ import annotations
@@ -30,15 +34,16 @@ from sqlalchemy import (
     case,
     delete,
     func,
+    literal,
     literal_column,
-    null,
     select,
-    union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
 from rundossier.core.dossier.groups import trend_window
+from rundossier.core.ids import run_id_floor
+from rundossier.core.status import FAILURES
 from rundossier.storage.db.models import DAY_TABLE, GROUP_TABLE, RESOLUTION_TABLE, RUN_TABLE
 
 #: characters of the latest error message kept on a group row
@@ -192,8 +197,45 @@ def since_day(since: datetime) -> str:
     return since.astimezone(UTC).date().isoformat()
 
 
+def _day_floor(day: date) -> str:
+    """The smallest run id created on or after the start of the UTC `day`."""
+    return run_id_floor(datetime(day.year, day.month, day.day, tzinfo=UTC))
+
+
+#: as literals, not parameters: so the planners match the partial index `ix_rd_run_failed` (a
+#: generic PostgreSQL plan or an SQLite statement cannot prove a parameter's value)
+_FAILED_STATUSES: list[Any] = [literal_column(f"'{s}'") for s in sorted(str(s) for s in FAILURES)]
+#: when a failed run failed: its end, or its last update when no end was recorded
+_FAILED_AT = func.coalesce(RUN_TABLE.c.finished_at, RUN_TABLE.c.updated_at)
+
+
+def _failed(q: GroupQuery, first: str | None, last: str | None) -> list[Any]:
+    """The runs a group counts: failed or crashed with a fingerprint, created in the window's UTC
+    days (`first`, `last`: ISO days or None), of the flows `q` filters on."""
+    r = RUN_TABLE.c
+    conds: list[Any] = [r.fingerprint.is_not(None), r.status.in_(_FAILED_STATUSES)]
+    if first is not None:
+        conds.append(r.run_id >= _day_floor(date.fromisoformat(first)))
+    if last is not None:
+        conds.append(r.run_id < _day_floor(date.fromisoformat(last) + timedelta(days=1)))
+    if q.flow_id is not None:
+        conds.append(r.flow_id == q.flow_id)
+    if q.flows is not None:
+        conds.append(r.flow_id.in_(q.flows))
+    if q.orchestrator is not None:
+        conds.append(r.orchestrator == q.orchestrator)
+    if q.fingerprint is not None:
+        conds.append(r.fingerprint == q.fingerprint)
+    return conds
+
+
 def query_groups(conn: Connection, q: GroupQuery) -> GroupCounts:
-    """The groups `q` selects: counts (in the window), order, and their per-flow summary rows."""
+    """The groups `q` selects: counts (in the window), order, and their per-flow summary rows.
+
+    A group's count is the number of runs the runs list shows for its fingerprint with status
+    failed or crashed, created in the window (whole UTC days): a run counts once, whatever its
+    tries; a run that recovered has no fingerprint; a run retention removed is gone.
+    """
     if q.sort not in ("last_seen", "count"):
         raise ValueError("sort must be last_seen or count")
     if not 1 <= q.limit <= MAX_GROUPS:
@@ -202,156 +244,137 @@ def query_groups(conn: Connection, q: GroupQuery) -> GroupCounts:
         return GroupCounts({}, [], since_day(q.since) if q.since else None, [])
     day = since_day(q.since) if q.since is not None else None
     last_day = since_day(q.until) if q.until is not None else None
-    if last_day is not None:
-        stmt = _day_counts(q, day, last_day)
-    else:
-        stmt = _window_counts(conn, q, day) if day is not None else _all_time_counts(q)
-    total, last = stmt.selected_columns.n, stmt.selected_columns.last
+    r = RUN_TABLE.c
+    conds = _failed(q, day, last_day)
+    if q.failure_class is not None:  # the groups with a run of that class in the window
+        conds.append(r.fingerprint.in_(select(r.fingerprint).where(and_(*conds, r.failure_class == q.failure_class))))
+    per_flow = conn.execute(_per_flow(conds)).all()  # one pass over the window's failed runs
+    counts: dict[str, int] = {}
+    last: dict[str, datetime] = {}
+    for g in per_flow:
+        counts[g.fingerprint] = counts.get(g.fingerprint, 0) + int(g.n)
+        seen = _aware(g.last)
+        last[g.fingerprint] = max(last.get(g.fingerprint, seen), seen)
     if q.sort == "count":
-        stmt = stmt.order_by(total.desc(), last.desc(), stmt.selected_columns.fingerprint)
+        order = sorted(counts, key=lambda fp: (-counts[fp], -last[fp].timestamp(), fp))[: q.limit]
     else:
-        stmt = stmt.order_by(last.desc(), stmt.selected_columns.fingerprint)
-    page = conn.execute(stmt.limit(q.limit)).all()
-    counts = {r.fingerprint: int(r.n) for r in page}
-    order = [r.fingerprint for r in page]
-    rows = _rows(conn, order, q, day, last_day) if order else []
+        order = sorted(counts, key=lambda fp: (-last[fp].timestamp(), fp))[: q.limit]
+    on_page = set(order)
+    counts = {fp: counts[fp] for fp in order}
+    rows = _rows(conn, [g for g in per_flow if g.fingerprint in on_page])
     start, days = trend_window(day, last_day, datetime.now(UTC).date())
     trends = _trends(conn, order, q, start, days) if order else {}
     return GroupCounts(counts, order, day, rows, start.isoformat(), days, trends, _resolutions(conn, order, q))
 
 
 def _trends(conn: Connection, order: Sequence[str], q: GroupQuery, start: date, days: int) -> dict[str, list[int]]:
-    d = DAY_TABLE
+    """Failed runs per UTC day of their creation, `days` days from `start`."""
     out = {fp: [0] * days for fp in order}
     if days == 0:
         return out
+    r = RUN_TABLE.c
     end = start + timedelta(days=days - 1)
-    stmt = (
-        select(d.c.fingerprint, d.c.day, func.sum(d.c.count))
-        .where(
-            and_(
-                d.c.fingerprint.in_(list(order)),
-                d.c.day >= start.isoformat(),
-                d.c.day <= end.isoformat(),
-                *_filters(d, q),
-            )
-        )
-        .group_by(d.c.fingerprint, d.c.day)
-    )
-    for fp, day, n in conn.execute(stmt):
-        out[fp][(date.fromisoformat(day) - start).days] = int(n)
+    conds = _failed(q, start.isoformat(), end.isoformat())
+    conds.append(r.fingerprint.in_(list(order)))
+    # the day's index: the last day whose first run id is not after the run's
+    whens = [(r.run_id >= _day_floor(start + timedelta(days=i)), i) for i in range(days - 1, 0, -1)]
+    bucket = (case(*whens, else_=0) if whens else literal(0)).label("bucket")
+    stmt = select(r.fingerprint, bucket, func.count()).where(and_(*conds)).group_by(r.fingerprint, bucket)
+    for fp, i, n in conn.execute(stmt):
+        out[fp][int(i)] = int(n)
     return out
 
 
 def _resolutions(conn: Connection, order: Sequence[str], q: GroupQuery) -> dict[str, tuple[datetime, datetime | None]]:
     if not order:
         return {}
-    r, g = RESOLUTION_TABLE, GROUP_TABLE
-    last = select(func.max(g.c.last_seen)).where(g.c.fingerprint == r.c.fingerprint)
+    res, r = RESOLUTION_TABLE, RUN_TABLE.c
+    last = select(func.max(_FAILED_AT)).where(and_(r.fingerprint == res.c.fingerprint, r.status.in_(_FAILED_STATUSES)))
     if q.flows is not None:
-        last = last.where(g.c.flow_id.in_(q.flows))
-    stmt = select(r.c.fingerprint, r.c.resolved_at, last.scalar_subquery()).where(r.c.fingerprint.in_(list(order)))
+        last = last.where(r.flow_id.in_(q.flows))
+    stmt = select(res.c.fingerprint, res.c.resolved_at, last.scalar_subquery()).where(
+        res.c.fingerprint.in_(list(order))
+    )
     return {fp: (at, seen) for fp, at, seen in conn.execute(stmt)}
 
 
 def known_fingerprint(conn: Connection, fingerprint: str) -> bool:
+    """A failure of some run (kept or not) had this fingerprint."""
     g = GROUP_TABLE
     return conn.execute(select(g.c.fingerprint).where(g.c.fingerprint == fingerprint).limit(1)).first() is not None
 
 
 def resolve(conn: Connection, fingerprint: str, at: datetime) -> None:
     """Mark the group resolved at `at` (again: the new time replaces the old)."""
-    r = RESOLUTION_TABLE
-    conn.execute(delete(r).where(r.c.fingerprint == fingerprint))
-    conn.execute(r.insert().values(fingerprint=fingerprint, resolved_at=at))
+    res = RESOLUTION_TABLE
+    conn.execute(delete(res).where(res.c.fingerprint == fingerprint))
+    conn.execute(res.insert().values(fingerprint=fingerprint, resolved_at=at))
 
 
 def reopen(conn: Connection, fingerprint: str) -> bool:
     """Forget the group's resolution; False when it had none."""
-    r = RESOLUTION_TABLE
-    return conn.execute(delete(r).where(r.c.fingerprint == fingerprint)).rowcount > 0
+    res = RESOLUTION_TABLE
+    return conn.execute(delete(res).where(res.c.fingerprint == fingerprint)).rowcount > 0
 
 
-def _day_counts(q: GroupQuery, first: str | None, last: str) -> Select[Any]:
-    """Counts summed over the days from `first` (or the first) to `last`, both included."""
-    d = DAY_TABLE
-    conds = [d.c.day <= last, *_filters(d, q)]
-    if first is not None:
-        conds.append(d.c.day >= first)
-    stmt = select(d.c.fingerprint, func.sum(d.c.count).label("n"), func.max(d.c.last_seen).label("last"))
-    return stmt.where(and_(*conds)).group_by(d.c.fingerprint)
-
-
-def _all_time_counts(q: GroupQuery) -> Select[Any]:
-    t = GROUP_TABLE
-    stmt = select(t.c.fingerprint, func.sum(t.c.count).label("n"), func.max(t.c.last_seen).label("last"))
-    conds = _filters(t, q)
-    if conds:
-        stmt = stmt.where(and_(*conds))
-    return stmt.group_by(t.c.fingerprint)
-
-
-def _window_counts(conn: Connection, q: GroupQuery, day: str) -> Select[Any]:
-    """Counts from `day` on: summed over the days in the window, or, when the window covers most of
-    the recorded days, the all-time counts minus the days before it (whichever reads fewer rows)."""
-    d = DAY_TABLE
-    first = conn.execute(select(func.min(d.c.day))).scalar()
-    today = datetime.now(UTC).date()
-    if first is not None and (date.fromisoformat(day) - date.fromisoformat(first)) < (today - date.fromisoformat(day)):
-        g = GROUP_TABLE
-        since_start = datetime.fromisoformat(day).replace(tzinfo=UTC)
-        in_window = case((g.c.last_seen >= since_start, g.c.last_seen), else_=null())
-        everything = select(g.c.fingerprint, g.c.count.label("n"), in_window.label("last"))
-        conds = _filters(g, q)
-        if conds:
-            everything = everything.where(and_(*conds))
-        before = select(d.c.fingerprint, (-d.c.count).label("n"), null().label("last")).where(
-            and_(d.c.day < day, *_filters(d, q))
+def _per_flow(conds: Sequence[Any]) -> Select[Any]:
+    """Per (fingerprint, flow, orchestrator): the count of the runs, their first and last failure,
+    the newest run."""
+    r = RUN_TABLE.c
+    return (
+        select(
+            r.fingerprint,
+            r.flow_id,
+            r.orchestrator,
+            func.count().label("n"),
+            func.min(_FAILED_AT).label("first"),
+            func.max(_FAILED_AT).label("last"),
+            func.max(r.run_id).label("latest"),
         )
-        u = union_all(everything, before).subquery()
-        n = func.sum(u.c.n).label("n")
-        return (
-            select(u.c.fingerprint, n, func.max(u.c.last).label("last"))
-            .group_by(u.c.fingerprint)
-            .having(and_(func.sum(u.c.n) > 0, func.max(u.c.last).is_not(None)))
+        .where(and_(*conds))
+        # in the order of ix_rd_run_failed: one ordered pass over it, no sort; a flow filter is a range of it
+        .group_by(r.flow_id, r.fingerprint, r.orchestrator)
+    )
+
+
+def _rows(conn: Connection, groups: Sequence[Any]) -> list[GroupRow]:
+    """The page's per-flow rows, each with its newest run's error."""
+    r = RUN_TABLE.c
+    latest_ids = sorted({g.latest for g in groups})
+    errors = {
+        e.run_id: e
+        for e in conn.execute(
+            select(r.run_id, r.error_type, r.error_message, r.failure_class).where(r.run_id.in_(latest_ids))
         )
-    stmt = select(d.c.fingerprint, func.sum(d.c.count).label("n"), func.max(d.c.last_seen).label("last"))
-    return stmt.where(and_(d.c.day >= day, *_filters(d, q))).group_by(d.c.fingerprint)
+    }
+    out = []
+    for g in groups:
+        e = errors.get(g.latest)
+        message = e.error_message if e is not None else None
+        out.append(
+            GroupRow(
+                fingerprint=g.fingerprint,
+                flow_id=g.flow_id,
+                orchestrator=g.orchestrator,
+                count=int(g.n),
+                first_seen=_aware(g.first),
+                last_seen=_aware(g.last),
+                latest_run_id=g.latest,
+                error_type=e.error_type if e is not None else None,
+                error_message=message[:GROUP_MESSAGE_MAX] if message is not None else None,
+                failure_class=e.failure_class if e is not None else None,
+            )
+        )
+    return out
 
 
-def _filters(t: Table, q: GroupQuery) -> list[Any]:
-    conds: list[Any] = []
-    if q.flow_id is not None:
-        conds.append(t.c.flow_id == q.flow_id)
-    if q.flows is not None:
-        conds.append(t.c.flow_id.in_(q.flows))
-    if q.orchestrator is not None:
-        conds.append(t.c.orchestrator == q.orchestrator)
-    if q.fingerprint is not None:
-        conds.append(t.c.fingerprint == q.fingerprint)
-    if q.failure_class is not None:
-        g = GROUP_TABLE
-        if t is g:
-            conds.append(g.c.failure_class == q.failure_class)
-        else:  # a fingerprint's class is its group rows' (the latest failure's)
-            conds.append(t.c.fingerprint.in_(select(g.c.fingerprint).where(g.c.failure_class == q.failure_class)))
-    return conds
-
-
-def _rows(
-    conn: Connection, fingerprints: Sequence[str], q: GroupQuery, day: str | None, last_day: str | None = None
-) -> list[GroupRow]:
-    t = GROUP_TABLE
-    conds = _filters(t, q)
-    conds.append(t.c.fingerprint.in_(list(fingerprints)))
-    if day is not None:
-        # the flows that failed with this fingerprint in the window (day precision, as the counts)
-        conds.append(t.c.last_seen >= datetime.fromisoformat(day).replace(tzinfo=UTC))
-    if last_day is not None:
-        after = datetime.fromisoformat(last_day).replace(tzinfo=UTC) + timedelta(days=1)
-        conds.append(t.c.first_seen < after)
-    stmt = select(t).where(and_(*conds))
-    return [GroupRow(**dict(r._mapping)) for r in conn.execute(stmt)]
+def _aware(value: Any) -> datetime:
+    """An aggregate of UTC datetime columns (SQLite returns text, PostgreSQL a naive datetime)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 __all__ = [

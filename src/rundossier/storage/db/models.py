@@ -5,8 +5,9 @@ Keys and indexes serve the questions the API asks:
   - run ids sort by creation time, so "newest first" and time ranges page on the primary key;
   - (flow_id, run_id) serves "newest runs of a flow", (status, run_id) "failed runs since T",
     (fingerprint, run_id) failure groups;
-  - rd_failure_group / rd_failure_day summarise failures per fingerprint and flow (all time, and
-    per UTC day), maintained as root causes are written, so failure groups never scan runs;
+  - failure groups count failed runs through (fingerprint, run_id) and (status, run_id), so they
+    agree with the runs list; rd_failure_group / rd_failure_day are still written as root causes
+    are (the first says a fingerprint was seen, after retention removed its runs), not read for counts;
   - an artifact is found by its run (run_id, id: the run's manifest, paged) and by its URI
     (uri_key, recorded_at: who wrote and who read a URI, newest first; the key is a hash, as URIs
     can be longer than a btree entry allows).
@@ -17,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, String, Table, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from rundossier.storage.db.types import UTCDateTime
@@ -27,6 +28,11 @@ ERROR_MESSAGE_MAX = 4000
 SUMMARY_MAX = 1000
 #: the largest try number a row holds (an INTEGER column: 32 bits on PostgreSQL)
 MAX_TRY = 2**31 - 1
+
+
+#: the index failure groups read (see `failuregroups`): failed and crashed runs with a fingerprint
+FAILED_INDEX_COLUMNS = ("flow_id", "fingerprint", "orchestrator", "run_id", "finished_at", "updated_at")
+FAILED_INDEX_WHERE = "fingerprint IS NOT NULL AND status IN ('crashed', 'failed')"
 
 
 def _dt(**kw: Any) -> Any:
@@ -44,6 +50,13 @@ class Run(SQLModel, table=True):
         Index("ix_rd_run_fingerprint", "fingerprint", "run_id"),
         Index("ix_rd_run_orchestrator", "orchestrator", "run_id"),
         Index("ix_rd_run_updated", "updated_at"),
+        # failure groups: one ordered pass over the failed runs, read from the index alone
+        Index(
+            "ix_rd_run_failed",
+            *FAILED_INDEX_COLUMNS,
+            postgresql_where=text(FAILED_INDEX_WHERE),
+            sqlite_where=text(FAILED_INDEX_WHERE),
+        ),
     )
 
     run_id: str = Field(sa_column=Column(String(30), primary_key=True))
@@ -199,8 +212,8 @@ class RetentionPolicy(SQLModel, table=True):
 class FailureGroup(SQLModel, table=True):
     """Failures of one fingerprint in one flow: kept up to date as failures are recorded.
 
-    A failure counts once per run attempt (the attempt's first failure, its root cause), so
-    `GET /api/failures` reads thousands of these rows instead of millions of runs.
+    Written once per run attempt's root cause; `GET /api/failures` counts runs instead (see
+    `failuregroups`), and reads this table only to know a fingerprint someone may resolve.
     """
 
     __tablename__ = "rd_failure_group"

@@ -33,8 +33,15 @@ function highlighted(message, q) {
   return out;
 }
 
-/** `onEnded(data)` is called when follow mode sees the running step end. */
-export function logViewer(ctx, { runId, stepId, tryNumber, running, onEnded = null }) {
+/** The query of the viewer's first page (all streams, page 1, no search or level): a page may ask
+ * for it before it knows the try (`tryNumber` null: the latest) and hand the answer in as `firstPage`. */
+export function firstPageQuery(tryNumber) {
+  return { stream: "all", page: 1, page_size: PAGE_SIZE, try: tryNumber };
+}
+
+/** `onEnded(data)` is called when follow mode sees the running step end; `firstPage`: a promise of
+ * the answer to `firstPageQuery` for this try, already asked for. */
+export function logViewer(ctx, { runId, stepId, tryNumber, running, onEnded = null, firstPage = null }) {
   const state = {
     stream: "all",
     page: 1,
@@ -151,7 +158,7 @@ export function logViewer(ctx, { runId, stepId, tryNumber, running, onEnded = nu
     let data;
     try {
       // page "last": the server finds the last page (a filtered page's total may be a lower bound)
-      data = await api.logs(runId, stepId, {
+      data = opts.prefetched ? await opts.prefetched : await api.logs(runId, stepId, {
         stream: state.stream, page: page === "last" ? 1 : page, last: page === "last" ? "true" : null,
         page_size: PAGE_SIZE, q: state.q || null, level: state.level || null, try: tryNumber,
       });
@@ -256,7 +263,7 @@ export function logViewer(ctx, { runId, stepId, tryNumber, running, onEnded = nu
 
   ctx.onLeave(() => clearTimeout(timer));
   (async () => {
-    const data = await load(1, { scrollTo: "top" });
+    const data = await load(1, { scrollTo: "top", prefetched: firstPage });
     if (data && data.live && state.follow) startFollow();
     else if (data && !data.live) { state.follow = false; follow.setAttribute("aria-pressed", "false"); follow.disabled = true; }
   })();

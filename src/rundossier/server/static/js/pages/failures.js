@@ -1,5 +1,5 @@
-// Failures: failure groups across runs (same fingerprint), from GET api/failures: how often each
-// failed in the window and on which days (a bar per day), first and last seen, the flows it hits,
+// Failures: failure groups across runs (same fingerprint), from GET api/failures: how many runs each
+// failed in the window (each count links to exactly those runs in the runs list) and on which days (a bar per day), first and last seen, the flows it hits,
 // and whether someone marked it resolved (a failure after that reopens it as a regression).
 // Filters (flow, class, time range) live in the address.
 
@@ -19,6 +19,8 @@ const CLASSES = [
   ["data", "Data / validation error"],
   ["unknown", "Unknown"],
 ];
+// the statuses a group counts (its runs list link filters on them)
+const COUNTED = "failed,crashed";
 const STATE_LABELS = { open: "Open", resolved: "Resolved", regression: "Regression" };
 
 function filtersFrom(params) {
@@ -44,7 +46,7 @@ function sparkline(trend, from) {
   if (!trend || !trend.length) return h("span", { class: "muted" }, "–");
   const max = Math.max(...trend, 1);
   const total = trend.reduce((a, b) => a + b, 0);
-  const label = `${total} failure${total === 1 ? "" : "s"} over ${trend.length} day${trend.length === 1 ? "" : "s"}${from ? ` from ${from}` : ""}; busiest day ${Math.max(...trend)}`;
+  const label = `${total} failed run${total === 1 ? "" : "s"} over ${trend.length} day${trend.length === 1 ? "" : "s"}${from ? ` from ${from}` : ""}; busiest day ${Math.max(...trend)}`;
   return h("span", { class: `spark${trend.length > 31 ? " spark-dense" : ""}`, role: "img", "aria-label": label, title: label, "data-testid": "trend" },
     trend.map((n) => {
       const bar = h("i", { class: n ? "" : "zero" });
@@ -65,7 +67,10 @@ export async function renderFailures(ctx, params = new URLSearchParams()) {
   let f = filtersFrom(params);
   const status = h("p", { class: "muted small", "aria-live": "polite" });
   const head = h("div", { class: "page-head" }, h("h1", { tabindex: "-1" }, "Failures"),
-    h("p", { class: "muted" }, "Failures grouped by fingerprint: the same error at the same place, across runs and flows."), status);
+    h("p", { class: "muted" }, "Failures grouped by fingerprint: the same error at the same place, across runs and flows."),
+    h("p", { class: "muted small", "data-testid": "count-rule" },
+      "Count: the failed or crashed runs with this failure, as the runs list shows them (each run once, whatever its tries; runs that recovered or that retention removed are not counted)."),
+    status);
   const flowSel = h("select", { id: "ff-flow" }, h("option", { value: "" }, "All flows"));
   const classSel = h("select", { id: "ff-class" }, h("option", { value: "" }, "All classes"),
     CLASSES.map(([value, label]) => h("option", { value }, label)));
@@ -121,6 +126,12 @@ export async function renderFailures(ctx, params = new URLSearchParams()) {
     if (ctx.current()) load();
   }
 
+  /** The runs list showing exactly the runs a group's count counts (of one flow, or of the flow filter). */
+  function runsOf(g, data, flow = f.flow_id) {
+    const window = data.counted_since ? { range: "custom", since: data.counted_since } : {};
+    return hashFor("/runs", { fingerprint: g.fingerprint, status: COUNTED, flow_id: flow || "", ...window });
+  }
+
   function row(g, data) {
     // the contract's flat shape, or a `latest: {run_id, flow_id, error}` object
     const latestId = g.latest_run_id || (g.latest && g.latest.run_id) || null;
@@ -130,21 +141,22 @@ export async function renderFailures(ctx, params = new URLSearchParams()) {
     const button = g.state === undefined ? null
       : h("button", { type: "button", class: "btn btn-small", "data-action": action }, action === "resolve" ? "Resolve" : "Reopen");
     if (button) button.addEventListener("click", () => change(g, action, button));
-    const failedStatuses = "failed,crashed,upstream_failed";
     return h("tr", { "data-fingerprint": g.fingerprint, class: `group-${state}` },
       h("td", { class: "col-error", "data-label": "Error" },
         h("strong", {}, error ? errorSummary(error, 120) : "no error message"),
         h("div", { class: "small" },
           g.state !== undefined ? stateBadge(g) : null, " ",
           g.failure_class ? h("span", { class: "tag" }, g.failure_class) : null,
-          g.fingerprint ? h("a", { href: hashFor("/runs", { fingerprint: g.fingerprint }), class: "mono", title: "The runs that failed with it" }, `group ${g.fingerprint}`) : null,
+          g.fingerprint ? h("a", { href: runsOf(g, data), class: "mono", title: "The runs that failed with it" }, `group ${g.fingerprint}`) : null,
           g.resolved_at ? h("span", { class: "muted" }, " · resolved ", timeEl(g.resolved_at)) : null,
           button ? [" ", button] : null)),
       h("td", { class: "col-trend", "data-label": "Trend" }, sparkline(g.trend, data.trend_from)),
-      h("td", { class: "num", "data-label": "Count" }, String(g.count ?? "–")),
+      h("td", { class: "num", "data-label": "Count" }, g.fingerprint && g.count != null
+        ? h("a", { href: runsOf(g, data), title: "These runs in the runs list", "data-testid": "group-runs" }, String(g.count))
+        : String(g.count ?? "–")),
       h("td", { class: "col-seen", "data-label": "First seen" }, timeEl(g.first_seen)),
       h("td", { class: "col-seen", "data-label": "Last seen" }, timeEl(g.last_seen)),
-      h("td", { "data-label": "Flows" }, (g.flows || []).map((flow) => h("a", { class: "tag", href: hashFor("/runs", { flow_id: flow, status: failedStatuses }) }, flow))),
+      h("td", { "data-label": "Flows" }, (g.flows || []).map((flow) => h("a", { class: "tag", href: runsOf(g, data, flow), title: `These runs of ${flow}` }, flow))),
       h("td", { class: "col-latest", "data-label": "Latest" }, latestId ? h("a", { href: runHash(latestId), class: "mono small" }, latestId) : "–"));
   }
 
@@ -168,7 +180,7 @@ export async function renderFailures(ctx, params = new URLSearchParams()) {
     const filtered = Boolean(f.flow_id || f.failure_class || f.range);
     const total = items.reduce((n, g) => n + (g.count || 0), 0);
     status.textContent = items.length
-      ? `${items.length} group${items.length === 1 ? "" : "s"}, ${total.toLocaleString()} failure${total === 1 ? "" : "s"}${data.counted_since ? ` since ${data.counted_since.slice(0, 10)} (UTC days)` : ""}`
+      ? `${items.length} group${items.length === 1 ? "" : "s"}, ${total.toLocaleString()} failed run${total === 1 ? "" : "s"}${data.counted_since ? ` since ${data.counted_since.slice(0, 10)} (UTC days)` : ""}`
       : "";
     if (!items.length) {
       fill(body, notice("info", filtered ? "No failures match these filters." : "No failures recorded."));

@@ -5,7 +5,7 @@ import { api, stepTraceHref, stepTraceDocHref } from "../api.js";
 import { traceMissingReason } from "../components/chip.js";
 import { actionList } from "../components/dossier.js";
 import { timeline } from "../components/lifecycle.js";
-import { logViewer } from "../components/logviewer.js";
+import { logViewer, firstPageQuery } from "../components/logviewer.js";
 import { tracePanel } from "../components/tracepanel.js";
 import { orchestratorLinks, orchestratorUrls } from "../orchestrator.js";
 import {
@@ -33,6 +33,12 @@ function earlierFailures(run, tries, step) {
 
 export async function renderStep(ctx, runId, stepId, params, { ended = false } = {}) {
   const { main } = ctx;
+  const wanted = Number.parseInt(params.get("try") || "", 10);
+  const tryWanted = Number.isNaN(wanted) ? null : wanted;
+  // the address names the step (and maybe the try): ask for the log's first page beside the run, not after it
+  const firstPage = api.logs(runId, stepId, firstPageQuery(tryWanted));
+  firstPage.catch(() => {}); // awaited by the viewer; a failure shows there (or the run's does)
+  const known = orchestratorUrls();
   let run;
   try {
     run = await api.run(runId);
@@ -51,13 +57,14 @@ export async function renderStep(ctx, runId, stepId, params, { ended = false } =
     fill(main, crumbs, h("h1", {}, stepId), notice("warn", `Run ${run.run_id} has no step ${JSON.stringify(stepId)} recorded.`));
     return;
   }
-  const wanted = Number.parseInt(params.get("try") || "", 10);
   const step = tries.find((t) => t.try_number === wanted) || tries[tries.length - 1];
+  // without a try the server's log is the latest try's, the one shown
+  const prefetched = tryWanted === null || tryWanted === step.try_number ? firstPage : null;
   setTitle(step.step_id, run.flow_id, step.status.replace("_", " "));
   const asRun = { ...step, run_id: run.run_id, flow_id: run.flow_id, blobs_expired: run.blobs_expired, blobs_expired_at: run.blobs_expired_at };
   const missing = step.error ? traceMissingReason(asRun) : null;
   const failure = h("section", { class: "card failure", "aria-label": "Failure" });
-  const known = await orchestratorUrls();
+  const urls = await known;
   if (!ctx.current()) return;
 
   fill(
@@ -71,7 +78,7 @@ export async function renderStep(ctx, runId, stepId, params, { ended = false } =
             "aria-current": t.try_number === step.try_number ? "page" : null,
             title: `try ${t.try_number}: ${t.status}`,
           }, String(t.try_number)))) : null,
-        orchestratorLinks(known, run, step))),
+        orchestratorLinks(urls, run, step))),
     step.error ? failure : earlierFailures(run, tries, step),
     h("div", { class: "grid-2" },
       h("section", { class: "card details", "aria-label": "Details" }, h("h2", {}, "Details"),
@@ -90,6 +97,7 @@ export async function renderStep(ctx, runId, stepId, params, { ended = false } =
         stepId: step.step_id,
         tryNumber: step.try_number,
         running: step.status === "running" || step.status === "queued",
+        firstPage: prefetched,
         onEnded: () => setTimeout(() => { if (ctx.current()) renderStep(ctx, runId, stepId, params, { ended: true }); }, 1500),
       })),
   );
