@@ -3,7 +3,7 @@
 # scripts/test-scale-airflow.sh, with two `airflow celery worker`s (concurrency 4 each) instead of
 # the LocalExecutor, Redis as the broker (RUNDOSSIER_TEST_REDIS_URL, default
 # redis://127.0.0.1:6379/13; only that database is flushed) and the Celery result backend in a
-# throwaway PostgreSQL database. 10 DAG runs by default (CI's budget); RUNDOSSIER_SCALE_RUNS=30
+# throwaway PostgreSQL database. 10 DAG runs by default (CI's budget); RD_SCALE_DAG_RUNS=30
 # (or `--runs 30`) for the issue's full case. Skips when Redis does not answer.
 # JUnit goes to test-artifacts/scale-airflow-celery.xml, the figures to
 # test-artifacts/scale-airflow-celery-figures.json.

@@ -213,7 +213,7 @@ def celery_workers(stack: ExitStack, home: AirflowHome, env: dict[str, str]) -> 
 
 @contextmanager
 def airflow_deployment(
-    tmp: Path, *, parallelism: int = 8, executor: str = "local"
+    tmp: Path, *, parallelism: int = 8, executor: str = "local", listener_timeout: float | None = None
 ) -> Iterator[tuple[Deployment, ExitStack]]:
     """Everything up and DAG parsed; yields the deployment (and the stack its parts live on)."""
     if executor not in EXECUTORS:
@@ -232,6 +232,8 @@ def airflow_deployment(
             env.update(celery_env(broker, stack.enter_context(temporary_database())))
         else:
             env["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
+        if listener_timeout is not None:
+            env["AIRFLOW__RUNDOSSIER__LISTENER_TIMEOUT"] = str(listener_timeout)
         from tests.integrations.airflow.airflow_env import ADMIN_PASSWORD
 
         (tmp / "simple_auth_manager_passwords.json.generated").write_text(

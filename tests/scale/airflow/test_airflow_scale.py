@@ -100,11 +100,14 @@ def _seed_history(store: RunStore, blobs: BlobStore) -> tuple[set[str], set[str]
 
 
 @pytest.fixture(scope="module")
-def load(tmp_path_factory: pytest.TempPathFactory, scale_runs: int, scale_executor: str) -> Iterator[Load]:
+def load(
+    tmp_path_factory: pytest.TempPathFactory, scale_runs: int, scale_executor: str, scale_listener_timeout: float | None
+) -> Iterator[Load]:
     if scale_executor == "celery" and (reason := redis_unavailable_reason()) is not None:
         pytest.skip(reason)
     tmp = tmp_path_factory.mktemp("airflow-scale")
-    with airflow_deployment(tmp / "home", executor=scale_executor) as (dep, _stack):
+    deployment = airflow_deployment(tmp / "home", executor=scale_executor, listener_timeout=scale_listener_timeout)
+    with deployment as (dep, _stack):
         store = RunStore(dep.rd_db_url)
         blobs = BlobStore(dep.storage_url, dep.storage_opts)
         try:
@@ -141,6 +144,7 @@ def load(tmp_path_factory: pytest.TempPathFactory, scale_runs: int, scale_execut
             tis = dep.task_instances()
             figures = {
                 "executor": scale_executor,
+                "listener_timeout_s": scale_listener_timeout,
                 "runs": scale_runs,
                 "triggered_s": round(triggered_s, 1),
                 "victim_killed_at_s": round(killed_s, 1),
