@@ -172,7 +172,9 @@ def load(
 
 
 def _kill_victim(dep: Deployment, pid_file: Path, started: float) -> float:
-    deadline = time.monotonic() + 300
+    # the victim's run is in the middle of the queue: its task starts when half the load has run
+    # (over 300 s with 30 runs on a busy 2-core machine), so it may take as long as the load
+    deadline = started + LOAD_TIMEOUT_S
     while time.monotonic() < deadline:
         dep.check()
         if pid_file.exists():
