@@ -1,4 +1,6 @@
-"""A production-shaped Airflow 3 on loopback: scheduler + LocalExecutor, dag-processor, api-server.
+"""A production-shaped Airflow 3 on loopback: scheduler, dag-processor, api-server, and either the
+LocalExecutor or the CeleryExecutor with its Celery workers (Redis as the broker, the Celery
+result backend in a PostgreSQL database of its own).
 
 Airflow's metadata lives in a throwaway PostgreSQL database of its own; rundossier records into
 another one and into S3 (moto's server). Every component is a real subprocess of this venv's
@@ -27,6 +29,12 @@ DAGS = Path(__file__).resolve().parent / "dags"
 DAG_ID = "rd_scale"
 TERMINAL = {"success", "failed"}
 RUNDOSSIER = Path(sys.executable).with_name("rundossier")
+EXECUTORS = ("local", "celery")
+#: the Celery case's broker: a Redis database of this test's own (flushed before and after)
+REDIS_URL = os.environ.get("RUNDOSSIER_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+#: the Celery case: workers on this machine, and task slots each
+CELERY_WORKERS = 2
+CELERY_CONCURRENCY = 4
 
 
 @dataclass
@@ -130,7 +138,6 @@ def deployment_env(home: Path, af_db: str, rd_db: str, endpoint: str, bucket: st
     env = base_env(home)
     env.update(
         AIRFLOW__CORE__DAGS_FOLDER=str(DAGS),
-        AIRFLOW__CORE__EXECUTOR="LocalExecutor",
         AIRFLOW__CORE__PARALLELISM=str(parallelism),
         AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG=str(parallelism),
         # psycopg 3 (what rundossier[postgres] installs) for both of Airflow's engines
@@ -155,9 +162,62 @@ def deployment_env(home: Path, af_db: str, rd_db: str, endpoint: str, bucket: st
     return env
 
 
+def redis_unavailable_reason(url: str = REDIS_URL) -> str | None:
+    """None if the Celery case's Redis answers (and its client is installed), else why not."""
+    try:
+        import redis
+
+        redis.Redis.from_url(url, socket_connect_timeout=3).ping()
+        return None
+    except Exception as exc:  # noqa: BLE001
+        return f"Redis at {url} is not usable for the Celery case: {type(exc).__name__}: {exc}"
+
+
 @contextmanager
-def airflow_deployment(tmp: Path, *, parallelism: int = 8) -> Iterator[tuple[Deployment, ExitStack]]:
+def redis_database(url: str = REDIS_URL) -> Iterator[str]:
+    """The broker's Redis database, empty before and flushed after (only this one database)."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=3)
+    client.flushdb()
+    try:
+        yield url
+    finally:
+        client.flushdb()
+        client.close()
+
+
+def celery_env(broker: str, result_db: str) -> dict[str, str]:
+    """The `[celery]` section for the scheduler and every worker: the broker, the result backend
+    (SQLAlchemy's URL behind Celery's `db+`) and each worker's task slots."""
+    return {
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CELERY__BROKER_URL": broker,
+        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{result_db}",
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(CELERY_CONCURRENCY),
+        "AIRFLOW__CELERY__SYNC_PARALLELISM": "1",
+        "AIRFLOW__CELERY__OPERATION_TIMEOUT": "10",
+    }
+
+
+def celery_workers(stack: ExitStack, home: AirflowHome, env: dict[str, str]) -> list[Daemon]:
+    """`airflow celery worker` x CELERY_WORKERS on this machine, each with its own Celery
+    hostname, no log server (the task logs are on this machine's disk for the test to read)."""
+    workers = []
+    for i in range(CELERY_WORKERS):
+        args = ("worker", "--concurrency", str(CELERY_CONCURRENCY), "--celery-hostname", f"rd-scale-{i}@%h")
+        args += ("--skip-serve-logs", "--without-gossip", "--without-mingle")
+        workers.append(stack.enter_context(Daemon(home, "celery", env, args=args)))
+    return workers
+
+
+@contextmanager
+def airflow_deployment(
+    tmp: Path, *, parallelism: int = 8, executor: str = "local", listener_timeout: float | None = None
+) -> Iterator[tuple[Deployment, ExitStack]]:
     """Everything up and DAG parsed; yields the deployment (and the stack its parts live on)."""
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, not {executor!r}")
     with ExitStack() as stack:
         started = time.monotonic()
         af_db = stack.enter_context(temporary_database())
@@ -167,6 +227,13 @@ def airflow_deployment(tmp: Path, *, parallelism: int = 8) -> Iterator[tuple[Dep
         tmp.mkdir(parents=True, exist_ok=True)
         (tmp / "plugins").mkdir(exist_ok=True)
         env = deployment_env(tmp, af_db, rd_db, endpoint, bucket, parallelism)
+        if executor == "celery":
+            broker = stack.enter_context(redis_database())
+            env.update(celery_env(broker, stack.enter_context(temporary_database())))
+        else:
+            env["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
+        if listener_timeout is not None:
+            env["AIRFLOW__RUNDOSSIER__LISTENER_TIMEOUT"] = str(listener_timeout)
         from tests.integrations.airflow.airflow_env import ADMIN_PASSWORD
 
         (tmp / "simple_auth_manager_passwords.json.generated").write_text(
@@ -181,12 +248,13 @@ def airflow_deployment(tmp: Path, *, parallelism: int = 8) -> Iterator[tuple[Dep
         env = {**env, "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api.base}/execution/"}
         api_env_fixed = env  # the api-server itself does not need its own URL
         parser = stack.enter_context(Daemon(home, "dag-processor", api_env_fixed))
+        workers = celery_workers(stack, home, api_env_fixed) if executor == "celery" else []
         scheduler = stack.enter_context(Daemon(home, "scheduler", api_env_fixed))
         dep = Deployment(
             home,
             env,
             api,
-            [parser, scheduler],
+            [parser, *workers, scheduler],
             rd_db,
             f"s3://{bucket}/rundossier",
             storage_options(endpoint),
@@ -202,4 +270,4 @@ def env_flag(name: str, default: int) -> int:
     return int(value) if value.strip() else default
 
 
-__all__ = ["Deployment", "airflow_deployment", "DAG_ID", "env_flag"]
+__all__ = ["Deployment", "airflow_deployment", "DAG_ID", "EXECUTORS", "env_flag", "redis_unavailable_reason"]
