@@ -12,7 +12,7 @@ from rundossier.errors import ConfigError
 from rundossier.settings import ALL_ENV_VARS, ENV_VARS, Settings, environment
 
 #: variables the docs name that are not settings: the test scripts' own
-TEST_VARIABLES = {"RUNDOSSIER_REQUIRE_PG"}
+TEST_VARIABLES = {"RUNDOSSIER_REQUIRE_PG", "RUNDOSSIER_TEST_REDIS_URL"}
 
 
 def test_the_defaults_live_under_home(tmp_path: Path) -> None:
