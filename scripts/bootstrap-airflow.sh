@@ -12,6 +12,8 @@ VENV="${RUNDOSSIER_AIRFLOW_VENV:-.venv-airflow}"
 AIRFLOW_VERSION="${AIRFLOW_VERSION:-3.3.2}"
 # the Celery provider released for Airflow 3.3 (it brings celery, kombu and the redis client)
 CELERY_PROVIDER_VERSION="${CELERY_PROVIDER_VERSION:-3.26.0}"
+# celery 5.7 dropped `celery.backends.database.retry`, which that provider imports: keep 5.6
+CELERY_VERSION="${CELERY_VERSION:-5.6.3}"
 
 if [ ! -x /usr/bin/chromium ]; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
@@ -29,13 +31,13 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 
 stamp="$VENV/.rundossier-installed"
-want="$(cat pyproject.toml scripts/bootstrap-airflow.sh | sha256sum | cut -c1-16) airflow=$AIRFLOW_VERSION celery=$CELERY_PROVIDER_VERSION"
+want="$(cat pyproject.toml scripts/bootstrap-airflow.sh | sha256sum | cut -c1-16) airflow=$AIRFLOW_VERSION celery=$CELERY_PROVIDER_VERSION/$CELERY_VERSION"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "installing apache-airflow==$AIRFLOW_VERSION (with its Celery provider) and rundossier[airflow,s3,postgres] into $VENV"
   # --group needs pip 25.1 or newer
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade "pip>=25.1"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-    "apache-airflow==$AIRFLOW_VERSION" "apache-airflow-providers-celery==$CELERY_PROVIDER_VERSION" \
+    "apache-airflow==$AIRFLOW_VERSION" "apache-airflow-providers-celery==$CELERY_PROVIDER_VERSION" "celery==$CELERY_VERSION" \
     -e ".[airflow,s3,postgres]" --group test --group browser
   echo "$want" > "$stamp"
 fi
